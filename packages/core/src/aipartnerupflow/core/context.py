@@ -1,0 +1,40 @@
+"""The context of the task an executor is running, reachable from inside ``execute()``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["TaskContext", "current_task_context"]
+
+
+@dataclass(slots=True)
+class TaskContext:
+    """What the engine tells an executor about the task it runs."""
+
+    task_id: str
+    root_id: str
+    name: str
+    user_id: str | None
+    attempt: int
+    params: dict[str, Any] = field(default_factory=dict)
+    _progress: Callable[[float, str | None], None] | None = None
+
+    def report_progress(self, progress: float, message: str | None = None) -> None:
+        """Publish progress (0.0-1.0) for this task on the run's event stream."""
+        if self._progress is not None:
+            self._progress(min(1.0, max(0.0, float(progress))), message)
+
+
+_current: ContextVar[TaskContext | None] = ContextVar("aipartnerupflow_task", default=None)
+
+
+def current_task_context() -> TaskContext | None:
+    """The context of the task running in this asyncio task, or None outside the engine."""
+    return _current.get()
+
+
+def _set_current(ctx: TaskContext | None) -> None:
+    _current.set(ctx)

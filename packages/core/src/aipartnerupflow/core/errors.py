@@ -1,0 +1,112 @@
+"""One error hierarchy for the whole project.
+
+Every message is written for the person who must fix the problem: it says what is wrong
+and, where it can, how to fix it.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AipartnerupflowError",
+    "ConfigurationError",
+    "DatabaseLockedError",
+    "ExecutorError",
+    "ExecutorNotFoundError",
+    "InputValidationError",
+    "PluginConflictError",
+    "PluginError",
+    "PluginImportError",
+    "PluginVersionError",
+    "StaleLeaseError",
+    "StorageError",
+    "TaskAlreadyExistsError",
+    "TaskCancelledError",
+    "TaskNotFoundError",
+    "TaskTimeoutError",
+    "TaskTreeValidationError",
+    "ValidationError",
+]
+
+
+class AipartnerupflowError(Exception):
+    """Base class of every error raised by aipartnerupflow."""
+
+
+class ConfigurationError(AipartnerupflowError):
+    """Settings, environment variables or installed extras are wrong or missing."""
+
+
+class ValidationError(AipartnerupflowError, ValueError):
+    """User input (task JSON, inputs, arguments) is invalid."""
+
+
+class TaskTreeValidationError(ValidationError):
+    """A task tree cannot be created or run; ``problems`` lists every reason."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            text = f"invalid task tree: {self.problems[0]}"
+        else:
+            text = "invalid task tree:\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+class InputValidationError(ValidationError):
+    """Inputs do not match the executor's input schema."""
+
+
+class PluginError(AipartnerupflowError):
+    """A plugin (entry point) cannot be used."""
+
+
+class ExecutorNotFoundError(PluginError, LookupError):
+    """No executor is registered under the requested id."""
+
+    def __init__(self, message: str, executor_id: str) -> None:
+        super().__init__(message)
+        self.executor_id = executor_id
+
+
+class PluginConflictError(PluginError):
+    """Two different targets claim the same plugin name."""
+
+
+class PluginImportError(PluginError, ImportError):
+    """A plugin's module failed to import."""
+
+
+class PluginVersionError(PluginError):
+    """A plugin was built for another range of aipartnerupflow-core versions."""
+
+
+class ExecutorError(AipartnerupflowError):
+    """An executor failed; the task that ran it is marked ``failed``."""
+
+
+class TaskTimeoutError(ExecutorError, TimeoutError):
+    """A task ran longer than its ``timeout_seconds``."""
+
+
+class TaskCancelledError(AipartnerupflowError):
+    """A task was cancelled."""
+
+
+class StorageError(AipartnerupflowError):
+    """The task store cannot be reached or refused an operation."""
+
+
+class DatabaseLockedError(StorageError):
+    """Another process holds the embedded DuckDB file."""
+
+
+class TaskNotFoundError(StorageError, LookupError):
+    """No task has the requested id."""
+
+
+class TaskAlreadyExistsError(StorageError):
+    """A task id given at creation is already stored."""
+
+
+class StaleLeaseError(StorageError):
+    """A write came from a worker whose lease on the task was lost (fencing)."""

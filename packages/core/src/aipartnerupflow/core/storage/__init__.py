@@ -1,0 +1,88 @@
+"""Task storage: the ``TaskStorage`` interface and the session factory.
+
+``create_session()`` returns a store ("session" in the original project's words) for a database
+URL: the embedded DuckDB file by default, ``duckdb:///:memory:`` for tests and embedding.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from aipartnerupflow.core.errors import ConfigurationError
+from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
+
+__all__ = [
+    "TaskQuery",
+    "TaskStorage",
+    "create_session",
+    "default_database_url",
+    "get_default_session",
+    "reset_default_session",
+]
+
+_default: TaskStorage | None = None
+
+
+def default_database_url() -> str:
+    """``AIPARTNERUPFLOW_DATABASE_URL``, else a DuckDB file in the per-user data directory."""
+    url = os.environ.get("AIPARTNERUPFLOW_DATABASE_URL", "").strip()
+    if url:
+        return url
+    path = os.environ.get("AIPARTNERUPFLOW_DB_PATH", "").strip()
+    if not path:
+        path = str(Path.home() / ".aipartnerup" / "data" / "aipartnerupflow.duckdb")
+    return f"duckdb:///{path}"
+
+
+def normalize_url(url: str) -> str:
+    """Check a database URL and pick the driver; a clear error for anything unsupported."""
+    if url.startswith("duckdb:///"):
+        target = url.removeprefix("duckdb:///")
+        if target and target != ":memory:" and not target.startswith(":memory:"):
+            Path(target).expanduser().parent.mkdir(parents=True, exist_ok=True)
+            return "duckdb:///" + str(Path(target).expanduser())
+        return url
+    for prefix in ("postgresql://", "postgres://", "postgresql+psycopg://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url.removeprefix(prefix)
+    raise ConfigurationError(
+        f"unsupported database URL {_redact(url)!r}: use duckdb:///path/to/file.duckdb, "
+        "duckdb:///:memory: or postgresql://user:password@host:5432/dbname"
+    )
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        user = creds.split(":", 1)[0]
+        return f"{scheme}://{user}:***@{host}"
+    return url
+
+
+def create_session(url: str | None = None, **engine_kwargs: Any) -> TaskStorage:
+    """A task store for ``url`` (default: :func:`default_database_url`). Opened on first use."""
+    target = normalize_url(url or default_database_url())
+    if target.startswith("postgresql+psycopg://"):
+        from aipartnerupflow.core.storage.postgres import create_postgres_storage
+
+        return create_postgres_storage(target, **engine_kwargs)
+    from aipartnerupflow.core.storage.sql_store import SqlTaskStorage
+
+    return SqlTaskStorage(target, engine_kwargs=engine_kwargs)
+
+
+def get_default_session() -> TaskStorage:
+    """The process-wide default store (created on first call)."""
+    global _default
+    if _default is None:
+        _default = create_session()
+    return _default
+
+
+def reset_default_session() -> None:
+    """Forget the default store (closing is the caller's job)."""
+    global _default
+    _default = None

@@ -1,0 +1,92 @@
+"""``TaskStorage``: the storage interface every store (DuckDB, PostgreSQL, ...) implements."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from aipartnerupflow.core.models import TaskModel
+
+__all__ = ["TaskQuery", "TaskStorage"]
+
+
+@dataclass(slots=True)
+class TaskQuery:
+    """Filters for listing and counting tasks. ``parent_id=""`` means root tasks only."""
+
+    user_id: str | None = None
+    status: str | Sequence[str] | None = None
+    root_id: str | None = None
+    parent_id: str | None = None
+    name: str | None = None
+    limit: int = 100
+    offset: int = 0
+    newest_first: bool = True
+
+
+class TaskStorage(ABC):
+    """Where tasks live. All methods are safe to call from the event loop.
+
+    State changes made while running are queued with :meth:`write_behind` and committed in
+    batches (group commit); :meth:`flush` waits until everything queued is durable.
+    """
+
+    url: str
+
+    @abstractmethod
+    async def initialize(self) -> None:
+        """Open the store and apply pending migrations (done automatically on first use)."""
+
+    @abstractmethod
+    async def close(self) -> None:
+        """Flush queued writes and release the database."""
+
+    @abstractmethod
+    async def insert_tasks(self, tasks: Sequence[TaskModel]) -> None:
+        """Insert tasks in one transaction; nothing is written if any id already exists."""
+
+    @abstractmethod
+    async def get_task(self, task_id: str) -> TaskModel | None:
+        """One task, or None."""
+
+    @abstractmethod
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskModel]:
+        """The tasks with these ids that exist (one query)."""
+
+    @abstractmethod
+    async def get_tree(self, root_id: str) -> list[TaskModel]:
+        """Every task of the tree under ``root_id``, root first (one query)."""
+
+    @abstractmethod
+    async def get_children(self, parent_id: str) -> list[TaskModel]:
+        """Direct children, by priority then submission order."""
+
+    @abstractmethod
+    async def list_tasks(self, query: TaskQuery) -> list[TaskModel]:
+        """Tasks matching the filters, paginated."""
+
+    @abstractmethod
+    async def count_tasks(self, query: TaskQuery) -> dict[str, int]:
+        """Counts per status of the tasks matching the filters (limit/offset ignored)."""
+
+    @abstractmethod
+    async def update_task(self, task_id: str, fields: dict[str, Any]) -> bool:
+        """Update fields now (after queued writes); False when the task does not exist."""
+
+    @abstractmethod
+    def write_behind(self, task_id: str, fields: dict[str, Any]) -> None:
+        """Queue a state change; later changes to the same task win within a batch."""
+
+    @abstractmethod
+    async def flush(self) -> None:
+        """Wait until every queued change is committed; raises if a batch failed."""
+
+    @abstractmethod
+    async def delete_tasks(self, task_ids: Sequence[str]) -> int:
+        """Delete tasks; returns how many were removed."""
+
+    @abstractmethod
+    async def interrupted_roots(self, live_owners: Sequence[str]) -> list[str]:
+        """Roots of trees that have tasks left ``in_progress`` by an owner not in ``live_owners``."""

@@ -1,0 +1,52 @@
+"""Apply Alembic migrations to a store (automatically on first use, or ``apflow db upgrade``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+
+from aipartnerupflow.core.storage.schema import HEAD_REVISION, version_table_name
+
+__all__ = ["current_revision", "upgrade"]
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def current_revision(conn: sa.Connection, table: str) -> str | None:
+    """The applied revision, or None for a database this project never touched."""
+    vt = version_table_name(table)
+    if not sa.inspect(conn).has_table(vt):
+        return None
+    row = conn.execute(sa.text(f"SELECT version_num FROM {vt}")).first()
+    return str(row[0]) if row else None
+
+
+def upgrade(conn: sa.Connection, table: str) -> bool:
+    """Bring the schema to the newest revision; returns True when something was applied."""
+    if current_revision(conn, table) == HEAD_REVISION:
+        if conn.in_transaction():
+            conn.commit()
+        return False
+    if conn.in_transaction():
+        conn.commit()
+    _register_duckdb_impl()
+    from alembic import command
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(_MIGRATIONS))
+    cfg.attributes["connection"] = conn
+    cfg.attributes["version_table"] = version_table_name(table)
+    with conn.begin():
+        command.upgrade(cfg, "head")
+    return True
+
+
+def _register_duckdb_impl() -> None:
+    """Teach Alembic the duckdb dialect (it speaks PostgreSQL's DDL)."""
+    from alembic.ddl import impl
+    from alembic.ddl.postgresql import PostgresqlImpl
+
+    if "duckdb" not in impl._impls:
+        type("DuckDBImpl", (PostgresqlImpl,), {"__dialect__": "duckdb"})

@@ -1,0 +1,1 @@
+"""Shared test fixtures and the executor contract suite for aipartnerupflow packages."""
