@@ -20,6 +20,7 @@ class TaskContext:
     user_id: str | None
     attempt: int
     params: dict[str, Any] = field(default_factory=dict)
+    dependency_results: dict[str, Any] = field(default_factory=dict)
     _progress: Callable[[float, str | None], None] | None = None
 
     def report_progress(self, progress: float, message: str | None = None) -> None:

@@ -18,6 +18,7 @@ import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -262,6 +263,12 @@ class SqlTaskStorage(TaskStorage):
         if not tasks:
             return
         rows = list(tasks)
+        now = datetime.now(UTC)
+        for row in rows:
+            if row.created_at is None:
+                row.created_at = now
+            if row.updated_at is None:
+                row.updated_at = now
 
         def insert(conn: sa.Connection) -> None:
             try:

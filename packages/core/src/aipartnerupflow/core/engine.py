@@ -1,0 +1,421 @@
+"""The event-driven run engine.
+
+A run keeps its tree in memory: each task knows its dependents and how many of its
+dependencies are still open. When a task ends, only its dependents are looked at; ready tasks
+wait in one priority queue per engine (priority, then submission order) and start while fewer
+than ``max_concurrency`` tasks run. State changes go to the store as write-behind (group commit).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import json
+import logging
+import random
+from collections import deque
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from aipartnerupflow.core.context import TaskContext, _set_current
+from aipartnerupflow.core.errors import ExecutorError, PluginError
+from aipartnerupflow.core.events import EventKind
+from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.core.hooks import get_post_hooks, get_pre_hooks, run_hook
+from aipartnerupflow.core.inputs import input_problem, merge_dependency_results
+from aipartnerupflow.core.models import TaskModel
+from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.validation import resolve_method
+
+if TYPE_CHECKING:
+    from aipartnerupflow.core.manager import TaskManager
+
+__all__ = ["LEASE_SECONDS", "Scheduler", "TreeRun"]
+
+log = logging.getLogger("aipartnerupflow.engine")
+
+LEASE_SECONDS = 300.0
+CANCEL_GRACE_SECONDS = 5.0
+_PENDING, _WAITING, _READY, _RUNNING, _DONE = range(5)
+_COMPLETED = TaskStatus.COMPLETED.value
+_FAILED = TaskStatus.FAILED.value
+_CANCELLED = TaskStatus.CANCELLED.value
+_IN_PROGRESS = TaskStatus.IN_PROGRESS.value
+
+
+class _Retry(Exception):
+    """An attempt failed in a way that may be retried."""
+
+
+class _Final(Exception):
+    """An attempt failed in a way no retry can fix."""
+
+
+@dataclass(slots=True, eq=False)
+class _Node:
+    task: TaskModel
+    dependents: list[_Node] = field(default_factory=list)
+    deps: list[tuple[_Node, bool]] = field(default_factory=list)
+    open_deps: int = 0
+    state: int = _PENDING
+    runs: bool = True
+    cancel_requested: bool = False
+    job: asyncio.Task[None] | None = None
+    executor: ExecutableTask | None = None
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _short(text: str | None, limit: int = 300) -> str:
+    text = text or ""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _explicit_failure(result: Any) -> str | None:
+    """The reason when an executor returned a failure instead of raising."""
+    if not isinstance(result, dict):
+        return None
+    if result.get("status") == "failed" or result.get("success") is False:
+        reason = result.get("error") or result.get("message") or "the executor reported failure"
+        return str(reason)
+    return None
+
+
+class TreeRun:
+    """One execution of a task tree."""
+
+    def __init__(self, manager: TaskManager, tasks: Sequence[TaskModel], root: TaskModel,
+                 to_run: set[str], run_seq: int) -> None:
+        self.manager = manager
+        self.store = manager.storage
+        self.bus = manager.events
+        self.root = root
+        self.run_seq = run_seq
+        self.nodes: dict[str, _Node] = {t.id: _Node(t) for t in tasks}
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.open = 0
+        for node in self.nodes.values():
+            node.runs = node.task.id in to_run
+            if node.runs:
+                self.open += 1
+        for node in self.nodes.values():
+            for dep in node.task.dependencies:
+                dep_node = self.nodes[dep["id"]]
+                node.deps.append((dep_node, bool(dep.get("required", True))))
+                if node.runs:
+                    dep_node.dependents.append(node)
+                    if dep_node.runs:
+                        node.open_deps += 1
+
+    # -- bookkeeping -----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Queue every runnable task whose dependencies are all done already."""
+        self.bus.publish(EventKind.TREE_STARTED, self.root.id, self.root.id, self.root.name,
+                         _IN_PROGRESS)
+        if self.open == 0:
+            self.done.set_result(None)
+            return
+        initial = [n for n in self.nodes.values() if n.runs and n.open_deps == 0]
+        for node in self.nodes.values():
+            if node.runs and node.open_deps:
+                node.state = _WAITING
+        self._settle(initial)
+
+    def _settle(self, nodes: Sequence[_Node]) -> None:
+        """Decide every node whose dependencies are all done: run it, or end it at once."""
+        work = deque(nodes)
+        while work:
+            node = work.popleft()
+            if node.state == _DONE:
+                continue
+            if node.cancel_requested:
+                work.extend(self._end(node, _CANCELLED, None, "cancelled"))
+                continue
+            reason = self._blocked_reason(node)
+            if reason is not None:
+                work.extend(self._end(node, reason[0], None, reason[1]))
+                continue
+            if resolve_method(node.task, self.manager.registry) is None:
+                work.extend(self._end(node, _COMPLETED, node.task.result, None, ran=False))
+                continue
+            node.state = _READY
+            self.manager.scheduler.push(self, node)
+        self.manager.scheduler.pump()
+
+    def _blocked_reason(self, node: _Node) -> tuple[str, str] | None:
+        for dep, required in node.deps:
+            status = dep.task.status
+            if required and status != _COMPLETED:
+                verb = "was cancelled" if status == _CANCELLED else "failed"
+                detail = f": {_short(dep.task.error, 200)}" if dep.task.error and (
+                    status == _FAILED) else ""
+                return (_CANCELLED if status == _CANCELLED else _FAILED,
+                        f"dependency {dep.task.name!r} ({dep.task.id}) {verb}{detail}")
+        return None
+
+    def _end(self, node: _Node, status: str, result: Any, error: str | None, *,
+             ran: bool = True) -> list[_Node]:
+        """Record a node's end; returns the dependents that became ready to decide."""
+        if node.state == _DONE:
+            return []
+        node.state = _DONE
+        task = node.task
+        now = _now()
+        task.status = status
+        task.error = error
+        if status == _COMPLETED:
+            task.result = result
+            task.progress = 1.0
+        task.completed_at = now
+        task.updated_at = now
+        task.lease_owner = None
+        task.lease_expires_at = None
+        changes: dict[str, Any] = {"status": status, "error": error, "progress": task.progress,
+                                   "completed_at": now, "updated_at": now, "lease_owner": None,
+                                   "lease_expires_at": None}
+        if status == _COMPLETED:
+            changes["result"] = task.result
+        if not ran:
+            changes["attempts"] = task.attempts
+        self.store.write_behind(task.id, changes)
+        self.bus.publish(EventKind.TASK_STATUS, self.root.id, task.id, task.name, status,
+                         progress=task.progress, result=task.result if status == _COMPLETED
+                         else None, error=error)
+        self.open -= 1
+        if self.open == 0 and not self.done.done():
+            self.done.set_result(None)
+        ready: list[_Node] = []
+        for dependent in node.dependents:
+            dependent.open_deps -= 1
+            if dependent.open_deps == 0 and dependent.state == _WAITING:
+                ready.append(dependent)
+        return ready
+
+    def finish(self, node: _Node, status: str, result: Any, error: str | None) -> None:
+        """End a running node and decide the dependents it releases."""
+        self.manager.scheduler.release()
+        self._settle(self._end(node, status, result, error))
+
+    # -- cancellation ----------------------------------------------------------------------
+
+    async def cancel(self, task_ids: set[str]) -> None:
+        """Cancel these tasks (descendants are the caller's job); dependents follow."""
+        to_settle: list[_Node] = []
+        running: list[_Node] = []
+        for task_id in task_ids:
+            node = self.nodes.get(task_id)
+            if node is None or not node.runs or node.state == _DONE:
+                continue
+            node.cancel_requested = True
+            if node.state == _RUNNING:
+                running.append(node)
+            elif node.state == _READY:
+                self.manager.scheduler.discard(node)
+                to_settle.append(node)
+            else:
+                to_settle.append(node)
+        for node in to_settle:
+            self._settle(self._end(node, _CANCELLED, None, "cancelled"))
+        for node in running:
+            await self._interrupt(node)
+
+    async def _interrupt(self, node: _Node) -> None:
+        executor = node.executor
+        if executor is not None:
+            try:
+                await asyncio.wait_for(executor.cancel(), CANCEL_GRACE_SECONDS)
+            except Exception:
+                log.warning("cancel() of task %s failed", node.task.id, exc_info=True)
+        if node.job is not None and not node.job.done():
+            node.job.cancel()
+
+    # -- execution -------------------------------------------------------------------------
+
+    async def execute(self, node: _Node) -> None:
+        """Run one task to its end, with retries and timeout."""
+        task = node.task
+        retry = task.retry or {}
+        max_attempts = int(retry.get("max_attempts", 1))
+        status, result, error = _FAILED, None, None
+        try:
+            while True:
+                self._mark_started(node)
+                try:
+                    result = await self._attempt(node)
+                    status, error = _COMPLETED, None
+                    break
+                except _Retry as exc:
+                    error = str(exc)
+                    if task.attempts >= max_attempts or node.cancel_requested:
+                        break
+                    delay = self._backoff(retry, task.attempts)
+                    log.info("task %s attempt %d failed (%s); retrying in %.2fs", task.id,
+                             task.attempts, error, delay)
+                    await asyncio.sleep(delay)
+                except _Final as exc:
+                    error = str(exc)
+                    break
+        except asyncio.CancelledError:
+            if not node.cancel_requested:
+                raise
+            status, result, error = _CANCELLED, None, "cancelled"
+        finally:
+            node.executor = None
+            _set_current(None)
+        if task.attempts > 1 and status == _FAILED:
+            error = f"{error} (after {task.attempts} attempts)"
+        hooks = get_post_hooks()
+        for hook in hooks:
+            await run_hook(hook, task, task.inputs, result)
+        self.finish(node, status, result, error)
+
+    def _mark_started(self, node: _Node) -> None:
+        task = node.task
+        now = _now()
+        task.attempts += 1
+        task.status = _IN_PROGRESS
+        task.started_at = now
+        task.updated_at = now
+        task.lease_owner = self.manager.owner_id
+        task.lease_expires_at = now + timedelta(seconds=LEASE_SECONDS)
+        self.store.write_behind(task.id, {
+            "status": _IN_PROGRESS, "attempts": task.attempts, "started_at": now,
+            "updated_at": now, "lease_owner": task.lease_owner,
+            "lease_expires_at": task.lease_expires_at, "error": None,
+        })
+        self.bus.publish(EventKind.TASK_STATUS, self.root.id, task.id, task.name, _IN_PROGRESS,
+                         progress=task.progress, message=f"attempt {task.attempts}")
+
+    @staticmethod
+    def _backoff(retry: dict[str, Any], attempt: int) -> float:
+        base = float(retry.get("backoff_seconds", 0.5))
+        factor = float(retry.get("backoff_multiplier", 2.0))
+        cap = float(retry.get("max_backoff_seconds", 60.0))
+        delay: float = min(cap, base * factor ** (attempt - 1))
+        if retry.get("jitter", True):
+            delay *= random.uniform(0.5, 1.0)
+        return delay
+
+    async def _attempt(self, node: _Node) -> Any:
+        task = node.task
+        registry = self.manager.registry
+        for hook in get_pre_hooks():
+            await run_hook(hook, task)
+        method = resolve_method(task, registry)
+        assert method is not None
+        try:
+            cls = registry.get(method)
+        except PluginError as exc:
+            raise _Final(str(exc)) from None
+        try:
+            executor = cls(**task.params)
+        except TypeError as exc:
+            raise _Final(f"executor {method!r} does not accept these params: {exc}") from None
+        node.executor = executor
+        dep_results = {dep.task.id: dep.task.result for dep, _ in node.deps
+                       if dep.task.status == _COMPLETED}
+        inputs = merge_dependency_results(task.inputs, task.schemas, dep_results)
+        try:
+            problem = input_problem(executor.get_input_schema(), inputs)
+        except Exception as exc:
+            raise _Final(f"executor {method!r} has an invalid input schema: {exc}") from None
+        if problem:
+            raise _Final(f"inputs do not match the input schema of {method!r}: {problem}")
+        _set_current(TaskContext(
+            task_id=task.id, root_id=self.root.id, name=task.name, user_id=task.user_id,
+            attempt=task.attempts, params=task.params, dependency_results=dep_results,
+            _progress=lambda p, m: self._progress(node, p, m),
+        ))
+        try:
+            if task.timeout_seconds:
+                try:
+                    result = await asyncio.wait_for(executor.execute(inputs),
+                                                    task.timeout_seconds)
+                except TimeoutError:
+                    if node.cancel_requested:
+                        raise asyncio.CancelledError from None
+                    await self._quiet_cancel(executor)
+                    raise _Retry(f"timed out after {task.timeout_seconds:g}s") from None
+            else:
+                result = await executor.execute(inputs)
+        except (_Retry, _Final, asyncio.CancelledError):
+            raise
+        except ExecutorError as exc:
+            raise _Retry(str(exc) or type(exc).__name__) from None
+        except Exception as exc:
+            raise _Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+                         ) from None
+        reason = _explicit_failure(result)
+        if reason is not None:
+            raise _Retry(reason)
+        try:
+            json.dumps(result)
+        except (TypeError, ValueError) as exc:
+            raise _Final(f"executor {method!r} returned a result that is not JSON-serialisable "
+                         f"({type(result).__name__}): {exc}") from None
+        return result
+
+    @staticmethod
+    async def _quiet_cancel(executor: ExecutableTask) -> None:
+        try:
+            await asyncio.wait_for(executor.cancel(), CANCEL_GRACE_SECONDS)
+        except Exception:
+            log.warning("cancel() after a timeout failed", exc_info=True)
+
+    def _progress(self, node: _Node, progress: float, message: str | None) -> None:
+        task = node.task
+        task.progress = progress
+        self.store.write_behind(task.id, {"progress": progress})
+        self.bus.publish(EventKind.TASK_PROGRESS, self.root.id, task.id, task.name, task.status,
+                         progress=progress, message=message)
+
+
+class Scheduler:
+    """Ready tasks of every run of one engine, started by priority within a concurrency bound."""
+
+    def __init__(self, max_concurrency: int) -> None:
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be at least 1")
+        self.max_concurrency = max_concurrency
+        self.running = 0
+        self._heap: list[tuple[int, int, int, int, TreeRun, _Node]] = []
+        self._tie = itertools.count()
+        self._jobs: set[asyncio.Task[None]] = set()
+
+    def push(self, run: TreeRun, node: _Node) -> None:
+        task = node.task
+        heapq.heappush(self._heap, (task.priority, run.run_seq, task.position, next(self._tie),
+                                    run, node))
+
+    def discard(self, node: _Node) -> None:
+        node.state = _PENDING  # skipped when popped
+
+    def release(self) -> None:
+        self.running -= 1
+
+    def pump(self) -> None:
+        heap = self._heap
+        while heap and self.running < self.max_concurrency:
+            *_, run, node = heapq.heappop(heap)
+            if node.state != _READY:
+                continue
+            node.state = _RUNNING
+            self.running += 1
+            job = asyncio.get_running_loop().create_task(run.execute(node))
+            node.job = job
+            self._jobs.add(job)
+            job.add_done_callback(self._jobs.discard)
+
+    async def cancel_all(self) -> None:
+        """Stop everything (engine shutdown)."""
+        self._heap.clear()
+        for job in list(self._jobs):
+            job.cancel()
+        if self._jobs:
+            await asyncio.gather(*self._jobs, return_exceptions=True)

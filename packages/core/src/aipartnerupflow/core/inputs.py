@@ -1,0 +1,76 @@
+"""Inputs: JSON-Schema validation and merging dependency results into a dependent's inputs."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aipartnerupflow.core.executor import ExecutableTask
+
+__all__ = ["check_inputs", "input_problem", "merge_dependency_results"]
+
+_validators: dict[str, Any] = {}
+_PERMISSIVE = ({}, {"type": "object"})
+
+
+def input_problem(schema: dict[str, Any], inputs: dict[str, Any]) -> str | None:
+    """None when ``inputs`` match ``schema``, else one readable sentence naming the field."""
+    if schema in _PERMISSIVE:
+        return None if isinstance(inputs, dict) else "inputs must be a JSON object"
+    key = json.dumps(schema, sort_keys=True, default=str)
+    validator = _validators.get(key)
+    if validator is None:
+        from jsonschema import validators
+
+        cls = validators.validator_for(schema)
+        cls.check_schema(schema)
+        validator = _validators[key] = cls(schema)
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(inputs))
+    if error is None:
+        return None
+    path = ".".join(str(p) for p in error.absolute_path)
+    if error.validator == "required" and isinstance(error.instance, dict):
+        missing = [r for r in error.validator_value if r not in error.instance]
+        field = ".".join(filter(None, [path, missing[0] if missing else ""]))
+        return f"input {field!r} is required but missing"
+    where = f"input {path!r}" if path else "inputs"
+    return f"{where}: {error.message}"
+
+
+def check_inputs(cls: type[ExecutableTask], params: dict[str, Any],
+                 inputs: dict[str, Any]) -> str | None:
+    """Build the executor with ``params`` and check ``inputs`` against its input schema."""
+    try:
+        executor = cls(**params)
+    except TypeError as exc:
+        return f"executor {cls.id!r} does not accept these params: {exc}"
+    try:
+        schema = executor.get_input_schema()
+        problem = input_problem(schema, inputs)
+    except Exception as exc:
+        return f"executor {cls.id!r} has an invalid input schema: {exc}"
+    return f"inputs do not match the input schema of {cls.id!r}: {problem}" if problem else None
+
+
+def merge_dependency_results(inputs: dict[str, Any], schemas: dict[str, Any],
+                             results: dict[str, Any]) -> dict[str, Any]:
+    """The inputs a dependent runs with; the stored definition is never changed.
+
+    Each dependency's result goes under the dependency's id; when ``schemas.input_schema``
+    declares properties and a result is an object, its matching fields are also copied to the
+    top level. Inputs given explicitly in the task win over copied fields.
+    """
+    if not results:
+        return inputs
+    merged = dict(inputs)
+    schema = schemas.get("input_schema") if isinstance(schemas, dict) else None
+    props = schema.get("properties") if isinstance(schema, dict) else None
+    for dep_id, result in results.items():
+        merged.setdefault(dep_id, result)
+        if isinstance(props, dict) and isinstance(result, dict):
+            for field, value in result.items():
+                if field in props and field not in inputs:
+                    merged[field] = value
+    return merged

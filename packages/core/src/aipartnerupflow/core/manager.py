@@ -1,0 +1,284 @@
+"""``TaskManager``: create task trees, run them, cancel them, stream their events."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import socket
+import uuid
+from collections.abc import Callable, Sequence
+from typing import Any, Literal
+
+from aipartnerupflow.core.engine import Scheduler, TreeRun
+from aipartnerupflow.core.errors import AipartnerupflowError, TaskNotFoundError
+from aipartnerupflow.core.events import EventBus, EventKind, Subscription, TaskEvent
+from aipartnerupflow.core.hooks import get_task_tree_hooks, run_hook
+from aipartnerupflow.core.models import TaskModel
+from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
+from aipartnerupflow.core.repository import TaskRepository
+from aipartnerupflow.core.results import TaskOutcome, TreeResult
+from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.storage import TaskStorage, get_default_session
+from aipartnerupflow.core.tree import TaskTreeNode, aggregate_status
+from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
+
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
+
+DEFAULT_MAX_CONCURRENCY = 64
+Rerun = Literal["none", "all", "failed"]
+
+#: Roots being run by a live TaskManager of this process, with the owner running each.
+_running_roots: dict[str, str] = {}
+_live_owners: set[str] = set()
+_run_counter = itertools.count()
+
+
+class TaskManager:
+    """Runs task trees stored in a :class:`TaskStorage`.
+
+    ``TaskManager(create_session())`` as in the original project; ``max_concurrency`` bounds
+    how many tasks run at once across every tree this manager runs.
+    """
+
+    def __init__(self, session: TaskStorage | None = None, *,
+                 max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+                 registry: ExecutorRegistry | None = None) -> None:
+        self.storage = session if session is not None else get_default_session()
+        self.task_repository = TaskRepository(self.storage)
+        self.registry = registry or get_executor_registry()
+        self.events = EventBus()
+        self.scheduler = Scheduler(max_concurrency)
+        self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
+        self._runs: dict[str, TreeRun] = {}
+        _live_owners.add(self.owner_id)
+
+    @property
+    def db(self) -> TaskStorage:
+        """The store (the original project called it the session)."""
+        return self.storage
+
+    # -- creating ----------------------------------------------------------------------------
+
+    async def create_task_tree_from_array(self, tasks: list[dict[str, Any]], *,
+                                          user_id: str | None = None) -> TaskTreeNode:
+        """Validate task JSON (a flat array) and store it in one transaction."""
+        models = tasks_from_array(tasks, user_id=user_id)
+        root = validate_tasks(models, self.registry)
+        await self.storage.insert_tasks(models)
+        tree = TaskTreeNode.from_tasks(models)
+        for hook in get_task_tree_hooks("on_tree_created"):
+            await run_hook(hook, root)
+        return tree
+
+    async def run_tasks(self, tasks: list[dict[str, Any]], *,
+                        user_id: str | None = None) -> TreeResult:
+        """Create a tree from task JSON and run it to its end."""
+        tree = await self.create_task_tree_from_array(tasks, user_id=user_id)
+        return await self.distribute_task_tree(tree)
+
+    # -- running -----------------------------------------------------------------------------
+
+    async def distribute_task_tree(self, tree: TaskTreeNode) -> TreeResult:
+        """Run a tree built with ``TaskTreeNode``; stores tasks not stored yet.
+
+        An unfinished tree runs its unfinished tasks; a finished tree runs again in full.
+        """
+        tasks = tree.tasks()
+        problems = [
+            f"task {node.task.name!r} ({node.task.id}) is a child of {parent.task.id!r} in the "
+            f"TaskTreeNode but its parent_id is {node.task.parent_id!r}"
+            for parent in tree.walk() for node in parent.children
+            if node.task.parent_id not in (None, parent.task.id)
+        ]
+        if problems:
+            from aipartnerupflow.core.errors import TaskTreeValidationError
+
+            raise TaskTreeValidationError(problems)
+        for parent in tree.walk():
+            for node in parent.children:
+                node.task.parent_id = parent.task.id
+        root = validate_tasks(tasks, self.registry)
+        stored = {t.id for t in await self.storage.get_tasks([t.id for t in tasks])}
+        missing = [t for t in tasks if t.id not in stored]
+        if missing:
+            await self.storage.insert_tasks(missing)
+        finished = all(TaskStatus.is_terminal(t.status) for t in tasks)
+        return await self._run(tasks, root, "all" if finished else "none")
+
+    async def execute_tree(self, root_id: str, *, rerun: Rerun = "none") -> TreeResult:
+        """Run a stored tree: its unfinished tasks (``none``), all of them (``all``), or its
+        failed/cancelled tasks and what depends on them (``failed``)."""
+        tasks = await self.storage.get_tree(root_id)
+        if not tasks or all(t.id != root_id for t in tasks):
+            raise TaskNotFoundError(f"no root task with id {root_id!r}")
+        root = validate_tasks(tasks, self.registry, check_static_inputs=False)
+        return await self._run(tasks, root, rerun)
+
+    async def _run(self, tasks: Sequence[TaskModel], root: TaskModel, rerun: Rerun) -> TreeResult:
+        if root.id in _running_roots:
+            raise AipartnerupflowError(
+                f"the tree {root.id} is already running in this process; wait for it or cancel it"
+            )
+        to_run = self._select(tasks, rerun)
+        _running_roots[root.id] = self.owner_id
+        run = TreeRun(self, tasks, root, to_run, next(_run_counter))
+        self._runs[root.id] = run
+        try:
+            for hook in get_task_tree_hooks("on_tree_started"):
+                await run_hook(hook, root)
+            run.start()
+            await asyncio.shield(run.done)
+            await self.storage.flush()
+        finally:
+            self._runs.pop(root.id, None)
+            _running_roots.pop(root.id, None)
+        result = self._result(root, tasks)
+        self.events.publish(EventKind.TREE_FINISHED, root.id, root.id, root.name, result.status,
+                            progress=sum(o.progress for o in result.tasks) / len(result.tasks),
+                            error=None if result.ok else _first_error(result))
+        event = "on_tree_completed" if result.ok else "on_tree_failed"
+        for hook in get_task_tree_hooks(event):
+            await run_hook(hook, root, result.status)
+        return result
+
+    def _select(self, tasks: Sequence[TaskModel], rerun: Rerun) -> set[str]:
+        """The tasks to run, reset to pending (results stay until replaced)."""
+        if rerun == "all":
+            chosen = {t.id for t in tasks}
+        elif rerun == "failed":
+            chosen = {t.id for t in tasks
+                      if t.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+                      or not TaskStatus.is_terminal(t.status)}
+            dependents: dict[str, list[str]] = {}
+            for t in tasks:
+                for dep in t.dependency_ids():
+                    dependents.setdefault(dep, []).append(t.id)
+            stack = list(chosen)
+            while stack:
+                for dependent in dependents.get(stack.pop(), []):
+                    if dependent not in chosen:
+                        chosen.add(dependent)
+                        stack.append(dependent)
+        elif rerun == "none":
+            chosen = {t.id for t in tasks if not TaskStatus.is_terminal(t.status)}
+        else:
+            raise ValueError(f"rerun must be 'none', 'all' or 'failed', not {rerun!r}")
+        for t in tasks:
+            if t.id not in chosen:
+                continue
+            if TaskStatus.is_terminal(t.status):
+                t.attempts = 0
+            elif t.status == TaskStatus.PENDING and t.error is None and not t.progress:
+                continue
+            t.status = TaskStatus.PENDING.value
+            t.error = None
+            t.progress = 0.0
+            self.storage.write_behind(t.id, {"status": t.status, "error": None, "progress": 0.0,
+                                             "attempts": t.attempts, "completed_at": None})
+        return chosen
+
+    @staticmethod
+    def _result(root: TaskModel, tasks: Sequence[TaskModel]) -> TreeResult:
+        outcomes = [TaskOutcome.of(t) for t in tasks]
+        ordered = sorted(outcomes, key=lambda o: o.id != root.id)
+        return TreeResult(root.id, aggregate_status([o.status for o in outcomes]), ordered)
+
+    async def resume_interrupted(self) -> list[TreeResult]:
+        """Run again the trees a crashed process left unfinished (interrupted attempts count)."""
+        results = []
+        for root_id in await self.storage.interrupted_roots(sorted(_live_owners)):
+            if root_id not in _running_roots:
+                results.append(await self.execute_tree(root_id))
+        return results
+
+    # -- cancelling --------------------------------------------------------------------------
+
+    async def cancel_task(self, task_id: str) -> list[str]:
+        """Cancel a task and its descendants; required dependents end cancelled too.
+
+        Reaches a running executor (``cancel()``, then asyncio cancellation). Cancelling a
+        finished task does nothing. Returns the ids of the tasks it cancelled.
+        """
+        task = await self.storage.get_task(task_id)
+        if task is None:
+            raise TaskNotFoundError(f"no task with id {task_id!r}")
+        root_id = task.root_id or task.id
+        run = self._runs.get(root_id)
+        if run is not None:
+            ids = _subtree_ids([n.task for n in run.nodes.values()], task_id)
+            active = {i for i in ids if not TaskStatus.is_terminal(run.nodes[i].task.status)}
+            await run.cancel(active)
+            return sorted(active)
+        tree = await self.storage.get_tree(root_id)
+        ids = _subtree_ids(tree, task_id)
+        if root_id in _running_roots:
+            raise AipartnerupflowError(
+                f"the tree {root_id} is run by another TaskManager of this process; cancel it "
+                "through that manager")
+        by_id = {t.id: t for t in tree}
+        active = {i for i in ids if not TaskStatus.is_terminal(by_id[i].status)}
+        for i in active:
+            self.storage.write_behind(i, {"status": TaskStatus.CANCELLED.value,
+                                          "error": "cancelled", "lease_owner": None})
+        await self.storage.flush()
+        return sorted(active)
+
+    async def cancel_tree(self, root_id: str) -> list[str]:
+        """Cancel every unfinished task of a tree."""
+        return await self.cancel_task(root_id)
+
+    # -- events ------------------------------------------------------------------------------
+
+    def subscribe(self, root_id: str | None = None) -> Subscription:
+        """Events of one tree (ending after its ``tree_finished``), or of every tree."""
+        return self.events.subscribe(root_id)
+
+    def add_listener(self, listener: Callable[[TaskEvent], Any]) -> None:
+        """Call ``listener(event)`` for every event (``StreamingCallbacks`` fits here)."""
+        self.events.add_listener(listener)
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    async def close(self, *, close_storage: bool = True) -> None:
+        """Cancel what still runs, flush, and close the store."""
+        for run in list(self._runs.values()):
+            await run.cancel({i for i, n in run.nodes.items()
+                              if not TaskStatus.is_terminal(n.task.status)})
+        await self.scheduler.cancel_all()
+        _live_owners.discard(self.owner_id)
+        if close_storage:
+            await self.storage.close()
+        else:
+            await self.storage.flush()
+
+    async def __aenter__(self) -> TaskManager:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+def _subtree_ids(tasks: Sequence[TaskModel], top: str) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.parent_id:
+            children.setdefault(t.parent_id, []).append(t.id)
+    found = {top}
+    stack = [top]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+def _first_error(result: TreeResult) -> str | None:
+    for outcome in result.tasks:
+        if outcome.status == TaskStatus.FAILED and outcome.error:
+            return f"{outcome.name}: {outcome.error}"
+    for outcome in result.tasks:
+        if outcome.error:
+            return f"{outcome.name}: {outcome.error}"
+    return None

@@ -1,0 +1,216 @@
+"""``TaskRepository``: task queries and single-task writes, with the original project's names.
+
+Every method issues a bounded number of SQL statements, whatever the size of the tree.
+"""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pydantic
+
+from aipartnerupflow.core.errors import TaskNotFoundError, ValidationError
+from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel, new_task_id
+from aipartnerupflow.core.spec import TaskSpec
+from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
+from aipartnerupflow.core.tree import TaskTreeNode
+
+__all__ = ["TaskRepository"]
+
+_UNSET: Any = object()
+_positions = itertools.count()
+
+
+class TaskRepository:
+    """Reads and writes tasks in a :class:`TaskStorage`."""
+
+    def __init__(self, storage: TaskStorage) -> None:
+        self.storage = storage
+
+    async def create_task(
+        self,
+        name: str,
+        user_id: str | None = None,
+        parent_id: str | None = None,
+        priority: int = 2,
+        dependencies: list[Any] | None = None,
+        inputs: dict[str, Any] | None = None,
+        schemas: dict[str, Any] | None = None,
+        params: dict[str, Any] | None = None,
+        id: str | None = None,  # noqa: A002 - the original project's keyword
+        **options: Any,
+    ) -> TaskModel:
+        """Validate and store one task (``retry`` and ``timeout_seconds`` may be given too)."""
+        try:
+            spec = TaskSpec(id=id, name=name, user_id=user_id, parent_id=parent_id,
+                            priority=priority, dependencies=dependencies or [],
+                            inputs=inputs or {}, schemas=schemas or {}, params=params or {},
+                            **options)
+        except pydantic.ValidationError as exc:
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "task"
+            msg = "unknown argument" if first["type"] == "extra_forbidden" else first["msg"]
+            raise ValidationError(f"create_task({name!r}): {where}: {msg}") from None
+        parent: TaskModel | None = None
+        if spec.parent_id:
+            parent = await self.storage.get_task(spec.parent_id)
+            if parent is None:
+                raise TaskNotFoundError(f"create_task({name!r}): parent task {spec.parent_id!r} "
+                                        "does not exist; create the parent first")
+        task = TaskModel(
+            id=spec.id or new_task_id(), name=spec.name, parent_id=spec.parent_id,
+            root_id=(parent.root_id or parent.id) if parent else None, user_id=spec.user_id,
+            priority=spec.priority, position=next(_positions),
+            dependencies=[{"id": d.id, "required": d.required} for d in spec.dependencies],
+            inputs=spec.inputs, params=spec.params, schemas=spec.schemas,
+            retry=spec.retry.model_dump() if spec.retry else None,
+            timeout_seconds=spec.timeout_seconds,
+        )
+        await self.storage.insert_tasks([task])
+        if parent is not None and not parent.has_children:
+            await self.storage.update_task(parent.id, {"has_children": True})
+        return task
+
+    async def get_task_by_id(self, task_id: str) -> TaskModel | None:
+        """One task, or None."""
+        return await self.storage.get_task(task_id)
+
+    async def get_child_tasks_by_parent_id(self, parent_id: str) -> list[TaskModel]:
+        """Direct children, by priority then submission order."""
+        return await self.storage.get_children(parent_id)
+
+    async def get_root_task(self, task: TaskModel | str) -> TaskModel:
+        """The root of the tree holding ``task``."""
+        row = task if isinstance(task, TaskModel) else await self._require(task)
+        if not row.root_id:
+            return row
+        return await self._require(row.root_id)
+
+    async def get_all_tasks_in_tree(self, root: TaskModel | str) -> list[TaskModel]:
+        """Every task of a tree (one query)."""
+        root_id = root.id if isinstance(root, TaskModel) else root
+        return await self.storage.get_tree(root_id)
+
+    async def build_task_tree(self, root: TaskModel | str) -> TaskTreeNode:
+        """The stored tree as ``TaskTreeNode`` objects (one query)."""
+        root_id = root.id if isinstance(root, TaskModel) else root
+        tasks = await self.storage.get_tree(root_id)
+        if not tasks:
+            raise TaskNotFoundError(f"no task with id {root_id!r}")
+        by_id = {t.id: t for t in tasks}
+        top = by_id.get(root_id)
+        if top is None:
+            raise TaskNotFoundError(f"no task with id {root_id!r}")
+        nodes = {t.id: TaskTreeNode(t) for t in tasks}
+        for t in tasks:
+            if t.parent_id in nodes and t.id != root_id:
+                nodes[t.parent_id].children.append(nodes[t.id])
+        return nodes[root_id]
+
+    async def query_tasks(
+        self,
+        user_id: str | None = None,
+        status: str | list[str] | None = None,
+        root_id: str | None = None,
+        parent_id: str | None = None,
+        name: str | None = None,
+        limit: int = 100,
+        offset: int = 0,
+        newest_first: bool = True,
+    ) -> list[TaskModel]:
+        """Tasks matching the filters; ``parent_id=""`` gives root tasks only."""
+        return await self.storage.list_tasks(TaskQuery(
+            user_id=user_id, status=status, root_id=root_id, parent_id=parent_id, name=name,
+            limit=limit, offset=offset, newest_first=newest_first))
+
+    async def count_tasks(
+        self,
+        user_id: str | None = None,
+        status: str | list[str] | None = None,
+        root_id: str | None = None,
+        parent_id: str | None = None,
+        name: str | None = None,
+    ) -> dict[str, int]:
+        """Counts per status (one ``COUNT ... GROUP BY`` query); ``total`` holds the sum."""
+        counts = await self.storage.count_tasks(TaskQuery(
+            user_id=user_id, status=status, root_id=root_id, parent_id=parent_id, name=name))
+        counts["total"] = sum(counts.values())
+        return counts
+
+    async def update_task_status(
+        self,
+        task_id: str,
+        status: str,
+        error: str | None = _UNSET,
+        result: Any = _UNSET,
+        progress: float | None = _UNSET,
+    ) -> bool:
+        """Set a status (and optionally error/result/progress; None clears them)."""
+        valid = {s.value for s in TaskStatus}
+        if status not in valid:
+            raise ValidationError(f"unknown status {status!r}; use one of {', '.join(sorted(valid))}")
+        fields: dict[str, Any] = {"status": status}
+        for key, value in (("error", error), ("result", result), ("progress", progress)):
+            if value is not _UNSET:
+                fields[key] = value
+        return await self.storage.update_task(task_id, fields)
+
+    async def update_task(self, task_id: str, **fields: Any) -> bool:
+        """Update stored fields of one task."""
+        unknown = set(fields) - set(TASK_COLUMNS)
+        if unknown:
+            raise ValidationError(f"unknown task field(s): {', '.join(sorted(unknown))}")
+        return await self.storage.update_task(task_id, fields)
+
+    async def delete_task(self, task_id: str, *, with_descendants: bool = True) -> int:
+        """Delete a task (and, by default, the tasks below it); returns how many were removed."""
+        task = await self._require(task_id)
+        ids = [task.id]
+        if with_descendants and task.has_children:
+            tree = await self.storage.get_tree(task.root_id or task.id)
+            ids = [t.id for t in _descendants(tree, task.id)]
+        return await self.storage.delete_tasks(ids)
+
+    async def copy_task_tree(self, root_id: str, *, user_id: str | None = None) -> TaskModel:
+        """Copy a stored tree with fresh ids, all pending; returns the new root."""
+        tasks = await self.storage.get_tree(root_id)
+        if not tasks:
+            raise TaskNotFoundError(f"no task with id {root_id!r}")
+        mapping = {t.id: new_task_id() for t in tasks}
+        copies: list[TaskModel] = []
+        for t in tasks:
+            copies.append(TaskModel(
+                id=mapping[t.id], name=t.name,
+                parent_id=mapping.get(t.parent_id) if t.parent_id else None,
+                root_id=mapping[root_id] if t.id != root_id else None,
+                user_id=user_id or t.user_id, priority=t.priority, position=t.position,
+                dependencies=[{**d, "id": mapping.get(d["id"], d["id"])} for d in t.dependencies],
+                inputs=t.inputs, params=t.params, schemas=t.schemas, retry=t.retry,
+                timeout_seconds=t.timeout_seconds, has_children=t.has_children,
+                original_task_id=t.id,
+            ))
+        await self.storage.insert_tasks(copies)
+        await self.storage.update_task(root_id, {"has_copy": True})
+        return next(c for c in copies if c.id == mapping[root_id])
+
+    async def _require(self, task_id: str) -> TaskModel:
+        task = await self.storage.get_task(task_id)
+        if task is None:
+            raise TaskNotFoundError(f"no task with id {task_id!r}")
+        return task
+
+
+def _descendants(tasks: list[TaskModel], top: str) -> list[TaskModel]:
+    children: dict[str, list[TaskModel]] = {}
+    for t in tasks:
+        if t.parent_id:
+            children.setdefault(t.parent_id, []).append(t)
+    out = [t for t in tasks if t.id == top]
+    stack = [top]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            out.append(child)
+            stack.append(child.id)
+    return out

@@ -1,0 +1,213 @@
+"""Whole-tree validation: everything is checked before anything is written."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import pydantic
+
+from aipartnerupflow.core.errors import PluginError, TaskTreeValidationError
+from aipartnerupflow.core.inputs import check_inputs
+from aipartnerupflow.core.models import TaskModel, new_task_id
+from aipartnerupflow.core.registry import ExecutorRegistry
+from aipartnerupflow.core.spec import TaskSpec
+
+__all__ = ["resolve_method", "tasks_from_array", "validate_tasks"]
+
+_SPECS = pydantic.TypeAdapter(list[TaskSpec])
+
+
+def resolve_method(task: TaskModel, registry: ExecutorRegistry) -> str | None:
+    """The executor id of a task: ``schemas.method``, else ``params.executor_id``, else its name
+    when an executor has that id; None makes it a grouping task that runs nothing."""
+    method = task.method
+    if method:
+        return method
+    executor_id = task.params.get("executor_id") if isinstance(task.params, dict) else None
+    if isinstance(executor_id, str) and executor_id:
+        return executor_id
+    try:
+        return task.name if task.name in registry else None
+    except PluginError:
+        return task.name
+
+
+def _label(index: int, item: Any) -> str:
+    name = item.get("name") if isinstance(item, dict) else None
+    ident = item.get("id") if isinstance(item, dict) else None
+    shown = f" {name!r}" if isinstance(name, str) else ""
+    shown += f" (id {ident!r})" if isinstance(ident, str) else ""
+    return f"task #{index + 1}{shown}"
+
+
+def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]:
+    """Parse task JSON (a list of task objects) into tasks with resolved references."""
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list) or not raw:
+        raise TaskTreeValidationError(["expected a non-empty JSON array of task objects"])
+    problems: list[str] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict):
+            problems.append(f"{_label(index, item)}: expected a JSON object, got "
+                            f"{type(item).__name__}")
+    if problems:
+        raise TaskTreeValidationError(problems)
+    try:
+        specs = _SPECS.validate_python(raw)
+    except pydantic.ValidationError as exc:
+        for err in exc.errors():
+            loc = [str(p) for p in err["loc"]]
+            index = int(loc[0]) if loc and loc[0].isdigit() else 0
+            where = ".".join(loc[1:]) or "task"
+            msg = err["msg"]
+            if err["type"] == "extra_forbidden":
+                msg = "unknown field (check the spelling; allowed: " + ", ".join(
+                    TaskSpec.model_fields) + ")"
+            problems.append(f"{_label(index, raw[index])}: field '{where}': {msg}")
+        raise TaskTreeValidationError(problems) from None
+
+    ids = [spec.id or new_task_id() for spec in specs]
+    seen: dict[str, int] = {}
+    for index, task_id in enumerate(ids):
+        if task_id in seen:
+            problems.append(f"duplicate task id {task_id!r} (tasks #{seen[task_id] + 1} and "
+                            f"#{index + 1}); every id in the array must be unique")
+        seen.setdefault(task_id, index)
+    by_name: dict[str, list[str]] = {}
+    for spec, task_id in zip(specs, ids, strict=True):
+        by_name.setdefault(spec.name, []).append(task_id)
+    id_set = set(ids)
+
+    def resolve(ref: str, what: str, index: int) -> str | None:
+        if ref in id_set:
+            return ref
+        named = by_name.get(ref, [])
+        if len(named) == 1:
+            return named[0]
+        if len(named) > 1:
+            problems.append(f"{_label(index, raw[index])}: {what} {ref!r} is ambiguous: "
+                            f"{len(named)} tasks have that name; refer to the task by id")
+        else:
+            problems.append(f"{_label(index, raw[index])}: {what} {ref!r} is not a task of this "
+                            "array (use the id or the name of a task in the same array)")
+        return None
+
+    tasks: list[TaskModel] = []
+    for index, (spec, task_id) in enumerate(zip(specs, ids, strict=True)):
+        parent = resolve(spec.parent_id, "parent_id", index) if spec.parent_id else None
+        deps: list[dict[str, Any]] = []
+        for dep in spec.dependencies:
+            target = resolve(dep.id, "dependency", index)
+            if target is not None:
+                deps.append({"id": target, "required": dep.required})
+        tasks.append(TaskModel(
+            id=task_id, name=spec.name, parent_id=parent, user_id=spec.user_id or user_id,
+            priority=spec.priority, position=index, dependencies=deps, inputs=spec.inputs,
+            params=spec.params, schemas=spec.schemas,
+            retry=spec.retry.model_dump() if spec.retry else None,
+            timeout_seconds=spec.timeout_seconds,
+        ))
+    if problems:
+        raise TaskTreeValidationError(problems)
+    return tasks
+
+
+def validate_tasks(tasks: Sequence[TaskModel], registry: ExecutorRegistry, *,
+                   check_static_inputs: bool = True) -> TaskModel:
+    """Check a tree (one root, connected, no cycles, known executors, static inputs) and set
+    ``root_id`` and ``has_children``; returns the root. Raises with every problem found."""
+    problems: list[str] = []
+    by_id = {t.id: t for t in tasks}
+    roots = [t for t in tasks if not t.parent_id]
+    for t in tasks:
+        if t.parent_id and t.parent_id not in by_id:
+            problems.append(f"task {t.name!r} ({t.id}): parent {t.parent_id!r} is not in the tree")
+    if not roots:
+        problems.append("no root task: exactly one task must have no parent_id")
+    elif len(roots) > 1:
+        names = ", ".join(f"{r.name!r} ({r.id})" for r in roots)
+        problems.append(f"several root tasks: {names}; a tree has exactly one root, so give the "
+                        "others a parent_id")
+    if problems:
+        raise TaskTreeValidationError(problems)
+    root = roots[0]
+
+    children: dict[str, list[TaskModel]] = {}
+    for t in tasks:
+        if t.parent_id:
+            children.setdefault(t.parent_id, []).append(t)
+    reached = {root.id}
+    stack = [root.id]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child.id not in reached:
+                reached.add(child.id)
+                stack.append(child.id)
+    for t in tasks:
+        if t.id not in reached:
+            problems.append(f"task {t.name!r} ({t.id}) is not connected to the root: its parent "
+                            "chain loops")
+        t.root_id = None if t is root else root.id
+        t.has_children = t.id in children
+
+    for t in tasks:
+        for dep_id in t.dependency_ids():
+            if dep_id == t.id:
+                problems.append(f"task {t.name!r} ({t.id}) depends on itself")
+            elif dep_id not in by_id:
+                problems.append(f"task {t.name!r} ({t.id}) depends on {dep_id!r}, which is not in "
+                                "the tree")
+    cycle = _find_cycle(tasks, by_id)
+    if cycle:
+        path = " -> ".join(f"{by_id[i].name!r}" for i in cycle)
+        problems.append(f"dependency cycle: {path}; remove one of these dependencies")
+
+    for t in tasks:
+        method = resolve_method(t, registry)
+        if method is None:
+            continue
+        try:
+            cls = registry.get(method)
+        except PluginError as exc:
+            problems.append(f"task {t.name!r} ({t.id}): {exc}")
+            continue
+        if check_static_inputs and not t.dependencies:
+            problem = check_inputs(cls, t.params, t.inputs)
+            if problem:
+                problems.append(f"task {t.name!r} ({t.id}): {problem}")
+    if problems:
+        raise TaskTreeValidationError(problems)
+    return root
+
+
+def _find_cycle(tasks: Iterable[TaskModel], by_id: dict[str, TaskModel]) -> list[str] | None:
+    """One dependency cycle as a closed path of ids, or None (iterative DFS)."""
+    state: dict[str, int] = {}
+    for start in by_id:
+        if start in state:
+            continue
+        path: list[str] = []
+        stack: list[tuple[str, Iterable[str]]] = [(start, iter(by_id[start].dependency_ids()))]
+        state[start] = 1
+        path.append(start)
+        while stack:
+            node, it = stack[-1]
+            advanced = False
+            for dep in it:
+                if dep not in by_id or dep == node:
+                    continue
+                if state.get(dep) == 1:
+                    return [*path[path.index(dep):], dep]
+                if dep not in state:
+                    state[dep] = 1
+                    path.append(dep)
+                    stack.append((dep, iter(by_id[dep].dependency_ids())))
+                    advanced = True
+                    break
+            if not advanced:
+                state[node] = 2
+                path.pop()
+                stack.pop()
+    return None
