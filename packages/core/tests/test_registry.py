@@ -7,6 +7,7 @@ over a group name of its own, so the real installed plugins never interfere.
 
 from __future__ import annotations
 
+import importlib
 import sys
 import textwrap
 import tomllib
@@ -60,6 +61,7 @@ class FakeSite:
         """Write module ``<prefix>_<name>`` and return its import name."""
         module = f"{self.prefix}_{name}"
         (self.root / f"{module}.py").write_text(textwrap.dedent(source))
+        importlib.invalidate_caches()
         return module
 
     def executor_module(self, name: str, executor_id: str) -> str:
@@ -85,6 +87,7 @@ class FakeSite:
         if entry_points:
             body = "".join(f"{ep} = {value}\n" for ep, value in entry_points.items())
             (info / "entry_points.txt").write_text(f"[{group or self.group}]\n{body}")
+        importlib.invalidate_caches()  # directory listings are cached by mtime
 
     def registry(self) -> ExecutorRegistry:
         """A fresh executor registry over this site's group."""
@@ -102,7 +105,7 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[FakeSite]:
         del sys.modules[name]
 
 
-# --------------------------------------------------------------------------- listing
+# --- listing
 
 
 def test_listing_reads_metadata_without_importing(site: FakeSite) -> None:
@@ -158,7 +161,7 @@ def test_process_registry_lists_core_builtin_executor() -> None:
     assert PluginGroup(EXECUTOR_GROUP).names() == ExecutorRegistry().plugins.names()
 
 
-# --------------------------------------------------------------------------- unknown ids
+# --- unknown ids
 
 
 def test_unknown_id_lists_installed_ids_and_suggests_closest(site: FakeSite) -> None:
@@ -219,7 +222,7 @@ def test_plugin_group_load_of_unknown_name(site: FakeSite) -> None:
     assert str(info.value) == f"no {site.group} plugin named 'nope' is installed"
 
 
-# --------------------------------------------------------------------------- import failures
+# --- import failures
 
 
 def test_plugin_that_fails_to_import_names_plugin_and_distribution(site: FakeSite) -> None:
@@ -269,7 +272,7 @@ def test_plugin_target_that_is_not_an_executor(site: FakeSite) -> None:
     )
 
 
-# --------------------------------------------------------------------------- duplicates
+# --- duplicates
 
 
 def test_two_targets_for_one_name_is_an_error_naming_both(site: FakeSite) -> None:
@@ -322,7 +325,7 @@ def test_same_distribution_twice_on_sys_path_counts_once(
     assert registry.get("echo_executor").id == "echo_executor"
 
 
-# --------------------------------------------------------------------------- core version range
+# --- core version range
 
 
 @pytest.fixture
@@ -365,11 +368,13 @@ def test_plugin_built_for_another_core_range_is_refused(site: FakeSite) -> None:
 )
 def test_plugin_within_core_range_loads(site: FakeSite, requirement: str) -> None:
     module = site.executor_module("fits", "fits_executor")
-    site.dist("acme-fits", entry_points={"fits_executor": f"{module}:Echo"}, requires=(requirement,))
+    site.dist(
+        "acme-fits", entry_points={"fits_executor": f"{module}:Echo"}, requires=(requirement,)
+    )
     assert site.registry().get("fits_executor").id == "fits_executor"
 
 
-# --------------------------------------------------------------------------- in-process registration
+# --- in-process registration
 
 
 class LocalEcho(BaseTask):
@@ -484,7 +489,7 @@ def test_local_registration_does_not_touch_other_registries(site: FakeSite) -> N
         second.get(LocalEcho.id)
 
 
-# --------------------------------------------------------------------------- install hints
+# --- install hints
 
 
 def test_install_hints_match_the_meta_package_extras() -> None:

@@ -25,7 +25,11 @@ from aipartnerupflow.core.errors import ExecutorError, PluginError
 from aipartnerupflow.core.events import EventKind
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.core.hooks import get_post_hooks, get_pre_hooks, run_hook
-from aipartnerupflow.core.inputs import input_problem, merge_dependency_results
+from aipartnerupflow.core.inputs import (
+    constructor_params,
+    input_problem,
+    merge_dependency_results,
+)
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.validation import resolve_method
@@ -44,6 +48,7 @@ _COMPLETED = TaskStatus.COMPLETED.value
 _FAILED = TaskStatus.FAILED.value
 _CANCELLED = TaskStatus.CANCELLED.value
 _IN_PROGRESS = TaskStatus.IN_PROGRESS.value
+_PLAIN = frozenset({str, int, float, bool})
 
 
 class _Retry(Exception):
@@ -65,6 +70,7 @@ class _Node:
     cancel_requested: bool = False
     job: asyncio.Task[None] | None = None
     executor: ExecutableTask | None = None
+    method: str | None = None
 
 
 def _now() -> datetime:
@@ -99,10 +105,12 @@ class TreeRun:
         self.nodes: dict[str, _Node] = {t.id: _Node(t) for t in tasks}
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.open = 0
+        registry = manager.registry
         for node in self.nodes.values():
             node.runs = node.task.id in to_run
             if node.runs:
                 self.open += 1
+                node.method = resolve_method(node.task, registry)
         for node in self.nodes.values():
             for dep in node.task.dependencies:
                 dep_node = self.nodes[dep["id"]]
@@ -141,7 +149,7 @@ class TreeRun:
             if reason is not None:
                 work.extend(self._end(node, reason[0], None, reason[1]))
                 continue
-            if resolve_method(node.task, self.manager.registry) is None:
+            if node.method is None:
                 work.extend(self._end(node, _COMPLETED, node.task.result, None, ran=False))
                 continue
             node.state = _READY
@@ -307,14 +315,14 @@ class TreeRun:
         registry = self.manager.registry
         for hook in get_pre_hooks():
             await run_hook(hook, task)
-        method = resolve_method(task, registry)
+        method = node.method
         assert method is not None
         try:
             cls = registry.get(method)
         except PluginError as exc:
             raise _Final(str(exc)) from None
         try:
-            executor = cls(**task.params)
+            executor = cls(**constructor_params(task.params))
         except TypeError as exc:
             raise _Final(f"executor {method!r} does not accept these params: {exc}") from None
         node.executor = executor
@@ -354,6 +362,8 @@ class TreeRun:
         reason = _explicit_failure(result)
         if reason is not None:
             raise _Retry(reason)
+        if result is None or type(result) in _PLAIN:
+            return result
         try:
             json.dumps(result)
         except (TypeError, ValueError) as exc:

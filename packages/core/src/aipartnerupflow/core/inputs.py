@@ -7,7 +7,7 @@ from typing import Any
 
 from aipartnerupflow.core.executor import ExecutableTask
 
-__all__ = ["check_inputs", "input_problem", "merge_dependency_results"]
+__all__ = ["check_inputs", "constructor_params", "input_problem", "merge_dependency_results"]
 
 _validators: dict[str, Any] = {}
 _PERMISSIVE = ({}, {"type": "object"})
@@ -39,11 +39,18 @@ def input_problem(schema: dict[str, Any], inputs: dict[str, Any]) -> str | None:
     return f"{where}: {error.message}"
 
 
+def constructor_params(params: dict[str, Any]) -> dict[str, Any]:
+    """A task's params as executor constructor arguments (``executor_id`` only selects)."""
+    if "executor_id" not in params:
+        return params
+    return {k: v for k, v in params.items() if k != "executor_id"}
+
+
 def check_inputs(cls: type[ExecutableTask], params: dict[str, Any],
                  inputs: dict[str, Any]) -> str | None:
     """Build the executor with ``params`` and check ``inputs`` against its input schema."""
     try:
-        executor = cls(**params)
+        executor = cls(**constructor_params(params))
     except TypeError as exc:
         return f"executor {cls.id!r} does not accept these params: {exc}"
     try:

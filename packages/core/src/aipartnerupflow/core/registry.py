@@ -78,6 +78,7 @@ class PluginGroup:
 
     def refresh(self) -> None:
         """Forget what was read from metadata (after installing a package at run time)."""
+        importlib.invalidate_caches()  # importlib.metadata and finders cache directory listings
         self._entries = None
         self._loaded.clear()
 

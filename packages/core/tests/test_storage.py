@@ -1,0 +1,150 @@
+"""Storage: repository queries, migrations, table renaming, the DuckDB file lock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+
+from aipartnerupflow.core.errors import (
+    ConfigurationError,
+    DatabaseLockedError,
+    TaskNotFoundError,
+    ValidationError,
+)
+from aipartnerupflow.core.manager import TaskManager
+from aipartnerupflow.core.storage import create_session
+from aipartnerupflow.core.storage.sql_store import SqlTaskStorage
+
+
+def _t(ident: str, **fields: Any) -> dict[str, Any]:
+    return {"id": ident, "name": ident, "schemas": {"method": "test_noop"}, **fields}
+
+
+async def test_seed_style_create_task_and_queries(manager: TaskManager) -> None:
+    repo = manager.task_repository
+    root = await repo.create_task(name="root_task", user_id="user_123", priority=2)
+    child = await repo.create_task(name="child", user_id="user_123", parent_id=root.id,
+                                   dependencies=[], inputs={"url": "https://example.com"})
+    assert child.root_id == root.id
+    fetched = await repo.get_task_by_id(root.id)
+    assert fetched is not None and fetched.has_children
+    assert [c.id for c in await repo.get_child_tasks_by_parent_id(root.id)] == [child.id]
+    assert (await repo.get_root_task(child)).id == root.id
+    tree = await repo.build_task_tree(root.id)
+    assert [n.task.id for n in tree.walk()] == [root.id, child.id]
+    with pytest.raises(TaskNotFoundError):
+        await repo.create_task(name="orphan", parent_id="missing")
+
+
+async def test_list_filters_pagination_and_counts(manager: TaskManager) -> None:
+    for r in range(3):
+        await manager.run_tasks([_t(f"r{r}", user_id="alice" if r < 2 else "bob"),
+                                 _t(f"c{r}", parent_id=f"r{r}", user_id="carol")])
+    repo = manager.task_repository
+    roots = await repo.query_tasks(parent_id="")
+    assert {t.id for t in roots} == {"r0", "r1", "r2"}
+    assert {t.id for t in await repo.query_tasks(user_id="alice")} == {"r0", "r1"}
+    assert {t.id for t in await repo.query_tasks(root_id="r1")} == {"r1", "c1"}
+    assert [t.id for t in await repo.query_tasks(name="c2")] == ["c2"]
+    page1 = await repo.query_tasks(limit=4, offset=0)
+    page2 = await repo.query_tasks(limit=4, offset=4)
+    assert len(page1) == 4 and len(page2) == 2
+    assert not {t.id for t in page1} & {t.id for t in page2}
+    assert await repo.count_tasks() == {"completed": 6, "total": 6}
+    assert await repo.count_tasks(user_id="carol", status="failed") == {"total": 0}
+
+
+async def test_update_status_can_clear_fields_and_rejects_unknown(manager: TaskManager) -> None:
+    await manager.run_tasks([_t("root")])
+    repo = manager.task_repository
+    assert await repo.update_task_status("root", "failed", error="x", result=None)
+    task = await repo.get_task_by_id("root")
+    assert task is not None and task.status == "failed" and task.result is None
+    with pytest.raises(ValidationError):
+        await repo.update_task_status("root", "exploded")
+    with pytest.raises(ValidationError):
+        await repo.update_task("root", colour="red")
+    assert not await repo.update_task_status("missing", "failed")
+
+
+async def test_delete_and_copy(manager: TaskManager) -> None:
+    await manager.run_tasks([_t("root"), _t("a", parent_id="root"),
+                             _t("b", parent_id="a", dependencies=["a"])])
+    repo = manager.task_repository
+    copy = await repo.copy_task_tree("root")
+    copied = await repo.get_all_tasks_in_tree(copy.id)
+    assert len(copied) == 3 and all(t.status == "pending" for t in copied)
+    b_copy = next(t for t in copied if t.original_task_id == "b")
+    a_copy = next(t for t in copied if t.original_task_id == "a")
+    assert b_copy.dependencies == [{"id": a_copy.id, "required": True}]
+    assert (await repo.get_task_by_id("root")).has_copy  # type: ignore[union-attr]
+    result = await manager.execute_tree(copy.id)
+    assert result.ok
+    assert await repo.delete_task("a") == 2
+    assert await repo.get_task_by_id("b") is None
+
+
+async def test_schema_is_migrated_with_a_version_table(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'm.duckdb'}"
+    store = create_session(url)
+    assert isinstance(store, SqlTaskStorage)
+    await store.initialize()
+
+    def read(conn: sa.Connection) -> tuple[Any, list[str]]:
+        version = conn.execute(sa.text("SELECT version_num FROM apflow_tasks_alembic_version"))
+        return version.scalar(), sa.inspect(conn).get_table_names()
+
+    version, tables = store.call_sync(read)
+    assert version == "0001" and "apflow_tasks" in tables
+    await store.close()
+
+
+async def test_table_name_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           registry: Any) -> None:
+    monkeypatch.setenv("AIPARTNERUPFLOW_TASK_TABLE_NAME", "my_tasks")
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    async with TaskManager(store, registry=registry) as tm:
+        assert (await tm.run_tasks([_t("root")])).ok
+        names = store.call_sync(lambda c: sa.inspect(c).get_table_names())  # type: ignore[attr-defined]
+        assert "my_tasks" in names and "apflow_tasks" not in names
+    monkeypatch.setenv("AIPARTNERUPFLOW_TASK_TABLE_NAME", "bad name;")
+    with pytest.raises(ConfigurationError) as info:
+        create_session("duckdb:///:memory:")
+    assert "is not a valid table name" in str(info.value)
+
+
+def test_unsupported_url_is_a_clear_error() -> None:
+    with pytest.raises(ConfigurationError) as info:
+        create_session("mysql://root:hunter2@db/x")
+    assert str(info.value) == ("unsupported database URL 'mysql://root:***@db/x': use "
+                               "duckdb:///path/to/file.duckdb, duckdb:///:memory: or "
+                               "postgresql://user:password@host:5432/dbname")
+
+
+async def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
+    path = tmp_path / "locked.duckdb"
+    url = f"duckdb:///{path}"
+    store = create_session(url)
+    await store.initialize()
+    script = textwrap.dedent(f'''
+        import asyncio
+        from aipartnerupflow.core.storage import create_session
+        from aipartnerupflow.core.errors import DatabaseLockedError
+        try:
+            asyncio.run(create_session({url!r}).initialize())
+        except DatabaseLockedError as exc:
+            print(exc)
+    ''')
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         timeout=60, env=os.environ.copy())
+    await store.close()
+    assert out.stdout.startswith(f"the task database {path} is in use by process {os.getpid()} ")
+    assert "DuckDB allows one process per file" in out.stdout
+    assert DatabaseLockedError.__mro__[1].__name__ == "StorageError"
