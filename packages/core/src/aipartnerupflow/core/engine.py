@@ -71,6 +71,7 @@ class _Node:
     job: asyncio.Task[None] | None = None
     executor: ExecutableTask | None = None
     method: str | None = None
+    in_attempt: bool = False
 
 
 def _now() -> datetime:
@@ -124,16 +125,15 @@ class TreeRun:
 
     def start(self) -> None:
         """Queue every runnable task whose dependencies are all done already."""
-        self.bus.publish(EventKind.TREE_STARTED, self.root.id, self.root.id, self.root.name,
-                         _IN_PROGRESS)
         if self.open == 0:
-            self.done.set_result(None)
+            if not self.done.done():
+                self.done.set_result(None)
             return
-        initial = [n for n in self.nodes.values() if n.runs and n.open_deps == 0]
-        for node in self.nodes.values():
-            if node.runs and node.open_deps:
+        live = [n for n in self.nodes.values() if n.runs and n.state != _DONE]
+        for node in live:
+            if node.open_deps:
                 node.state = _WAITING
-        self._settle(initial)
+        self._settle([n for n in live if n.open_deps == 0])
 
     def _settle(self, nodes: Sequence[_Node]) -> None:
         """Decide every node whose dependencies are all done: run it, or end it at once."""
@@ -240,48 +240,54 @@ class TreeRun:
                 await asyncio.wait_for(executor.cancel(), CANCEL_GRACE_SECONDS)
             except Exception:
                 log.warning("cancel() of task %s failed", node.task.id, exc_info=True)
-        if node.job is not None and not node.job.done():
+        if node.in_attempt and node.job is not None and not node.job.done():
             node.job.cancel()
 
     # -- execution -------------------------------------------------------------------------
 
     async def execute(self, node: _Node) -> None:
-        """Run one task to its end, with retries and timeout."""
+        """Run one task to its end, with retries and timeout; the end is always recorded."""
+        task = node.task
+        status, result, error = _FAILED, None, None
+        node.in_attempt = True
+        try:
+            status, result, error = await self._attempts(node)
+        except asyncio.CancelledError:
+            node.cancel_requested = True  # engine shutdown or an explicit cancel
+        finally:
+            node.in_attempt = False
+            node.executor = None
+            _set_current(None)
+        if node.cancel_requested:  # whatever the executor did once it was told to stop
+            status, result, error = _CANCELLED, None, "cancelled"
+        elif task.attempts > 1 and status == _FAILED:
+            error = f"{error} (after {task.attempts} attempts)"
+        try:
+            for hook in get_post_hooks():
+                await run_hook(hook, task, task.inputs, result)
+        except asyncio.CancelledError:
+            log.warning("post-hooks of task %s were interrupted", task.id)
+        finally:
+            self.finish(node, status, result, error)
+
+    async def _attempts(self, node: _Node) -> tuple[str, Any, str | None]:
         task = node.task
         retry = task.retry or {}
         max_attempts = int(retry.get("max_attempts", 1))
-        status, result, error = _FAILED, None, None
-        try:
-            while True:
-                self._mark_started(node)
-                try:
-                    result = await self._attempt(node)
-                    status, error = _COMPLETED, None
-                    break
-                except _Retry as exc:
-                    error = str(exc)
-                    if task.attempts >= max_attempts or node.cancel_requested:
-                        break
-                    delay = self._backoff(retry, task.attempts)
-                    log.info("task %s attempt %d failed (%s); retrying in %.2fs", task.id,
-                             task.attempts, error, delay)
-                    await asyncio.sleep(delay)
-                except _Final as exc:
-                    error = str(exc)
-                    break
-        except asyncio.CancelledError:
-            if not node.cancel_requested:
-                raise
-            status, result, error = _CANCELLED, None, "cancelled"
-        finally:
-            node.executor = None
-            _set_current(None)
-        if task.attempts > 1 and status == _FAILED:
-            error = f"{error} (after {task.attempts} attempts)"
-        hooks = get_post_hooks()
-        for hook in hooks:
-            await run_hook(hook, task, task.inputs, result)
-        self.finish(node, status, result, error)
+        while True:
+            self._mark_started(node)
+            try:
+                return _COMPLETED, await self._attempt(node), None
+            except _Retry as exc:
+                error = str(exc)
+                if task.attempts >= max_attempts or node.cancel_requested:
+                    return _FAILED, None, error
+                delay = self._backoff(retry, task.attempts)
+                log.info("task %s attempt %d failed (%s); retrying in %.2fs", task.id,
+                         task.attempts, error, delay)
+                await asyncio.sleep(delay)
+            except _Final as exc:
+                return _FAILED, None, str(exc)
 
     def _mark_started(self, node: _Node) -> None:
         task = node.task

@@ -124,11 +124,20 @@ class TaskManager:
         _running_roots[root.id] = self.owner_id
         run = TreeRun(self, tasks, root, to_run, next(_run_counter))
         self._runs[root.id] = run
+        interrupted = False
+        self.events.publish(EventKind.TREE_STARTED, root.id, root.id, root.name,
+                            TaskStatus.IN_PROGRESS.value)
         try:
             for hook in get_task_tree_hooks("on_tree_started"):
                 await run_hook(hook, root)
             run.start()
-            await asyncio.shield(run.done)
+            try:
+                await asyncio.shield(run.done)
+            except asyncio.CancelledError:  # the caller gave up: cancel the tree, record it
+                interrupted = True
+                await run.cancel({i for i, n in run.nodes.items()
+                                  if not TaskStatus.is_terminal(n.task.status)})
+                await asyncio.shield(run.done)
             await self.storage.flush()
         finally:
             self._runs.pop(root.id, None)
@@ -140,6 +149,8 @@ class TaskManager:
         event = "on_tree_completed" if result.ok else "on_tree_failed"
         for hook in get_task_tree_hooks(event):
             await run_hook(hook, root, result.status)
+        if interrupted:
+            raise asyncio.CancelledError
         return result
 
     def _select(self, tasks: Sequence[TaskModel], rerun: Rerun) -> set[str]:

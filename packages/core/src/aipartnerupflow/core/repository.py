@@ -8,11 +8,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import pydantic
-
 from aipartnerupflow.core.errors import TaskNotFoundError, ValidationError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel, new_task_id
-from aipartnerupflow.core.spec import TaskSpec
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 from aipartnerupflow.core.tree import TaskTreeNode
@@ -43,6 +40,10 @@ class TaskRepository:
         **options: Any,
     ) -> TaskModel:
         """Validate and store one task (``retry`` and ``timeout_seconds`` may be given too)."""
+        import pydantic
+
+        from aipartnerupflow.core.spec import TaskSpec
+
         try:
             spec = TaskSpec(id=id, name=name, user_id=user_id, parent_id=parent_id,
                             priority=priority, dependencies=dependencies or [],

@@ -5,17 +5,26 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-import pydantic
-
 from aipartnerupflow.core.errors import PluginError, TaskTreeValidationError
 from aipartnerupflow.core.inputs import check_inputs
 from aipartnerupflow.core.models import TaskModel, new_task_id
 from aipartnerupflow.core.registry import ExecutorRegistry
-from aipartnerupflow.core.spec import TaskSpec
 
 __all__ = ["resolve_method", "tasks_from_array", "validate_tasks"]
 
-_SPECS = pydantic.TypeAdapter(list[TaskSpec])
+_specs: Any = None
+
+
+def _spec_adapter() -> Any:
+    """The pydantic validator for task JSON, built on first use (keeps imports fast)."""
+    global _specs
+    if _specs is None:
+        import pydantic
+
+        from aipartnerupflow.core.spec import TaskSpec
+
+        _specs = pydantic.TypeAdapter(list[TaskSpec])
+    return _specs
 
 
 def resolve_method(task: TaskModel, registry: ExecutorRegistry) -> str | None:
@@ -54,8 +63,12 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
                             f"{type(item).__name__}")
     if problems:
         raise TaskTreeValidationError(problems)
+    import pydantic
+
+    from aipartnerupflow.core.spec import TaskSpec
+
     try:
-        specs = _SPECS.validate_python(raw)
+        specs = _spec_adapter().validate_python(raw)
     except pydantic.ValidationError as exc:
         for err in exc.errors():
             loc = [str(p) for p in err["loc"]]

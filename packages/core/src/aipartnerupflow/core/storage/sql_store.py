@@ -192,6 +192,7 @@ class SqlTaskStorage(TaskStorage):
         self._thread: _DbThread | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.statements = 0
         _open_stores.add(self)
 
     # -- the database thread -------------------------------------------------------------
@@ -200,6 +201,9 @@ class SqlTaskStorage(TaskStorage):
     def table(self) -> sa.Table:
         """The tasks table."""
         return self._table
+
+    def _count_statement(self, *args: Any) -> None:
+        self.statements += 1
 
     @property
     def write_batches(self) -> int:
@@ -210,6 +214,7 @@ class SqlTaskStorage(TaskStorage):
         try:
             self._engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool,
                                             **self._engine_kwargs)
+            sa.event.listen(self._engine, "before_cursor_execute", self._count_statement)
             conn = self._engine.connect()
             upgrade(conn, self._table.name)
             return conn
