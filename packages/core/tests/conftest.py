@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import os
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
@@ -30,16 +32,42 @@ def registry() -> ExecutorRegistry:
     return reg
 
 
-@pytest.fixture(params=["duckdb-memory", "duckdb-file"])
+POSTGRES_URL = os.environ.get("APFLOW_TEST_POSTGRES_URL",
+                              "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture(params=["duckdb-memory", "duckdb-file", "postgres"])
 def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     if request.param == "duckdb-memory":
         return "duckdb:///:memory:"
+    if request.param == "postgres":
+        return POSTGRES_URL
     return f"duckdb:///{tmp_path / 'tasks.duckdb'}"
 
 
 @pytest.fixture
-async def store(store_url: str) -> AsyncIterator[TaskStorage]:
-    storage = create_session(store_url)
+def pg_schema() -> Iterator[str]:
+    """A fresh PostgreSQL schema, dropped afterwards. Fails (never skips) without PostgreSQL."""
+    import sqlalchemy as sa
+
+    name = f"apflow_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    yield name
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+    engine.dispose()
+
+
+@pytest.fixture
+async def store(store_url: str, request: pytest.FixtureRequest) -> AsyncIterator[TaskStorage]:
+    if store_url.startswith("postgresql"):
+        schema = request.getfixturevalue("pg_schema")
+        storage = create_session(store_url,
+                                 connect_args={"options": f"-csearch_path={schema}"})
+    else:
+        storage = create_session(store_url)
     await storage.initialize()
     yield storage
     await storage.close()

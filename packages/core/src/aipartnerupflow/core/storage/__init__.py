@@ -19,6 +19,7 @@ __all__ = [
     "create_session",
     "default_database_url",
     "get_default_session",
+    "redact_url",
     "reset_default_session",
 ]
 
@@ -48,12 +49,13 @@ def normalize_url(url: str) -> str:
         if url.startswith(prefix):
             return "postgresql+psycopg://" + url.removeprefix(prefix)
     raise ConfigurationError(
-        f"unsupported database URL {_redact(url)!r}: use duckdb:///path/to/file.duckdb, "
+        f"unsupported database URL {redact_url(url)!r}: use duckdb:///path/to/file.duckdb, "
         "duckdb:///:memory: or postgresql://user:password@host:5432/dbname"
     )
 
 
-def _redact(url: str) -> str:
+def redact_url(url: str) -> str:
+    """The URL with its password replaced by ``***``."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)

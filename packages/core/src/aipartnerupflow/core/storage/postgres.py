@@ -7,17 +7,22 @@ from typing import Any
 from aipartnerupflow.core.errors import ConfigurationError
 from aipartnerupflow.core.storage.base import TaskStorage
 
-__all__ = ["create_postgres_storage"]
+__all__ = ["create_postgres_storage", "require_psycopg"]
 
 
-def create_postgres_storage(url: str, **engine_kwargs: Any) -> TaskStorage:
-    """A PostgreSQL task store; needs the ``postgres`` extra."""
+def require_psycopg() -> None:
+    """Fail with the install line when the PostgreSQL driver is missing."""
     try:
         import psycopg  # noqa: F401
     except ImportError:
         raise ConfigurationError(
             'PostgreSQL needs the psycopg driver: pip install "aipartnerupflow[postgres]"'
         ) from None
-    raise ConfigurationError(
-        "PostgreSQL storage is not available in this version yet; use a DuckDB URL"
-    )
+
+
+def create_postgres_storage(url: str, **engine_kwargs: Any) -> TaskStorage:
+    """A PostgreSQL task store (same group-commit design as DuckDB, on psycopg 3)."""
+    require_psycopg()
+    from aipartnerupflow.core.storage.sql_store import SqlTaskStorage
+
+    return SqlTaskStorage(url, engine_kwargs=engine_kwargs)

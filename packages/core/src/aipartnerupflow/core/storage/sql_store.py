@@ -39,7 +39,7 @@ log = logging.getLogger("aipartnerupflow.storage")
 R = TypeVar("R")
 
 _STOP = object()
-_SQL_TYPES = {
+_DUCKDB_TYPES = {
     sa.String: "VARCHAR",
     sa.Text: "VARCHAR",
     sa.Integer: "INTEGER",
@@ -48,26 +48,41 @@ _SQL_TYPES = {
     sa.DateTime: "TIMESTAMPTZ",
     sa.JSON: "VARCHAR",
 }
+_POSTGRES_TYPES = {
+    sa.String: "text",
+    sa.Text: "text",
+    sa.Integer: "integer",
+    sa.Float: "double precision",
+    sa.Boolean: "boolean",
+    sa.DateTime: "timestamptz",
+    sa.JSON: "text",
+}
 
 
-def _sql_type(column: sa.Column[Any]) -> str:
-    for py_type, sql in _SQL_TYPES.items():
+def _sql_type(column: sa.Column[Any], types: dict[Any, str]) -> str:
+    for py_type, sql in types.items():
         if isinstance(column.type, py_type):
             return sql
     raise TypeError(f"no bulk SQL type for column {column.name}")
 
 
 class _Columnar:
-    """Columnar bulk INSERT/UPDATE statements (``unnest`` of list parameters)."""
+    """Columnar bulk INSERT/UPDATE statements (``unnest`` of array parameters)."""
 
-    def __init__(self, table: sa.Table) -> None:
+    def __init__(self, table: sa.Table, dialect: str) -> None:
         self.table = table
-        self.types = {c.name: _sql_type(c) for c in table.columns}
+        self.postgres = dialect == "postgresql"
+        types = _POSTGRES_TYPES if self.postgres else _DUCKDB_TYPES
+        self.types = {c.name: _sql_type(c, types) for c in table.columns}
         self.json = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
 
     def _expr(self, name: str, index: int) -> str:
-        expr = f"unnest(${index}::{self.types[name]}[])"
-        return f"{expr}::JSON" if name in self.json else expr
+        placeholder = "%s" if self.postgres else f"${index}"
+        expr = f"unnest({placeholder}::{self.types[name]}[])"
+        return f"{expr}::json" if name in self.json else expr
+
+    def _id_expr(self) -> str:
+        return "unnest(%s::text[])" if self.postgres else "unnest($1::VARCHAR[])"
 
     def column(self, name: str, values: Sequence[Any]) -> list[Any]:
         if name in self.json:
@@ -91,7 +106,7 @@ class _Columnar:
                 f"{self._expr(n, i + 2)} AS {n}" for i, n in enumerate(names)
             )
             sql = (
-                f"UPDATE {self.table.name} SET {sets} FROM (SELECT unnest($1::VARCHAR[]) AS uid, "
+                f"UPDATE {self.table.name} SET {sets} FROM (SELECT {self._id_expr()} AS uid, "
                 f"{cols}) AS u WHERE {self.table.name}.id = u.uid"
             )
             params = [ids] + [self.column(n, [changes[i][n] for i in ids]) for n in names]
@@ -181,14 +196,15 @@ class _DbThread(threading.Thread):
 
 
 class SqlTaskStorage(TaskStorage):
-    """A task store on SQLAlchemy (DuckDB embedded file or in-memory)."""
+    """A task store on SQLAlchemy: DuckDB (embedded file or in-memory) or PostgreSQL."""
 
     def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None) -> None:
         self.url = url
         self._engine_kwargs = engine_kwargs or {}
         self._engine: sa.Engine | None = None
         self._table = build_tasks_table(sa.MetaData(), task_table_name())
-        self._columnar = _Columnar(self._table)
+        self.dialect = "postgresql" if url.startswith("postgresql") else "duckdb"
+        self._columnar = _Columnar(self._table, self.dialect)
         self._thread: _DbThread | None = None
         self._lock = threading.Lock()
         self._closed = False
@@ -214,6 +230,8 @@ class SqlTaskStorage(TaskStorage):
         try:
             self._engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool,
                                             **self._engine_kwargs)
+            if self.dialect == "postgresql":
+                self._engine = self._engine.execution_options(isolation_level="READ COMMITTED")
             sa.event.listen(self._engine, "before_cursor_execute", self._count_statement)
             conn = self._engine.connect()
             upgrade(conn, self._table.name)
@@ -416,7 +434,10 @@ def _storage_error(url: str, exc: sa.exc.DBAPIError) -> StorageError:
             "DuckDB allows one process per file: stop that process, talk to it through its API "
             "server, or set AIPARTNERUPFLOW_DATABASE_URL to another database."
         )
-    return StorageError(f"cannot open the task database {url}: {text.splitlines()[0]}")
+    from aipartnerupflow.core.storage import redact_url
+
+    first = text.strip().splitlines()[0] if text.strip() else type(exc.orig).__name__
+    return StorageError(f"cannot open the task database {redact_url(url)}: {first}")
 
 
 _open_stores: weakref.WeakSet[SqlTaskStorage] = weakref.WeakSet()
