@@ -145,7 +145,18 @@ class FailSignal(ExecutableTask):
         raise RuntimeError(f"{name} always fails")
 
 
-HELPER_EXECUTORS: tuple[type[ExecutableTask], ...] = (Blocker, Cooperative, Counter, FailSignal)
+class BadCancel(Blocker):
+    """A blocker whose ``cancel()`` hook raises."""
+
+    id = "h_bad_cancel"
+
+    async def cancel(self) -> None:
+        Probe.cancel_calls.append(self.task_name or "?")
+        raise RuntimeError("cancel() broke")
+
+
+HELPER_EXECUTORS: tuple[type[ExecutableTask], ...] = (Blocker, Cooperative, Counter, FailSignal,
+                                                      BadCancel)
 
 
 def register_helpers(registry: ExecutorRegistry) -> None:

@@ -466,3 +466,86 @@ async def test_cancelling_the_caller_of_a_run_does_not_leave_tasks_running(
     assert Probe.cancel_calls == ["block"]
     await tm.storage.flush()
     await assert_nothing_left_running(tm, "root")
+
+
+# -- more corners --------------------------------------------------------------------------
+
+
+async def test_cancel_task_with_a_timeout(tm: TaskManager) -> None:
+    run = await start(tm, [task("root", "h_block", timeout_seconds=60,
+                                retry={"max_attempts": 3, "backoff_seconds": 0.01})])
+    await guard(Probe.started("root").wait())
+    await tm.cancel_task("root")
+    result = await guard(run)
+    assert result.task("root").status == CANCELLED
+    assert result.task("root").attempts == 1
+    assert Probe.interrupted == ["root"]
+
+
+async def test_cancel_hook_that_raises_still_cancels(tm: TaskManager) -> None:
+    run = await start(tm, [task("root", "h_bad_cancel")])
+    await guard(Probe.started("root").wait())
+    assert await tm.cancel_task("root") == ["root"]
+    result = await guard(run)
+    assert Probe.cancel_calls == ["root"]
+    assert result.task("root").status == CANCELLED
+    assert Probe.interrupted == ["root"]
+
+
+async def test_cancelling_one_tree_leaves_another_alone(tm: TaskManager) -> None:
+    first = await start(tm, [task("one", "h_block")])
+    second = await start(tm, [task("two", "h_block")])
+    await guard(Probe.started("one").wait())
+    await guard(Probe.started("two").wait())
+
+    await tm.cancel_tree("one")
+    assert (await guard(first)).status == CANCELLED
+    assert not second.done()
+    Probe.release("two").set()
+    assert (await guard(second)).status == COMPLETED
+    assert Probe.interrupted == ["one"]
+
+
+async def test_close_while_running_cancels_and_records(tm: TaskManager,
+                                                       make_manager: Callable[[int], TaskManager]
+                                                       ) -> None:
+    other = make_manager(4)
+    run = await start(other, [task("root", "h_block"),
+                              task("kid", "test_track", parent="root", deps=["root"])])
+    await guard(Probe.started("root").wait())
+
+    await guard(other.close(close_storage=False))
+    result = await guard(run)
+
+    assert result.status == CANCELLED
+    assert Probe.interrupted == ["root"]
+    await assert_nothing_left_running(tm, "root")
+
+
+async def test_cancel_landing_between_scheduling_and_start_of_a_task(tm: TaskManager) -> None:
+    # White-box, deterministic version of a race: a cancel_task() whose continuation runs in
+    # the same event-loop iteration in which the scheduler created the asyncio task of "y",
+    # before that task ran its first step (so no executor exists yet). The cancelled task must
+    # not run its executor (h_block would then wait forever).
+    loop = asyncio.get_running_loop()
+
+    def cancel_y_now() -> None:
+        coro = tm._runs["root"].cancel({"y"})
+        try:
+            coro.send(None)
+        except StopIteration:
+            return
+        coro.close()
+        raise AssertionError("TreeRun.cancel suspended; the scenario no longer applies")
+
+    def on_event(event) -> None:
+        if event.task_id == "x" and event.status == COMPLETED:
+            loop.call_soon(cancel_y_now)  # runs before y's first step: queued earlier
+
+    tm.add_listener(on_event)
+    result = await guard(tm.run_tasks([task("root"),
+                                       task("x", "test_noop", parent="root"),
+                                       task("y", "h_block", parent="root", deps=["x"])]))
+
+    assert result.task("y").status == CANCELLED
+    assert Probe.executions == {}  # the executor of y never ran

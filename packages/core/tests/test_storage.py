@@ -102,8 +102,34 @@ async def test_schema_is_migrated_with_a_version_table(tmp_path: Path) -> None:
         return version.scalar(), sa.inspect(conn).get_table_names()
 
     version, tables = store.call_sync(read)
-    assert version == "0001" and "apflow_tasks" in tables
+    assert version == "0002" and "apflow_tasks" in tables
     await store.close()
+
+
+async def test_upgrade_from_an_older_schema_keeps_task_history(tmp_path: Path) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    from aipartnerupflow.core.storage import migrate
+
+    url = f"duckdb:///{tmp_path / 'old.duckdb'}"
+    engine = sa.create_engine(url)
+    migrate._register_duckdb_impl()
+    cfg = Config()
+    cfg.set_main_option("script_location", str(migrate._MIGRATIONS))
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        cfg.attributes["version_table"] = "apflow_tasks_alembic_version"
+        command.upgrade(cfg, "0001")
+        conn.execute(sa.text(
+            "INSERT INTO apflow_tasks (id, name, status, priority, position, progress, attempts, "
+            "has_children, has_copy, result) VALUES ('old', 'old task', 'completed', 2, 0, 1.0, "
+            "1, false, false, '{\"kept\": true}')"))
+    engine.dispose()
+    store = create_session(url)
+    old = await store.get_task("old")
+    await store.close()
+    assert old is not None and old.result == {"kept": True} and old.dispatch == "local"
 
 
 async def test_table_name_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

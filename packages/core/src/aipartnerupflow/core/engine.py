@@ -11,25 +11,20 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
-import json
 import logging
-import random
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from aipartnerupflow.core.context import TaskContext, _set_current
-from aipartnerupflow.core.errors import ExecutorError, PluginError
+from aipartnerupflow.core.context import _set_current
 from aipartnerupflow.core.events import EventKind
 from aipartnerupflow.core.executor import ExecutableTask
-from aipartnerupflow.core.hooks import get_post_hooks, get_pre_hooks, run_hook
-from aipartnerupflow.core.inputs import (
-    constructor_params,
-    input_problem,
-    merge_dependency_results,
-)
+from aipartnerupflow.core.hooks import get_post_hooks, run_hook
+from aipartnerupflow.core.invoke import CANCEL_GRACE_SECONDS, backoff_delay, invoke
+from aipartnerupflow.core.invoke import FinalFailure as _Final
+from aipartnerupflow.core.invoke import RetryableFailure as _Retry
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.validation import resolve_method
@@ -42,21 +37,11 @@ __all__ = ["LEASE_SECONDS", "Scheduler", "TreeRun"]
 log = logging.getLogger("aipartnerupflow.engine")
 
 LEASE_SECONDS = 300.0
-CANCEL_GRACE_SECONDS = 5.0
 _PENDING, _WAITING, _READY, _RUNNING, _DONE = range(5)
 _COMPLETED = TaskStatus.COMPLETED.value
 _FAILED = TaskStatus.FAILED.value
 _CANCELLED = TaskStatus.CANCELLED.value
 _IN_PROGRESS = TaskStatus.IN_PROGRESS.value
-_PLAIN = frozenset({str, int, float, bool})
-
-
-class _Retry(Exception):
-    """An attempt failed in a way that may be retried."""
-
-
-class _Final(Exception):
-    """An attempt failed in a way no retry can fix."""
 
 
 @dataclass(slots=True, eq=False)
@@ -81,16 +66,6 @@ def _now() -> datetime:
 def _short(text: str | None, limit: int = 300) -> str:
     text = text or ""
     return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _explicit_failure(result: Any) -> str | None:
-    """The reason when an executor returned a failure instead of raising."""
-    if not isinstance(result, dict):
-        return None
-    if result.get("status") == "failed" or result.get("success") is False:
-        reason = result.get("error") or result.get("message") or "the executor reported failure"
-        return str(reason)
-    return None
 
 
 class TreeRun:
@@ -282,7 +257,7 @@ class TreeRun:
                 error = str(exc)
                 if task.attempts >= max_attempts or node.cancel_requested:
                     return _FAILED, None, error
-                delay = self._backoff(retry, task.attempts)
+                delay = backoff_delay(retry, task.attempts)
                 log.info("task %s attempt %d failed (%s); retrying in %.2fs", task.id,
                          task.attempts, error, delay)
                 await asyncio.sleep(delay)
@@ -306,83 +281,18 @@ class TreeRun:
         self.bus.publish(EventKind.TASK_STATUS, self.root.id, task.id, task.name, _IN_PROGRESS,
                          progress=task.progress, message=f"attempt {task.attempts}")
 
-    @staticmethod
-    def _backoff(retry: dict[str, Any], attempt: int) -> float:
-        base = float(retry.get("backoff_seconds", 0.5))
-        factor = float(retry.get("backoff_multiplier", 2.0))
-        cap = float(retry.get("max_backoff_seconds", 60.0))
-        delay: float = min(cap, base * factor ** (attempt - 1))
-        if retry.get("jitter", True):
-            delay *= random.uniform(0.5, 1.0)
-        return delay
-
     async def _attempt(self, node: _Node) -> Any:
-        task = node.task
-        registry = self.manager.registry
-        for hook in get_pre_hooks():
-            await run_hook(hook, task)
-        method = node.method
-        assert method is not None
-        try:
-            cls = registry.get(method)
-        except PluginError as exc:
-            raise _Final(str(exc)) from None
-        try:
-            executor = cls(**constructor_params(task.params))
-        except TypeError as exc:
-            raise _Final(f"executor {method!r} does not accept these params: {exc}") from None
-        node.executor = executor
+        assert node.method is not None
         dep_results = {dep.task.id: dep.task.result for dep, _ in node.deps
                        if dep.task.status == _COMPLETED}
-        inputs = merge_dependency_results(task.inputs, task.schemas, dep_results)
-        try:
-            problem = input_problem(executor.get_input_schema(), inputs)
-        except Exception as exc:
-            raise _Final(f"executor {method!r} has an invalid input schema: {exc}") from None
-        if problem:
-            raise _Final(f"inputs do not match the input schema of {method!r}: {problem}")
-        _set_current(TaskContext(
-            task_id=task.id, root_id=self.root.id, name=task.name, user_id=task.user_id,
-            attempt=task.attempts, params=task.params, dependency_results=dep_results,
-            _progress=lambda p, m: self._progress(node, p, m),
-        ))
-        try:
-            if task.timeout_seconds:
-                try:
-                    result = await asyncio.wait_for(executor.execute(inputs),
-                                                    task.timeout_seconds)
-                except TimeoutError:
-                    if node.cancel_requested:
-                        raise asyncio.CancelledError from None
-                    await self._quiet_cancel(executor)
-                    raise _Retry(f"timed out after {task.timeout_seconds:g}s") from None
-            else:
-                result = await executor.execute(inputs)
-        except (_Retry, _Final, asyncio.CancelledError):
-            raise
-        except ExecutorError as exc:
-            raise _Retry(str(exc) or type(exc).__name__) from None
-        except Exception as exc:
-            raise _Retry(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-                         ) from None
-        reason = _explicit_failure(result)
-        if reason is not None:
-            raise _Retry(reason)
-        if result is None or type(result) in _PLAIN:
-            return result
-        try:
-            json.dumps(result)
-        except (TypeError, ValueError) as exc:
-            raise _Final(f"executor {method!r} returned a result that is not JSON-serialisable "
-                         f"({type(result).__name__}): {exc}") from None
-        return result
-
-    @staticmethod
-    async def _quiet_cancel(executor: ExecutableTask) -> None:
-        try:
-            await asyncio.wait_for(executor.cancel(), CANCEL_GRACE_SECONDS)
-        except Exception:
-            log.warning("cancel() after a timeout failed", exc_info=True)
+        return await invoke(
+            self.manager.registry, node.task, node.method, self.root.id, dep_results,
+            on_executor=lambda executor: setattr(node, "executor", executor),
+            on_progress=lambda p, m: self._progress(node, p, m),
+            cancel_requested=lambda: node.cancel_requested,
+            save_inputs=lambda inputs: self.store.write_behind(node.task.id,
+                                                               {"inputs": dict(inputs)}),
+        )
 
     def _progress(self, node: _Node, progress: float, message: str | None) -> None:
         task = node.task

@@ -110,8 +110,12 @@ class TaskManager:
         """Run a stored tree: its unfinished tasks (``none``), all of them (``all``), or its
         failed/cancelled tasks and what depends on them (``failed``)."""
         tasks = await self.storage.get_tree(root_id)
-        if not tasks or all(t.id != root_id for t in tasks):
+        top = next((t for t in tasks if t.id == root_id), None)
+        if top is None:
             raise TaskNotFoundError(f"no root task with id {root_id!r}")
+        if top.root_id:
+            raise TaskNotFoundError(f"task {root_id!r} is not a root task; run its tree's root "
+                                    f"{top.root_id!r}")
         root = validate_tasks(tasks, self.registry, check_static_inputs=False)
         return await self._run(tasks, root, rerun)
 

@@ -49,6 +49,11 @@ class TaskModel:
     has_children: bool = False
     original_task_id: str | None = None
     has_copy: bool = False
+    dispatch: str = "local"
+    open_deps: int = 0
+    dependents: list[str] = field(default_factory=list)
+    run_after: datetime | None = None
+    cancel_requested: bool = False
 
     @property
     def method(self) -> str | None:

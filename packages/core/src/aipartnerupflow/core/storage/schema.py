@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import os
 import re
+from typing import Any
 
 import sqlalchemy as sa
 
-__all__ = ["HEAD_REVISION", "build_tasks_table", "task_table_name", "version_table_name"]
+__all__ = [
+    "HEAD_REVISION",
+    "build_tasks_table",
+    "queue_columns",
+    "task_table_name",
+    "version_table_name",
+]
 
 #: The newest migration; a store at this revision needs no Alembic run.
-HEAD_REVISION = "0001"
+HEAD_REVISION = "0002"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -66,4 +73,16 @@ def build_tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
         sa.Column("has_children", sa.Boolean, nullable=False),
         sa.Column("original_task_id", sa.String(255), index=True),
         sa.Column("has_copy", sa.Boolean, nullable=False),
+        *queue_columns(),
     )
+
+
+def queue_columns() -> list[sa.Column[Any]]:
+    """Columns of revision 0002: the work queue that PostgreSQL workers claim from."""
+    return [
+        sa.Column("dispatch", sa.String(10), nullable=False, server_default="local"),
+        sa.Column("open_deps", sa.Integer, nullable=False, server_default="0"),
+        sa.Column("dependents", sa.JSON),
+        sa.Column("run_after", sa.DateTime(timezone=True)),
+        sa.Column("cancel_requested", sa.Boolean, nullable=False, server_default=sa.false()),
+    ]

@@ -1,0 +1,145 @@
+"""One attempt of one task: the executor call with every rule around it.
+
+Shared by the in-process engine and the PostgreSQL workers, so both behave the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Callable
+from typing import Any
+
+from aipartnerupflow.core.context import TaskContext, _set_current
+from aipartnerupflow.core.errors import ExecutorError, PluginError
+from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.core.hooks import get_pre_hooks, run_hook
+from aipartnerupflow.core.inputs import (
+    constructor_params,
+    input_problem,
+    merge_dependency_results,
+)
+from aipartnerupflow.core.models import TaskModel
+from aipartnerupflow.core.registry import ExecutorRegistry
+
+__all__ = ["CANCEL_GRACE_SECONDS", "FinalFailure", "RetryableFailure", "backoff_delay",
+           "explicit_failure", "invoke"]
+
+log = logging.getLogger("aipartnerupflow.engine")
+CANCEL_GRACE_SECONDS = 5.0
+_PLAIN = frozenset({str, int, float, bool})
+
+
+class RetryableFailure(Exception):
+    """An attempt failed in a way a retry may fix (exception, timeout, reported failure)."""
+
+
+class FinalFailure(Exception):
+    """An attempt failed in a way no retry can fix (unknown executor, bad params or inputs)."""
+
+
+def explicit_failure(result: Any) -> str | None:
+    """The reason when an executor returned a failure instead of raising."""
+    if not isinstance(result, dict):
+        return None
+    if result.get("status") == "failed" or result.get("success") is False:
+        reason = result.get("error") or result.get("message") or "the executor reported failure"
+        return str(reason)
+    return None
+
+
+def backoff_delay(retry: dict[str, Any], attempt: int) -> float:
+    """Exponential backoff with jitter before attempt ``attempt + 1``."""
+    base = float(retry.get("backoff_seconds", 0.5))
+    factor = float(retry.get("backoff_multiplier", 2.0))
+    cap = float(retry.get("max_backoff_seconds", 60.0))
+    delay: float = min(cap, base * factor ** (attempt - 1))
+    if retry.get("jitter", True):
+        delay *= random.uniform(0.5, 1.0)
+    return delay
+
+
+async def cancel_quietly(executor: ExecutableTask) -> None:
+    """Call ``executor.cancel()``, bounded in time; failures are logged."""
+    try:
+        await asyncio.wait_for(executor.cancel(), CANCEL_GRACE_SECONDS)
+    except Exception:
+        log.warning("cancel() of executor %s failed", type(executor).__name__, exc_info=True)
+
+
+async def invoke(
+    registry: ExecutorRegistry,
+    task: TaskModel,
+    method: str,
+    root_id: str,
+    dep_results: dict[str, Any],
+    *,
+    on_executor: Callable[[ExecutableTask], None],
+    on_progress: Callable[[float, str | None], None],
+    cancel_requested: Callable[[], bool],
+    save_inputs: Callable[[dict[str, Any]], None] | None = None,
+) -> Any:
+    """Run one attempt; returns the JSON-serialisable result or raises a failure.
+
+    Pre-hooks may edit ``task.inputs``; such edits are saved through ``save_inputs``.
+    """
+    hooks = get_pre_hooks()
+    if hooks:
+        before = json.dumps(task.inputs, sort_keys=True, default=str)
+        for hook in hooks:
+            await run_hook(hook, task)
+        if save_inputs is not None and json.dumps(task.inputs, sort_keys=True,
+                                                  default=str) != before:
+            save_inputs(task.inputs)
+    try:
+        cls = registry.get(method)
+    except PluginError as exc:
+        raise FinalFailure(str(exc)) from None
+    try:
+        executor = cls(**constructor_params(task.params))
+    except TypeError as exc:
+        raise FinalFailure(f"executor {method!r} does not accept these params: {exc}") from None
+    on_executor(executor)
+    inputs = merge_dependency_results(task.inputs, task.schemas, dep_results)
+    try:
+        problem = input_problem(executor.get_input_schema(), inputs)
+    except Exception as exc:
+        raise FinalFailure(f"executor {method!r} has an invalid input schema: {exc}") from None
+    if problem:
+        raise FinalFailure(f"inputs do not match the input schema of {method!r}: {problem}")
+    _set_current(TaskContext(
+        task_id=task.id, root_id=root_id, name=task.name, user_id=task.user_id,
+        attempt=task.attempts, params=task.params, dependency_results=dep_results,
+        _progress=on_progress,
+    ))
+    try:
+        if task.timeout_seconds:
+            try:
+                result = await asyncio.wait_for(executor.execute(inputs), task.timeout_seconds)
+            except TimeoutError:
+                if cancel_requested():
+                    raise asyncio.CancelledError from None
+                await cancel_quietly(executor)
+                raise RetryableFailure(f"timed out after {task.timeout_seconds:g}s") from None
+        else:
+            result = await executor.execute(inputs)
+    except (RetryableFailure, FinalFailure, asyncio.CancelledError):
+        raise
+    except ExecutorError as exc:
+        raise RetryableFailure(str(exc) or type(exc).__name__) from None
+    except Exception as exc:
+        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise RetryableFailure(text) from None
+    reason = explicit_failure(result)
+    if reason is not None:
+        raise RetryableFailure(reason)
+    if result is None or type(result) in _PLAIN:
+        return result
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise FinalFailure(f"executor {method!r} returned a result that is not JSON-serialisable "
+                           f"({type(result).__name__}): {exc}") from None
+    return result
