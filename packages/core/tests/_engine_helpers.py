@@ -127,7 +127,8 @@ class Counter(ExecutableTask):
             row = await Probe.repo.get_task_by_id(ctx.task_id)
             assert row is not None
             Probe.peeks.setdefault(ctx.name, []).append(
-                {"status": row.status, "result": row.result, "attempts": row.attempts})
+                {"status": row.status, "result": row.result, "attempts": row.attempts}
+            )
         if ctx.name in Probe.fail:
             raise RuntimeError(f"{ctx.name} failed on run {run}")
         return {"name": ctx.name, "run": run, "deps": sorted(ctx.dependency_results)}
@@ -155,8 +156,13 @@ class BadCancel(Blocker):
         raise RuntimeError("cancel() broke")
 
 
-HELPER_EXECUTORS: tuple[type[ExecutableTask], ...] = (Blocker, Cooperative, Counter, FailSignal,
-                                                      BadCancel)
+HELPER_EXECUTORS: tuple[type[ExecutableTask], ...] = (
+    Blocker,
+    Cooperative,
+    Counter,
+    FailSignal,
+    BadCancel,
+)
 
 
 def register_helpers(registry: ExecutorRegistry) -> None:
@@ -164,25 +170,33 @@ def register_helpers(registry: ExecutorRegistry) -> None:
         registry.register(cls)
 
 
-def task(ident: str, method: str | None = None, *, parent: str | None = None,
-         deps: Iterable[str | tuple[str, bool]] = (), **extra: Any) -> dict[str, Any]:
+def task(
+    ident: str,
+    method: str | None = None,
+    *,
+    parent: str | None = None,
+    deps: Iterable[str | tuple[str, bool]] = (),
+    **extra: Any,
+) -> dict[str, Any]:
     """Task JSON; ``name`` equals ``id``; a dependency is an id or ``(id, required)``."""
     spec: dict[str, Any] = {"id": ident, "name": ident}
     if parent is not None:
         spec["parent_id"] = parent
     if method is not None:
         spec["schemas"] = {"method": method}
-    dependencies = [{"id": d, "required": True} if isinstance(d, str)
-                    else {"id": d[0], "required": d[1]} for d in deps]
+    dependencies = [
+        {"id": d, "required": True} if isinstance(d, str) else {"id": d[0], "required": d[1]}
+        for d in deps
+    ]
     if dependencies:
         spec["dependencies"] = dependencies
     spec.update(extra)
     return spec
 
 
-async def guard(aw: Awaitable[T], timeout: float = GUARD) -> T:
+async def guard(aw: Awaitable[T], limit: float = GUARD) -> T:
     """Await with a generous upper bound, so a hang fails the test instead of blocking it."""
-    return await asyncio.wait_for(aw, timeout)
+    return await asyncio.wait_for(aw, limit)
 
 
 async def collect(sub: Subscription) -> list[TaskEvent]:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from typing import Any
 
 import pytest
 
+from aipartnerupflow.core.base_task import BaseTask
 from aipartnerupflow.core.events import EventKind, StreamingCallbacks, TaskEvent
 from aipartnerupflow.core.hooks import (
     register_post_hook,
@@ -18,6 +20,7 @@ from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry
 from aipartnerupflow.core.results import TreeResult
 from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.tree import TaskTreeNode
 
 from ._engine_helpers import Probe, by_task, collect, guard, register_helpers, task
 from ._executors import Recorder
@@ -47,8 +50,9 @@ def small_dag(*, fail_b: bool = False) -> list[dict[str, Any]]:
     ]
 
 
-async def run_and_collect(tm: TaskManager, tasks: list[dict[str, Any]]
-                          ) -> tuple[TreeResult, list[TaskEvent]]:
+async def run_and_collect(
+    tm: TaskManager, tasks: list[dict[str, Any]]
+) -> tuple[TreeResult, list[TaskEvent]]:
     root = tasks[0]["id"]
     sub = tm.subscribe(root)
     events = asyncio.create_task(collect(sub))
@@ -64,13 +68,17 @@ def check_stream(events: list[TaskEvent], result: TreeResult) -> None:
     assert kinds.count(EventKind.TREE_STARTED) == 1
     assert kinds.count(EventKind.TREE_FINISHED) == 1
     seqs = [e.seq for e in events]
-    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs), "seq strictly increasing"
+    assert all(a < b for a, b in itertools.pairwise(seqs)), "seq strictly increasing"
     assert {e.root_id for e in events} == {result.root_id}
     assert events[-1].status == result.status
-    assert events[-1].final and not any(e.final for e in events[:-1])
+    assert events[-1].final
+    assert not any(e.final for e in events[:-1])
     for outcome in result.tasks:
-        statuses = [e for e in by_task(events, outcome.id) if e.kind != EventKind.TREE_STARTED
-                    and e.kind != EventKind.TREE_FINISHED]
+        statuses = [
+            e
+            for e in by_task(events, outcome.id)
+            if e.kind != EventKind.TREE_STARTED and e.kind != EventKind.TREE_FINISHED
+        ]
         transitions = [e.status for e in statuses if e.kind == EventKind.TASK_STATUS]
         # exactly one terminal transition, the last, and it matches the result
         assert transitions, outcome.name
@@ -97,12 +105,20 @@ async def test_stream_of_a_successful_run(tm: TaskManager) -> None:
     check_stream(events, result)
     progress = by_task(events, "prog", EventKind.TASK_PROGRESS)
     assert [(e.progress, e.message) for e in progress] == [
-        (0.25, "step 0.25"), (0.5, "step 0.5"), (1.0, "step 1.0")]
-    ended = {e.task_id: e.seq for e in events
-             if e.kind == EventKind.TASK_STATUS and e.status in TERMINAL}
-    started = {e.task_id: e.seq for e in events
-               if e.kind == EventKind.TASK_STATUS and e.status == IN_PROGRESS}
-    assert ended["prog"] < started["b"] and ended["b"] < started["c"]
+        (0.25, "step 0.25"),
+        (0.5, "step 0.5"),
+        (1.0, "step 1.0"),
+    ]
+    ended = {
+        e.task_id: e.seq for e in events if e.kind == EventKind.TASK_STATUS and e.status in TERMINAL
+    }
+    started = {
+        e.task_id: e.seq
+        for e in events
+        if e.kind == EventKind.TASK_STATUS and e.status == IN_PROGRESS
+    }
+    assert ended["prog"] < started["b"]
+    assert ended["b"] < started["c"]
     assert ended["b"] < started["d"]
     completed_b = by_task(events, "b", EventKind.TASK_STATUS)[-1]
     assert completed_b.result == {"name": "b", "value": None}
@@ -115,8 +131,7 @@ async def test_stream_of_a_failed_run(tm: TaskManager) -> None:
 
     assert result.status == FAILED
     check_stream(events, result)
-    assert [e.status for e in by_task(events, "b", EventKind.TASK_STATUS)] == [
-        IN_PROGRESS, FAILED]
+    assert [e.status for e in by_task(events, "b", EventKind.TASK_STATUS)] == [IN_PROGRESS, FAILED]
     # c never ran: one event, failed, naming its dependency
     c_events = by_task(events, "c")
     assert [(e.kind, e.status) for e in c_events] == [(EventKind.TASK_STATUS, FAILED)]
@@ -129,11 +144,13 @@ async def test_stream_of_a_failed_run(tm: TaskManager) -> None:
 async def test_stream_of_a_cancelled_run(tm: TaskManager) -> None:
     sub = tm.subscribe("root")
     events_job = asyncio.create_task(collect(sub))
-    tree = await tm.create_task_tree_from_array([
-        task("root", "test_noop"),
-        task("block", "h_block", parent="root"),
-        task("after", "test_track", parent="root", deps=["block"]),
-    ])
+    tree = await tm.create_task_tree_from_array(
+        [
+            task("root", "test_noop"),
+            task("block", "h_block", parent="root"),
+            task("after", "test_track", parent="root", deps=["block"]),
+        ]
+    )
     run = asyncio.create_task(tm.distribute_task_tree(tree))
     await guard(Probe.started("block").wait())
     await tm.cancel_tree("root")
@@ -143,20 +160,30 @@ async def test_stream_of_a_cancelled_run(tm: TaskManager) -> None:
     assert result.status == CANCELLED
     check_stream(events, result)
     assert [e.status for e in by_task(events, "block", EventKind.TASK_STATUS)] == [
-        IN_PROGRESS, CANCELLED]
+        IN_PROGRESS,
+        CANCELLED,
+    ]
     assert events[-1].status == CANCELLED
 
 
 async def test_retries_show_one_in_progress_per_attempt(tm: TaskManager) -> None:
-    result, events = await run_and_collect(tm, [
-        task("root", "test_flaky", inputs={"succeed_on": 3},
-             retry={"max_attempts": 3, "backoff_seconds": 0.01}),
-    ])
+    result, events = await run_and_collect(
+        tm,
+        [
+            task(
+                "root",
+                "test_flaky",
+                inputs={"succeed_on": 3},
+                retry={"max_attempts": 3, "backoff_seconds": 0.01},
+            ),
+        ],
+    )
     assert result.status == COMPLETED
     assert result.task("root").attempts == 3
     check_stream(events, result)
-    messages = [e.message for e in by_task(events, "root", EventKind.TASK_STATUS)
-                if e.status == IN_PROGRESS]
+    messages = [
+        e.message for e in by_task(events, "root", EventKind.TASK_STATUS) if e.status == IN_PROGRESS
+    ]
     assert len(messages) == 3
 
 
@@ -164,10 +191,12 @@ async def test_subscription_to_one_root_ignores_other_trees(tm: TaskManager) -> 
     mine = tm.subscribe("mine")
     everything = tm.subscribe()
     mine_job = asyncio.create_task(collect(mine))
-    await guard(asyncio.gather(
-        tm.run_tasks([task("mine", "test_noop"), task("m1", "test_noop", parent="mine")]),
-        tm.run_tasks([task("other", "test_noop"), task("o1", "test_noop", parent="other")]),
-    ))
+    await guard(
+        asyncio.gather(
+            tm.run_tasks([task("mine", "test_noop"), task("m1", "test_noop", parent="mine")]),
+            tm.run_tasks([task("other", "test_noop"), task("o1", "test_noop", parent="other")]),
+        )
+    )
     mine_events = await guard(mine_job)
     everything.close()
     all_events = [e async for e in everything]
@@ -196,8 +225,11 @@ async def test_streaming_callbacks_route_each_kind(tm: TaskManager) -> None:
     statuses: list[TaskEvent] = []
     progress: list[TaskEvent] = []
     final: list[TaskEvent] = []
-    tm.add_listener(StreamingCallbacks(on_task_status=statuses.append,
-                                       on_progress=progress.append, on_final=final.append))
+    tm.add_listener(
+        StreamingCallbacks(
+            on_task_status=statuses.append, on_progress=progress.append, on_final=final.append
+        )
+    )
 
     result = await guard(tm.run_tasks(small_dag()))
 
@@ -260,7 +292,8 @@ async def test_failing_listeners_do_not_break_the_run(tm: TaskManager) -> None:
     await asyncio.sleep(0)
 
     assert result.status == COMPLETED
-    assert "sync" in calls and "async" in calls
+    assert "sync" in calls
+    assert "async" in calls
 
 
 # -- pre/post hooks ------------------------------------------------------------------------
@@ -271,8 +304,14 @@ async def test_pre_hook_can_change_the_inputs_execute_sees(tm: TaskManager) -> N
         t.inputs = {**t.inputs, "value": f"set by hook for {t.name}"}
 
     register_pre_hook(add_value)
-    result = await guard(tm.run_tasks([task("root", "test_track", inputs={"value": "orig"}),
-                                       task("kid", "test_track", parent="root", deps=["root"])]))
+    result = await guard(
+        tm.run_tasks(
+            [
+                task("root", "test_track", inputs={"value": "orig"}),
+                task("kid", "test_track", parent="root", deps=["root"]),
+            ]
+        )
+    )
 
     assert result.status == COMPLETED
     assert Recorder.inputs["root"]["value"] == "set by hook for root"
@@ -297,19 +336,30 @@ async def test_pre_hook_changes_to_inputs_are_persisted(tm: TaskManager) -> None
     register_pre_hook(lambda t: t.inputs.update({"value": "hooked"}))
     await guard(tm.run_tasks([task("root", "test_track")]))
     row = await tm.task_repository.get_task_by_id("root")
-    assert row is not None and row.inputs.get("value") == "hooked"
+    assert row is not None
+    assert row.inputs.get("value") == "hooked"
 
 
 async def test_pre_hook_sees_the_task_and_runs_once_per_attempt(tm: TaskManager) -> None:
     seen: list[tuple[str, str, int]] = []
     register_pre_hook(lambda t: seen.append((t.name, t.status, t.attempts)))
-    await guard(tm.run_tasks([task("root", "test_flaky", inputs={"succeed_on": 2},
-                                   retry={"max_attempts": 2, "backoff_seconds": 0.01})]))
+    await guard(
+        tm.run_tasks(
+            [
+                task(
+                    "root",
+                    "test_flaky",
+                    inputs={"succeed_on": 2},
+                    retry={"max_attempts": 2, "backoff_seconds": 0.01},
+                )
+            ]
+        )
+    )
     assert seen == [("root", IN_PROGRESS, 1), ("root", IN_PROGRESS, 2)]
 
 
 async def test_post_hook_runs_on_success_and_on_failure(tm: TaskManager) -> None:
-    seen: list[tuple[str, str, Any]] = []
+    seen: list[tuple[str, Any, Any]] = []
 
     async def post(t: TaskModel, inputs: dict[str, Any], result: Any) -> None:
         await asyncio.sleep(0)
@@ -319,7 +369,7 @@ async def test_post_hook_runs_on_success_and_on_failure(tm: TaskManager) -> None
     result = await guard(tm.run_tasks(small_dag(fail_b=True)))
 
     assert result.status == FAILED
-    by_name = {name: (fail, res) for name, fail, res in seen}
+    by_name: dict[str, tuple[Any, Any]] = {name: (fail, res) for name, fail, res in seen}
     assert len(seen) == len(by_name), "one post-hook call per executed task"
     assert set(by_name) == {"root", "prog", "b", "d"}  # c never ran
     assert by_name["prog"] == (None, "done")
@@ -330,21 +380,27 @@ async def test_post_hook_runs_on_success_and_on_failure(tm: TaskManager) -> None
 async def test_post_hook_sees_task_state_at_the_end(tm: TaskManager) -> None:
     seen: dict[str, tuple[str, str | None]] = {}
     register_post_hook(lambda t, inputs, result: seen.__setitem__(t.name, (t.status, t.error)))
-    await guard(tm.run_tasks([task("root", "test_noop"),
-                              task("bad", "h_fail", parent="root")]))
+    await guard(tm.run_tasks([task("root", "test_noop"), task("bad", "h_fail", parent="root")]))
     # A post-hook must be able to tell a failure from a success that returned None.
     assert seen["root"] == (COMPLETED, None)
     status, error = seen["bad"]
     assert status == FAILED
-    assert error is not None and "always fails" in error
+    assert error is not None
+    assert "always fails" in error
 
 
 async def test_post_hook_receives_the_inputs_execute_received(tm: TaskManager) -> None:
     # The original project passes the resolved inputs (dependency results merged in).
     seen: dict[str, dict[str, Any]] = {}
     register_post_hook(lambda t, inputs, result: seen.__setitem__(t.name, dict(inputs)))
-    await guard(tm.run_tasks([task("root", "test_track", inputs={"value": 1}),
-                              task("kid", "test_track", parent="root", deps=["root"])]))
+    await guard(
+        tm.run_tasks(
+            [
+                task("root", "test_track", inputs={"value": 1}),
+                task("kid", "test_track", parent="root", deps=["root"]),
+            ]
+        )
+    )
     assert seen["kid"] == Recorder.inputs["kid"]
     assert "root" in seen["kid"]
 
@@ -390,16 +446,20 @@ def record_tree_hooks() -> list[tuple[str, str, tuple[Any, ...]]]:
 
     def hook_for(event: str, is_async: bool) -> Any:
         if is_async:
+
             async def hook(root: TaskModel, *args: Any) -> None:
                 await asyncio.sleep(0)
                 calls.append((event, root.id, args))
         else:
+
             def hook(root: TaskModel, *args: Any) -> None:  # type: ignore[misc]
                 calls.append((event, root.id, args))
+
         return hook
 
-    for i, event in enumerate(("on_tree_created", "on_tree_started", "on_tree_completed",
-                               "on_tree_failed")):
+    for i, event in enumerate(
+        ("on_tree_created", "on_tree_started", "on_tree_completed", "on_tree_failed")
+    ):
         register_task_tree_hook(event, hook_for(event, is_async=bool(i % 2)))
     return calls
 
@@ -409,7 +469,10 @@ async def test_tree_hooks_on_success(tm: TaskManager) -> None:
     result = await guard(tm.run_tasks(small_dag()))
     assert result.status == COMPLETED
     assert [(e, r) for e, r, _ in calls] == [
-        ("on_tree_created", "root"), ("on_tree_started", "root"), ("on_tree_completed", "root")]
+        ("on_tree_created", "root"),
+        ("on_tree_started", "root"),
+        ("on_tree_completed", "root"),
+    ]
     assert calls[-1][2] == (COMPLETED,)
 
 
@@ -454,7 +517,7 @@ async def test_tree_hook_event_names_with_and_without_prefix(tm: TaskManager) ->
 async def test_tree_hooks_used_as_decorators(tm: TaskManager) -> None:
     calls: list[str] = []
 
-    @register_task_tree_hook("on_tree_started")
+    @register_task_tree_hook("on_tree_started")  # type: ignore[untyped-decorator]
     async def started(root: TaskModel) -> None:
         calls.append(root.id)
 
@@ -464,3 +527,53 @@ async def test_tree_hooks_used_as_decorators(tm: TaskManager) -> None:
 
     await guard(tm.run_tasks([task("root", "test_noop")]))
     assert calls == ["root", "pre:root"]
+
+
+class LateReporter(BaseTask):
+    """Returns at once but leaves work behind that reports progress later."""
+
+    id = "h_late_progress"
+
+    async def execute(self, inputs: dict[str, Any]) -> Any:
+        async def later() -> None:
+            await asyncio.sleep(0.05)
+            self.report_progress(0.3, "too late")
+            LateReporter.reported.set()
+
+        LateReporter.job = asyncio.ensure_future(later())
+        return "done"
+
+    reported: asyncio.Event
+    job: asyncio.Future[None]
+
+
+async def test_progress_reported_after_the_end_is_ignored(
+    tm: TaskManager, registry: ExecutorRegistry
+) -> None:
+    LateReporter.reported = asyncio.Event()
+    registry.register(LateReporter)
+    everything = tm.subscribe()
+    result = await guard(tm.run_tasks([task("root", "h_late_progress")]))
+    assert result.status == COMPLETED
+    await guard(LateReporter.reported.wait())
+    await tm.storage.flush()
+    everything.close()
+    events = [e async for e in everything]
+
+    kinds = [e.kind for e in events]
+    assert kinds[-1] == EventKind.TREE_FINISHED  # nothing after the final event
+    row = await tm.task_repository.get_task_by_id("root")
+    assert row is not None
+    assert row.progress == 1.0  # a completed task stays at 100 %
+
+
+async def test_tree_created_hook_gets_the_tree_as_in_the_original(tm: TaskManager) -> None:
+    # upstream: on_tree_created(root, tree); a hook written for it must keep working
+    seen: list[Any] = []
+    register_task_tree_hook("on_tree_created", lambda root, tree: seen.append((root.id, tree)))
+    await guard(tm.run_tasks([task("root", "test_noop"), task("kid", "test_noop", parent="root")]))
+    assert len(seen) == 1
+    root_id, tree = seen[0]
+    assert root_id == "root"
+    assert isinstance(tree, TaskTreeNode)
+    assert [n.task.id for n in tree.walk()] == ["root", "kid"]

@@ -30,6 +30,7 @@ from aipartnerupflow.core.storage.base import TaskStorage
 
 COMPLETED = TaskStatus.COMPLETED.value
 FAILED = TaskStatus.FAILED.value
+CANCELLED = TaskStatus.CANCELLED.value
 TERMINAL = {COMPLETED, FAILED, TaskStatus.CANCELLED.value}
 
 
@@ -42,6 +43,11 @@ class Trace:
     inputs: dict[str, set[str]] = field(default_factory=dict)
     running: int = 0
     peak: int = 0
+    # a cancellation planned for the test with one: cancel_target when the n-th start happens
+    manager: TaskManager | None = None
+    cancel_at: int = 0
+    cancel_target: str = ""
+    cancel_job: asyncio.Task[list[str]] | None = None
 
     def tick(self) -> int:
         self.clock += 1
@@ -65,6 +71,8 @@ class Recording(ExecutableTask):
         assert ctx is not None
         trace = TRACE
         trace.starts.append((ctx.task_id, ctx.attempt, trace.tick()))
+        if trace.manager is not None and len(trace.starts) == trace.cancel_at:
+            trace.cancel_job = asyncio.ensure_future(trace.manager.cancel_task(trace.cancel_target))
         trace.inputs[ctx.task_id] = set(inputs)
         trace.running += 1
         trace.peak = max(trace.peak, trace.running)
@@ -98,17 +106,26 @@ def dags(draw: st.DrawFn) -> list[Spec]:
         parent = None if i == 0 else draw(st.integers(0, i - 1))
         deps: tuple[tuple[int, bool], ...] = ()
         if i:
-            deps = tuple(draw(st.lists(st.tuples(st.integers(0, i - 1), st.booleans()),
-                                       max_size=min(i, 4), unique_by=lambda d: d[0])))
-        specs.append(Spec(
-            parent=parent,
-            deps=deps,
-            priority=draw(st.integers(0, 3)),
-            mode=draw(st.sampled_from(["ok"] * 6 + ["always", "first"])),
-            attempts=draw(st.integers(1, 2)),
-            sleep_ms=draw(st.integers(0, 5)),
-            grouping=draw(st.integers(0, 9)) == 0,
-        ))
+            deps = tuple(
+                draw(
+                    st.lists(
+                        st.tuples(st.integers(0, i - 1), st.booleans()),
+                        max_size=min(i, 4),
+                        unique_by=lambda d: d[0],
+                    )
+                )
+            )
+        specs.append(
+            Spec(
+                parent=parent,
+                deps=deps,
+                priority=draw(st.integers(0, 3)),
+                mode=draw(st.sampled_from(["ok"] * 6 + ["always", "first"])),
+                attempts=draw(st.integers(1, 2)),
+                sleep_ms=draw(st.integers(0, 5)),
+                grouping=draw(st.integers(0, 9)) == 0,
+            )
+        )
     return specs
 
 
@@ -116,7 +133,9 @@ def to_json(specs: list[Spec], ids: list[str]) -> list[dict[str, Any]]:
     tasks = []
     for i, spec in enumerate(specs):
         item: dict[str, Any] = {
-            "id": ids[i], "name": f"t{i}", "priority": spec.priority,
+            "id": ids[i],
+            "name": f"t{i}",
+            "priority": spec.priority,
             "dependencies": [{"id": ids[d], "required": req} for d, req in spec.deps],
         }
         if spec.parent is not None:
@@ -129,13 +148,23 @@ def to_json(specs: list[Spec], ids: list[str]) -> list[dict[str, Any]]:
     return tasks
 
 
-async def run_example(store: TaskStorage, registry: ExecutorRegistry, specs: list[Spec],
-                      ids: list[str], max_concurrency: int) -> tuple[TreeResult, dict[str, str]]:
+async def run_example(
+    store: TaskStorage,
+    registry: ExecutorRegistry,
+    specs: list[Spec],
+    ids: list[str],
+    max_concurrency: int,
+    *,
+    cancel: bool = False,
+) -> tuple[TreeResult, dict[str, str]]:
     tm = TaskManager(store, registry=registry, max_concurrency=max_concurrency)
     tm.add_listener(TRACE.on_event)
+    if cancel:
+        TRACE.manager = tm
     try:
         result = await asyncio.wait_for(tm.run_tasks(to_json(specs, ids)), 60)
         rows = await tm.task_repository.get_all_tasks_in_tree(ids[0])
+        assert all(r.lease_owner is None for r in rows)
     finally:
         await tm.close(close_storage=False)
     return result, {r.id: r.status for r in rows}
@@ -155,11 +184,18 @@ def prop_registry() -> ExecutorRegistry:
     return registry
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 @given(specs=dags(), max_concurrency=st.integers(1, 8))
-def test_random_dags(shared_store: TaskStorage, prop_registry: ExecutorRegistry,
-                     specs: list[Spec], max_concurrency: int) -> None:
+def test_random_dags(
+    shared_store: TaskStorage,
+    prop_registry: ExecutorRegistry,
+    specs: list[Spec],
+    max_concurrency: int,
+) -> None:
     global TRACE
     TRACE = Trace()
     clear_hooks()
@@ -167,8 +203,9 @@ def test_random_dags(shared_store: TaskStorage, prop_registry: ExecutorRegistry,
     ids = [f"{prefix}-{i}" for i in range(len(specs))]
     index = {task_id: i for i, task_id in enumerate(ids)}
 
-    result, stored = asyncio.run(run_example(shared_store, prop_registry, specs, ids,
-                                             max_concurrency))
+    result, stored = asyncio.run(
+        run_example(shared_store, prop_registry, specs, ids, max_concurrency)
+    )
     trace = TRACE
     outcome = {o.id: o for o in result.tasks}
     assert set(outcome) == set(ids)
@@ -201,8 +238,9 @@ def test_random_dags(shared_store: TaskStorage, prop_registry: ExecutorRegistry,
     for task_id in ids:
         spec = specs[index[task_id]]
         status = outcome[task_id].status
-        failed_required = [ids[d] for d, req in spec.deps if req
-                           and outcome[ids[d]].status != COMPLETED]
+        failed_required = [
+            ids[d] for d, req in spec.deps if req and outcome[ids[d]].status != COMPLETED
+        ]
         if task_id in first_start:
             start = first_start[task_id]
             # no task starts before its dependencies ended; required ones completed
@@ -221,7 +259,8 @@ def test_random_dags(shared_store: TaskStorage, prop_registry: ExecutorRegistry,
             error = outcome[task_id].error or ""
             assert any(dep_id in error for dep_id in failed_required), (task_id, error)
         elif spec.grouping:
-            assert status == COMPLETED and task_id not in first_start, task_id
+            assert status == COMPLETED, task_id
+            assert task_id not in first_start, task_id
         else:
             assert task_id in first_start, task_id
             should_pass = spec.mode == "ok" or (spec.mode == "first" and spec.attempts >= 2)
@@ -247,3 +286,101 @@ def test_random_dags(shared_store: TaskStorage, prop_registry: ExecutorRegistry,
                 if ready:
                     theirs = (specs[index[other]].priority, index[other])
                     assert mine < theirs, (task_id, other)
+
+
+def subtree(specs: list[Spec], top: int) -> set[int]:
+    found = {top}
+    for i, spec in enumerate(specs):  # parents always come before their children
+        if spec.parent is not None and spec.parent in found:
+            found.add(i)
+    return found
+
+
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    specs=dags(),
+    max_concurrency=st.integers(1, 8),
+    data=st.data(),
+)
+def test_random_dags_with_a_cancellation(
+    shared_store: TaskStorage,
+    prop_registry: ExecutorRegistry,
+    specs: list[Spec],
+    max_concurrency: int,
+    data: st.DataObject,
+) -> None:
+    global TRACE
+    TRACE = Trace()
+    clear_hooks()
+    prefix = uuid.uuid4().hex[:8]
+    ids = [f"{prefix}-{i}" for i in range(len(specs))]
+    index = {task_id: i for i, task_id in enumerate(ids)}
+    target = data.draw(st.integers(0, len(specs) - 1), label="target")
+    TRACE.cancel_target = ids[target]
+    TRACE.cancel_at = data.draw(st.integers(1, len(specs)), label="cancel_at")
+
+    async def scenario() -> tuple[TreeResult, dict[str, str], list[str] | None]:
+        result, stored = await run_example(
+            shared_store, prop_registry, specs, ids, max_concurrency, cancel=True
+        )
+        job = TRACE.cancel_job
+        cancelled = await asyncio.wait_for(job, 60) if job is not None else None
+        return result, stored, cancelled
+
+    result, stored, cancelled = asyncio.run(scenario())
+    trace = TRACE
+    outcome = {o.id: o for o in result.tasks}
+
+    # every task ends, once; storage agrees; nothing is left in progress
+    for task_id in ids:
+        assert outcome[task_id].status in TERMINAL, (task_id, outcome[task_id].status)
+        assert len(trace.terminal.get(task_id, [])) == 1, (task_id, trace.terminal.get(task_id))
+    assert stored == {i: o.status for i, o in outcome.items()}
+
+    # at most one run per attempt, and attempts counted
+    seen: dict[str, list[int]] = {}
+    for task_id, attempt, _ in trace.starts:
+        seen.setdefault(task_id, []).append(attempt)
+    for task_id in ids:
+        assert seen.get(task_id, []) == list(range(1, len(seen.get(task_id, [])) + 1))
+        assert outcome[task_id].attempts == len(seen.get(task_id, [])), task_id
+
+    # what cancel_task() reports as cancelled did end cancelled, and only its subtree
+    if cancelled is not None:
+        assert set(cancelled) <= {ids[i] for i in subtree(specs, target)}
+        for task_id in cancelled:
+            assert outcome[task_id].status == CANCELLED, task_id
+
+    # a cancelled task was cancelled directly or had a required dependency that did not complete;
+    # a task never started after one of its required dependencies ended badly
+    ended_at = {task_id: ends[0][1] for task_id, ends in trace.terminal.items()}
+    first_start = {i: t for i, a, t in trace.starts if a == 1}
+    direct = set(cancelled or [])
+    for task_id in ids:
+        spec = specs[index[task_id]]
+        bad_required = [
+            ids[d] for d, req in spec.deps if req and outcome[ids[d]].status != COMPLETED
+        ]
+        if outcome[task_id].status == CANCELLED and task_id not in direct:
+            assert bad_required, task_id
+        if task_id in first_start:
+            for d, req in spec.deps:
+                assert ended_at[ids[d]] < first_start[task_id], (task_id, ids[d])
+                if req:
+                    assert outcome[ids[d]].status == COMPLETED, (task_id, ids[d])
+        if bad_required:
+            assert task_id not in first_start, task_id
+            assert outcome[task_id].status in (FAILED, CANCELLED), task_id
+
+    statuses = {o.status for o in result.tasks}
+    if statuses == {COMPLETED}:
+        assert result.status == COMPLETED
+    elif FAILED in statuses:
+        assert result.status == FAILED
+    else:
+        assert result.status == CANCELLED
+    assert trace.peak <= max_concurrency

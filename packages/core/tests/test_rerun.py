@@ -20,6 +20,7 @@ COMPLETED = TaskStatus.COMPLETED.value
 FAILED = TaskStatus.FAILED.value
 CANCELLED = TaskStatus.CANCELLED.value
 PENDING = TaskStatus.PENDING.value
+ALL = ["root", "a", "b", "c", "e", "d", "f"]
 
 
 @pytest.fixture
@@ -53,19 +54,18 @@ async def stored(tm: TaskManager, root: str = "root") -> dict[str, Any]:
 async def test_rerun_all_executes_every_task_again(tm: TaskManager) -> None:
     first = await guard(tm.run_tasks(diamond()))
     assert first.status == COMPLETED
-    assert Probe.executions == dict.fromkeys("root a b c e d f".split(), 1)
+    assert Probe.executions == dict.fromkeys(ALL, 1)
 
     again = await guard(tm.execute_tree("root", rerun="all"))
 
     assert again.status == COMPLETED
-    assert Probe.executions == dict.fromkeys("root a b c e d f".split(), 2)
-    assert {o.name: o.result["run"] for o in again.tasks} == dict.fromkeys(
-        "root a b c e d f".split(), 2)
-    assert {o.name: o.attempts for o in again.tasks} == dict.fromkeys(
-        "root a b c e d f".split(), 1)
+    assert Probe.executions == dict.fromkeys(ALL, 2)
+    assert {o.name: o.result["run"] for o in again.tasks} == dict.fromkeys(ALL, 2)
+    assert {o.name: o.attempts for o in again.tasks} == dict.fromkeys(ALL, 1)
     rows = await stored(tm)
     assert {i: (r.status, r.result["run"], r.attempts) for i, r in rows.items()} == {
-        i: (COMPLETED, 2, 1) for i in "root a b c e d f".split()}
+        i: (COMPLETED, 2, 1) for i in ALL
+    }
 
 
 async def test_rerun_none_of_a_finished_tree_runs_nothing(tm: TaskManager) -> None:
@@ -94,8 +94,14 @@ async def test_rerun_failed_runs_failed_tasks_and_their_dependents_only(tm: Task
     Probe.fail = {"b"}
     first = await guard(tm.run_tasks(diamond()))
     assert {o.name: o.status for o in first.tasks} == {
-        "root": COMPLETED, "a": COMPLETED, "b": FAILED, "c": FAILED, "e": COMPLETED,
-        "d": COMPLETED, "f": FAILED}
+        "root": COMPLETED,
+        "a": COMPLETED,
+        "b": FAILED,
+        "c": FAILED,
+        "e": COMPLETED,
+        "d": COMPLETED,
+        "f": FAILED,
+    }
     assert Probe.executions == {"root": 1, "a": 1, "b": 1, "e": 1, "d": 1}
     kept = {i: r.result for i, r in (await stored(tm)).items() if i in ("root", "a", "d")}
 
@@ -124,12 +130,14 @@ async def test_rerun_failed_when_nothing_failed_runs_nothing(tm: TaskManager) ->
 
 
 async def test_rerun_failed_includes_cancelled_tasks(tm: TaskManager) -> None:
-    tree = await tm.create_task_tree_from_array([
-        task("root", "h_count"),
-        task("slow", "h_block", parent="root"),
-        task("after", "h_count", parent="root", deps=["slow"]),
-        task("other", "h_count", parent="root"),
-    ])
+    tree = await tm.create_task_tree_from_array(
+        [
+            task("root", "h_count"),
+            task("slow", "h_block", parent="root"),
+            task("after", "h_count", parent="root", deps=["slow"]),
+            task("other", "h_count", parent="root"),
+        ]
+    )
     run = asyncio.create_task(tm.distribute_task_tree(tree))
     await guard(Probe.started("slow").wait())
     await tm.cancel_task("slow")
@@ -161,9 +169,14 @@ async def test_rerun_failed_a_second_time_keeps_earlier_successes(tm: TaskManage
 
 
 async def test_previous_result_stays_in_storage_while_the_task_reruns(tm: TaskManager) -> None:
-    await guard(tm.run_tasks([task("root", "h_count", inputs={"peek": True}),
-                              task("kid", "h_count", parent="root", deps=["root"],
-                                   inputs={"peek": True})]))
+    await guard(
+        tm.run_tasks(
+            [
+                task("root", "h_count", inputs={"peek": True}),
+                task("kid", "h_count", parent="root", deps=["root"], inputs={"peek": True}),
+            ]
+        )
+    )
     assert Probe.peeks["root"][0]["result"] is None  # nothing before the first run
 
     again = await guard(tm.execute_tree("root", rerun="all"))
@@ -174,11 +187,13 @@ async def test_previous_result_stays_in_storage_while_the_task_reruns(tm: TaskMa
     assert Probe.peeks["kid"][1]["result"]["run"] == 1
     assert Probe.peeks["root"][1]["status"] in ("pending", "in_progress")
     rows = await stored(tm)
-    assert rows["root"].result["run"] == 2 and rows["kid"].result["run"] == 2
+    assert rows["root"].result["run"] == 2
+    assert rows["kid"].result["run"] == 2
 
 
 async def test_failed_then_rerun_task_keeps_its_earlier_result_until_replaced(
-        tm: TaskManager) -> None:
+    tm: TaskManager,
+) -> None:
     spec = [task("root", "h_count", inputs={"peek": True})]
     await guard(tm.run_tasks(spec))  # run 1: completed, result run=1
     Probe.fail = {"root"}
@@ -196,10 +211,15 @@ async def test_failed_then_rerun_task_keeps_its_earlier_result_until_replaced(
 
 
 async def test_dependent_of_kept_task_gets_the_kept_result(tm: TaskManager) -> None:
-    await guard(tm.run_tasks([task("root", "h_count"),
-                              task("make", "h_count", parent="root"),
-                              task("use", "test_track", parent="root", deps=["make"],
-                                   inputs={"fail": True})]))
+    await guard(
+        tm.run_tasks(
+            [
+                task("root", "h_count"),
+                task("make", "h_count", parent="root"),
+                task("use", "test_track", parent="root", deps=["make"], inputs={"fail": True}),
+            ]
+        )
+    )
     await tm.task_repository.update_task("use", inputs={})  # fixed by the user
     again = await guard(tm.execute_tree("root", rerun="failed"))
     assert again.status == COMPLETED
@@ -234,16 +254,19 @@ async def test_distribute_failed_tree_reruns_all(tm: TaskManager) -> None:
     Probe.fail = set()
     again = await guard(tm.distribute_task_tree(tree))
     assert again.status == COMPLETED
-    assert Probe.executions["a"] == 2 and Probe.executions["d"] == 2
+    assert Probe.executions["a"] == 2
+    assert Probe.executions["d"] == 2
 
 
 # -- concurrent runs of one root -----------------------------------------------------------
 
 
 async def test_running_the_same_root_twice_concurrently_raises(
-        tm: TaskManager, registry: ExecutorRegistry) -> None:
-    tree = await tm.create_task_tree_from_array([task("root", "h_block"),
-                                                 task("kid", "h_count", parent="root")])
+    tm: TaskManager, registry: ExecutorRegistry
+) -> None:
+    tree = await tm.create_task_tree_from_array(
+        [task("root", "h_block"), task("kid", "h_count", parent="root")]
+    )
     run = asyncio.create_task(tm.distribute_task_tree(tree))
     await guard(Probe.started("root").wait())
 
@@ -278,12 +301,17 @@ async def test_running_the_same_root_twice_concurrently_raises(
 
 async def test_two_concurrent_reruns_one_wins(tm: TaskManager) -> None:
     await guard(tm.run_tasks(diamond()))
-    outcomes = await guard(asyncio.gather(tm.execute_tree("root", rerun="all"),
-                                          tm.execute_tree("root", rerun="all"),
-                                          return_exceptions=True))
+    outcomes = await guard(
+        asyncio.gather(
+            tm.execute_tree("root", rerun="all"),
+            tm.execute_tree("root", rerun="all"),
+            return_exceptions=True,
+        )
+    )
     errors = [o for o in outcomes if isinstance(o, BaseException)]
     results = [o for o in outcomes if not isinstance(o, BaseException)]
-    assert len(results) == 1 and len(errors) == 1
+    assert len(results) == 1
+    assert len(errors) == 1
     assert isinstance(errors[0], AipartnerupflowError)
     assert results[0].status == COMPLETED
     assert set(Probe.executions.values()) == {2}
@@ -293,8 +321,14 @@ async def test_two_concurrent_reruns_one_wins(tm: TaskManager) -> None:
 
 
 async def test_attempts_reset_on_rerun(tm: TaskManager) -> None:
-    spec = [task("root", "test_flaky", inputs={"succeed_on": 2},
-                 retry={"max_attempts": 3, "backoff_seconds": 0.01})]
+    spec = [
+        task(
+            "root",
+            "test_flaky",
+            inputs={"succeed_on": 2},
+            retry={"max_attempts": 3, "backoff_seconds": 0.01},
+        )
+    ]
     first = await guard(tm.run_tasks(spec))
     assert first.task("root").attempts == 2
     assert first.task("root").result == {"attempt": 2}
@@ -307,9 +341,10 @@ async def test_attempts_reset_on_rerun(tm: TaskManager) -> None:
 
 
 async def test_attempts_reset_on_rerun_failed(tm: TaskManager) -> None:
-    spec = [task("root", "h_count"),
-            task("bad", "h_fail", parent="root",
-                 retry={"max_attempts": 2, "backoff_seconds": 0.01})]
+    spec = [
+        task("root", "h_count"),
+        task("bad", "h_fail", parent="root", retry={"max_attempts": 2, "backoff_seconds": 0.01}),
+    ]
     first = await guard(tm.run_tasks(spec))
     assert first.task("bad").attempts == 2
     assert "after 2 attempts" in (first.task("bad").error or "")
@@ -346,7 +381,6 @@ async def test_rerun_all_then_stored_rows_have_no_stale_error(tm: TaskManager) -
     Probe.fail = set()
     await guard(tm.execute_tree("root", rerun="all"))
     rows = await stored(tm)
-    assert {i: (r.status, r.error) for i, r in rows.items()} == {
-        i: (COMPLETED, None) for i in rows}
+    assert {i: (r.status, r.error) for i, r in rows.items()} == {i: (COMPLETED, None) for i in rows}
     assert all(r.progress == 1.0 for r in rows.values())
     assert PENDING not in {r.status for r in rows.values()}

@@ -57,6 +57,8 @@ class _Node:
     executor: ExecutableTask | None = None
     method: str | None = None
     in_attempt: bool = False
+    finishing: bool = False
+    inputs: dict[str, Any] | None = None
 
 
 def _now() -> datetime:
@@ -187,15 +189,20 @@ class TreeRun:
 
     # -- cancellation ----------------------------------------------------------------------
 
-    async def cancel(self, task_ids: set[str]) -> None:
-        """Cancel these tasks (descendants are the caller's job); dependents follow."""
+    async def cancel(self, task_ids: set[str]) -> list[str]:
+        """Cancel these tasks (descendants are the caller's job); dependents follow.
+
+        Returns the ids it cancelled; a task already finishing (post-hooks) is left alone.
+        """
         to_settle: list[_Node] = []
         running: list[_Node] = []
+        cancelled: list[str] = []
         for task_id in task_ids:
             node = self.nodes.get(task_id)
-            if node is None or not node.runs or node.state == _DONE:
+            if node is None or not node.runs or node.state == _DONE or node.finishing:
                 continue
             node.cancel_requested = True
+            cancelled.append(task_id)
             if node.state == _RUNNING:
                 running.append(node)
             elif node.state == _READY:
@@ -207,6 +214,7 @@ class TreeRun:
             self._settle(self._end(node, _CANCELLED, None, "cancelled"))
         for node in running:
             await self._interrupt(node)
+        return sorted(cancelled)
 
     async def _interrupt(self, node: _Node) -> None:
         executor = node.executor
@@ -237,9 +245,12 @@ class TreeRun:
             status, result, error = _CANCELLED, None, "cancelled"
         elif task.attempts > 1 and status == _FAILED:
             error = f"{error} (after {task.attempts} attempts)"
+        node.finishing = True  # from here on, a cancel request no longer applies
+        task.status, task.error = status, error
         try:
             for hook in get_post_hooks():
-                await run_hook(hook, task, task.inputs, result)
+                await run_hook(hook, task, node.inputs if node.inputs is not None
+                               else task.inputs, result)
         except asyncio.CancelledError:
             log.warning("post-hooks of task %s were interrupted", task.id)
         finally:
@@ -250,6 +261,8 @@ class TreeRun:
         retry = task.retry or {}
         max_attempts = int(retry.get("max_attempts", 1))
         while True:
+            if node.cancel_requested:
+                raise asyncio.CancelledError
             self._mark_started(node)
             try:
                 return _COMPLETED, await self._attempt(node), None
@@ -288,6 +301,7 @@ class TreeRun:
         return await invoke(
             self.manager.registry, node.task, node.method, self.root.id, dep_results,
             on_executor=lambda executor: setattr(node, "executor", executor),
+            on_inputs=lambda inputs: setattr(node, "inputs", inputs),
             on_progress=lambda p, m: self._progress(node, p, m),
             cancel_requested=lambda: node.cancel_requested,
             save_inputs=lambda inputs: self.store.write_behind(node.task.id,
@@ -295,6 +309,8 @@ class TreeRun:
         )
 
     def _progress(self, node: _Node, progress: float, message: str | None) -> None:
+        if node.state == _DONE or node.finishing:
+            return
         task = node.task
         task.progress = progress
         self.store.write_behind(task.id, {"progress": progress})

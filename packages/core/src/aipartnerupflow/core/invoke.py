@@ -80,6 +80,7 @@ async def invoke(
     on_progress: Callable[[float, str | None], None],
     cancel_requested: Callable[[], bool],
     save_inputs: Callable[[dict[str, Any]], None] | None = None,
+    on_inputs: Callable[[dict[str, Any]], None] | None = None,
 ) -> Any:
     """Run one attempt; returns the JSON-serialisable result or raises a failure.
 
@@ -103,6 +104,8 @@ async def invoke(
         raise FinalFailure(f"executor {method!r} does not accept these params: {exc}") from None
     on_executor(executor)
     inputs = merge_dependency_results(task.inputs, task.schemas, dep_results)
+    if on_inputs is not None:
+        on_inputs(inputs)
     try:
         problem = input_problem(executor.get_input_schema(), inputs)
     except Exception as exc:

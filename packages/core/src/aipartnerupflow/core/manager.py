@@ -7,7 +7,7 @@ import itertools
 import os
 import socket
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, Literal
 
 from aipartnerupflow.core.engine import Scheduler, TreeRun
@@ -68,7 +68,7 @@ class TaskManager:
         await self.storage.insert_tasks(models)
         tree = TaskTreeNode.from_tasks(models)
         for hook in get_task_tree_hooks("on_tree_created"):
-            await run_hook(hook, root)
+            await run_hook(hook, root, tree)
         return tree
 
     async def run_tasks(self, tasks: list[dict[str, Any]], *,
@@ -132,26 +132,28 @@ class TaskManager:
         self.events.publish(EventKind.TREE_STARTED, root.id, root.id, root.name,
                             TaskStatus.IN_PROGRESS.value)
         try:
-            for hook in get_task_tree_hooks("on_tree_started"):
-                await run_hook(hook, root)
-            run.start()
             try:
+                for hook in get_task_tree_hooks("on_tree_started"):
+                    await run_hook(hook, root)
+                run.start()
                 await asyncio.shield(run.done)
             except asyncio.CancelledError:  # the caller gave up: cancel the tree, record it
                 interrupted = True
                 await run.cancel({i for i, n in run.nodes.items()
                                   if not TaskStatus.is_terminal(n.task.status)})
+                if not run.done.done():
+                    run.start()
                 await asyncio.shield(run.done)
             await self.storage.flush()
         finally:
             self._runs.pop(root.id, None)
             _running_roots.pop(root.id, None)
-        result = self._result(root, tasks)
-        self.events.publish(EventKind.TREE_FINISHED, root.id, root.id, root.name, result.status,
-                            progress=sum(o.progress for o in result.tasks) / len(result.tasks),
-                            error=None if result.ok else _first_error(result))
-        event = "on_tree_completed" if result.ok else "on_tree_failed"
-        for hook in get_task_tree_hooks(event):
+            result = self._result(root, tasks)
+            self.events.publish(
+                EventKind.TREE_FINISHED, root.id, root.id, root.name, result.status,
+                progress=sum(o.progress for o in result.tasks) / len(result.tasks),
+                error=None if result.ok else _first_error(result))
+        for hook in get_task_tree_hooks("on_tree_completed" if result.ok else "on_tree_failed"):
             await run_hook(hook, root, result.status)
         if interrupted:
             raise asyncio.CancelledError
@@ -207,6 +209,30 @@ class TaskManager:
                 results.append(await self.execute_tree(root_id))
         return results
 
+    # -- queued trees (PostgreSQL workers) ---------------------------------------------------
+
+    async def submit(self, tasks: list[dict[str, Any]], *,
+                     user_id: str | None = None) -> TaskTreeNode:
+        """Store a tree for PostgreSQL workers (``apflow worker``) and return at once."""
+        from aipartnerupflow.core.queued import submit_tree
+
+        tree = await submit_tree(self, tasks, user_id=user_id)
+        for hook in get_task_tree_hooks("on_tree_created"):
+            await run_hook(hook, tree.task, tree)
+        return tree
+
+    async def wait(self, root_id: str, *, timeout: float | None = None) -> TreeResult:
+        """Wait for a queued tree to end (from any process) and return its result."""
+        from aipartnerupflow.core.queued import wait_for_tree
+
+        return await wait_for_tree(self, root_id, timeout=timeout)
+
+    def stream(self, root_id: str) -> AsyncIterator[TaskEvent]:
+        """Events of a queued tree as workers report them, ending with ``tree_finished``."""
+        from aipartnerupflow.core.queued import stream_tree
+
+        return stream_tree(self, root_id)
+
     # -- cancelling --------------------------------------------------------------------------
 
     async def cancel_task(self, task_id: str) -> list[str]:
@@ -223,8 +249,7 @@ class TaskManager:
         if run is not None:
             ids = _subtree_ids([n.task for n in run.nodes.values()], task_id)
             active = {i for i in ids if not TaskStatus.is_terminal(run.nodes[i].task.status)}
-            await run.cancel(active)
-            return sorted(active)
+            return await run.cancel(active)
         tree = await self.storage.get_tree(root_id)
         ids = _subtree_ids(tree, task_id)
         if root_id in _running_roots:
@@ -233,6 +258,10 @@ class TaskManager:
                 "through that manager")
         by_id = {t.id: t for t in tree}
         active = {i for i in ids if not TaskStatus.is_terminal(by_id[i].status)}
+        if any(by_id[i].dispatch == "queue" for i in active):
+            from aipartnerupflow.core.queued import cancel_queued
+
+            return await cancel_queued(self, active)
         for i in active:
             self.storage.write_behind(i, {"status": TaskStatus.CANCELLED.value,
                                           "error": "cancelled", "lease_owner": None})

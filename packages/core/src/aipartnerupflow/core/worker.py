@@ -1,0 +1,416 @@
+"""PostgreSQL workers: any number of processes, on any machines, sharing queued trees.
+
+A worker claims ready tasks with ``FOR UPDATE SKIP LOCKED`` in short transactions, holds a lease
+on each (renewed by heartbeat), runs them with the same rules as the in-process engine
+(:func:`aipartnerupflow.core.invoke.invoke`), and writes their ends in group-committed, fenced
+batches: a write from a worker that lost its lease is rejected. It wakes on LISTEN/NOTIFY and
+polls slowly as a fallback; expired leases of dead workers are reclaimed by any live worker.
+
+    run_worker("postgresql://user@host/db", concurrency=16)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import socket
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aipartnerupflow.core.context import _set_current
+from aipartnerupflow.core.errors import StaleLeaseError
+from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.core.hooks import get_post_hooks, run_hook
+from aipartnerupflow.core.invoke import FinalFailure, RetryableFailure, backoff_delay, invoke
+from aipartnerupflow.core.models import TaskModel
+from aipartnerupflow.core.pgqueue import (
+    CANCEL_CHANNEL,
+    EVENTS_CHANNEL,
+    READY_CHANNEL,
+    claim_sql,
+    connect,
+    event_payload,
+    finish_sql,
+    open_counts_sql,
+    release_dependents_sql,
+    row_to_task,
+)
+from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
+from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.storage.schema import task_table_name
+from aipartnerupflow.core.validation import resolve_method
+
+__all__ = ["Worker", "WorkerStats", "run_worker"]
+
+log = logging.getLogger("aipartnerupflow.worker")
+
+
+@dataclass(slots=True)
+class WorkerStats:
+    """What a worker did (for tests and benchmarks)."""
+
+    claimed: int = 0
+    finished: int = 0
+    stale_writes: int = 0
+    reclaimed: int = 0
+
+
+@dataclass(slots=True, eq=False)
+class _Job:
+    task: TaskModel
+    fence: int
+    job: asyncio.Task[None] | None = None
+    executor: ExecutableTask | None = None
+    cancel_requested: bool = False
+    releasing: bool = False
+
+
+@dataclass(slots=True)
+class _End:
+    task: TaskModel
+    fence: int
+    status: str
+    result: Any = None
+    error: str | None = None
+    run_after: datetime | None = None
+    done: asyncio.Future[bool] | None = field(default=None)
+
+
+class Worker:
+    """Claims and runs queued tasks from a PostgreSQL task store."""
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        concurrency: int = 16,
+        lease_seconds: float = 30.0,
+        poll_seconds: float = 1.0,
+        executor_limits: dict[str, int] | None = None,
+        registry: ExecutorRegistry | None = None,
+        worker_id: str | None = None,
+        shutdown_grace_seconds: float = 10.0,
+    ) -> None:
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.url = url
+        self.concurrency = concurrency
+        self.lease_seconds = lease_seconds
+        self.poll_seconds = poll_seconds
+        self.registry = registry or get_executor_registry()
+        self.worker_id = worker_id or (
+            f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+        self.shutdown_grace_seconds = shutdown_grace_seconds
+        self.table = task_table_name()
+        self.stats = WorkerStats()
+        self._limits = {k: asyncio.Semaphore(v) for k, v in (executor_limits or {}).items()}
+        self._jobs: dict[str, _Job] = {}
+        self._ends: asyncio.Queue[_End] = asyncio.Queue()
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._work: Any = None
+
+    # -- main loop -----------------------------------------------------------------------
+
+    def stop(self) -> None:
+        """Ask the worker to stop: no new claims; running tasks finish or are released."""
+        self._stop.set()
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Claim and run tasks until :meth:`stop` is called."""
+        self._work = await connect(self.url)
+        listen = await connect(self.url)
+        try:
+            await listen.execute(f"LISTEN {READY_CHANNEL}")
+            await listen.execute(f"LISTEN {CANCEL_CHANNEL}")
+            helpers = [asyncio.create_task(self._listen(listen)),
+                       asyncio.create_task(self._write_ends()),
+                       asyncio.create_task(self._heartbeat())]
+            try:
+                await self._claim_loop()
+                await self._drain()
+            finally:
+                for helper in helpers:
+                    helper.cancel()
+                await asyncio.gather(*helpers, return_exceptions=True)
+                await self._flush_ends()
+        finally:
+            await listen.close()
+            await self._work.close()
+
+    async def _claim_loop(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            free = self.concurrency - len(self._jobs)
+            got = await self._claim(free) if free > 0 else 0
+            if got and got == free:
+                continue
+            if self._stop.is_set():
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def _claim(self, n: int) -> int:
+        cur = await self._work.execute(claim_sql(self.table), {
+            "n": n, "owner": self.worker_id, "lease": self.lease_seconds})
+        rows = await cur.fetchall()
+        if not rows:
+            return 0
+        tasks = [row_to_task(r) for r in rows]
+        self.stats.claimed += len(tasks)
+        dep_ids = sorted({d for t in tasks for d in t.dependency_ids()})
+        deps: dict[str, TaskModel] = {}
+        if dep_ids:
+            cur = await self._work.execute(
+                f"SELECT * FROM {self.table} WHERE id = ANY(%(ids)s)", {"ids": dep_ids})
+            deps = {r["id"]: row_to_task(r) for r in await cur.fetchall()}
+        for task in tasks:
+            job = _Job(task, task.attempts)
+            self._jobs[task.id] = job
+            job.job = asyncio.create_task(self._execute(job, deps))
+        await self._notify_events([event_payload("task_status", t.root_id or t.id, t.id, t.name,
+                                                  TaskStatus.IN_PROGRESS.value) for t in tasks])
+        return len(tasks)
+
+    # -- running one task ----------------------------------------------------------------
+
+    async def _execute(self, job: _Job, deps: dict[str, TaskModel]) -> None:
+        task = job.task
+        end = _End(task, job.fence, TaskStatus.FAILED.value)
+        try:
+            blocked = self._blocked(task, deps)
+            if job.cancel_requested or task.cancel_requested:
+                end.status, end.error = TaskStatus.CANCELLED.value, "cancelled"
+            elif blocked is not None:
+                end.status, end.error = blocked
+            else:
+                await self._attempt(job, deps, end)
+        except asyncio.CancelledError:
+            if job.releasing:
+                end.status, end.error = TaskStatus.PENDING.value, None
+            else:
+                end.status, end.error = TaskStatus.CANCELLED.value, "cancelled"
+        finally:
+            _set_current(None)
+            if job.cancel_requested and end.status != TaskStatus.PENDING:
+                end.status, end.result, end.error = TaskStatus.CANCELLED.value, None, "cancelled"
+            self._jobs.pop(task.id, None)
+            self._wake.set()
+            self._ends.put_nowait(end)
+
+    @staticmethod
+    def _blocked(task: TaskModel, deps: dict[str, TaskModel]) -> tuple[str, str] | None:
+        for dep in task.dependencies:
+            row = deps.get(dep["id"])
+            if row is None or not dep.get("required", True) or row.status == "completed":
+                continue
+            if row.status == TaskStatus.CANCELLED:
+                return (TaskStatus.CANCELLED.value,
+                        f"dependency {row.name!r} ({row.id}) was cancelled")
+            detail = f": {row.error[:200]}" if row.error else ""
+            return (TaskStatus.FAILED.value, f"dependency {row.name!r} ({row.id}) failed{detail}")
+        return None
+
+    async def _attempt(self, job: _Job, deps: dict[str, TaskModel], end: _End) -> None:
+        task = job.task
+        method = resolve_method(task, self.registry)
+        if method is None:
+            end.status = TaskStatus.COMPLETED.value
+            return
+        dep_results = {d: deps[d].result for d in task.dependency_ids()
+                       if d in deps and deps[d].status == TaskStatus.COMPLETED}
+        limit = self._limits.get(method)
+        try:
+            async with limit if limit is not None else contextlib.nullcontext():
+                end.result = await invoke(
+                    self.registry, task, method, task.root_id or task.id, dep_results,
+                    on_executor=lambda executor: setattr(job, "executor", executor),
+                    on_progress=lambda p, m: None,
+                    cancel_requested=lambda: job.cancel_requested,
+                )
+            end.status = TaskStatus.COMPLETED.value
+        except RetryableFailure as exc:
+            end.error = str(exc)
+            retry = task.retry or {}
+            if task.attempts < int(retry.get("max_attempts", 1)) and not job.cancel_requested:
+                end.status = TaskStatus.PENDING.value
+                end.run_after = datetime.now(UTC) + timedelta(
+                    seconds=backoff_delay(retry, task.attempts))
+            elif task.attempts > 1:
+                end.error = f"{end.error} (after {task.attempts} attempts)"
+        except FinalFailure as exc:
+            end.error = str(exc)
+        for hook in get_post_hooks():
+            await run_hook(hook, task, task.inputs, end.result)
+
+    # -- writing ends (group commit, fenced) ---------------------------------------------
+
+    async def _write_ends(self) -> None:
+        while True:
+            batch = [await self._ends.get()]
+            while not self._ends.empty():
+                batch.append(self._ends.get_nowait())
+            await self._commit(batch)
+
+    async def _flush_ends(self) -> None:
+        batch = []
+        while not self._ends.empty():
+            batch.append(self._ends.get_nowait())
+        if batch:
+            await self._commit(batch)
+
+    async def _commit(self, batch: Sequence[_End]) -> None:
+        params = {
+            "owner": self.worker_id,
+            "ids": [e.task.id for e in batch],
+            "fences": [e.fence for e in batch],
+            "statuses": [e.status for e in batch],
+            "results": [None if e.status != "completed" else json.dumps(e.result)
+                        for e in batch],
+            "errors": [e.error for e in batch],
+            "run_after": [e.run_after for e in batch],
+        }
+        try:
+            async with self._work.transaction():
+                cur = await self._work.execute(finish_sql(self.table), params)
+                written = await cur.fetchall()
+                released = [d for r in written if r["status"] in ("completed", "failed",
+                                                                   "cancelled")
+                            for d in (r["dependents"] or [])]
+                ready = False
+                if released:
+                    cur = await self._work.execute(release_dependents_sql(self.table),
+                                                   {"ids": released})
+                    ready = any(r["open_deps"] <= 0 for r in await cur.fetchall())
+                if ready or any(r["status"] == "pending" for r in written):
+                    await self._work.execute(f"NOTIFY {READY_CHANNEL}")
+                payloads = [event_payload("task_status", r["root_id"] or r["id"], r["id"],
+                                          r["name"], r["status"], r["error"]) for r in written]
+                payloads += await self._finished_trees(written)
+                await self._notify_events(payloads)
+        except Exception:
+            log.exception("could not record %d task ends; their leases will expire and the "
+                          "tasks will run again", len(batch))
+            return
+        accepted = {r["id"] for r in written}
+        for end in batch:
+            if end.task.id not in accepted:
+                self.stats.stale_writes += 1
+                log.warning("%s", StaleLeaseError(
+                    f"late write for task {end.task.id} (attempt {end.fence}) rejected: this "
+                    "worker's lease on it was lost and another attempt owns it"))
+        self.stats.finished += len(accepted)
+
+    async def _finished_trees(self, written: Sequence[dict[str, Any]]) -> list[str]:
+        roots = sorted({r["root_id"] or r["id"] for r in written
+                        if r["status"] in ("completed", "failed", "cancelled")})
+        if not roots:
+            return []
+        cur = await self._work.execute(open_counts_sql(self.table), {"roots": roots})
+        return [event_payload("tree_finished", r["root"], r["root"], "", "")
+                for r in await cur.fetchall() if r["open"] == 0]
+
+    async def _notify_events(self, payloads: Sequence[str]) -> None:
+        for payload in payloads:
+            await self._work.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload))
+
+    # -- leases, cancellation, wake-ups --------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(max(0.05, self.lease_seconds / 3))
+            try:
+                await self._renew_and_reclaim()
+            except Exception:
+                log.exception("heartbeat failed")
+
+    async def _renew_and_reclaim(self) -> None:
+        ids = list(self._jobs)
+        if ids:
+            cur = await self._work.execute(
+                f"UPDATE {self.table} SET lease_expires_at = now() + "
+                "make_interval(secs => %(lease)s) WHERE lease_owner = %(owner)s AND "
+                "status = 'in_progress' AND id = ANY(%(ids)s) RETURNING id, cancel_requested",
+                {"lease": self.lease_seconds, "owner": self.worker_id, "ids": ids})
+            for row in await cur.fetchall():
+                if row["cancel_requested"]:
+                    await self._cancel_local(row["id"])
+        cur = await self._work.execute(
+            f"UPDATE {self.table} SET status = 'pending', lease_owner = NULL, "
+            "lease_expires_at = NULL WHERE dispatch = 'queue' AND status = 'in_progress' "
+            "AND lease_expires_at < now() RETURNING id")
+        reclaimed = await cur.fetchall()
+        if reclaimed:
+            self.stats.reclaimed += len(reclaimed)
+            log.warning("reclaimed %d task(s) whose worker's lease expired", len(reclaimed))
+            await self._work.execute(f"NOTIFY {READY_CHANNEL}")
+
+    async def _listen(self, conn: Any) -> None:
+        async for note in conn.notifies():
+            if note.channel == CANCEL_CHANNEL:
+                await self._cancel_local(note.payload)
+            else:
+                self._wake.set()
+
+    async def _cancel_local(self, task_id: str) -> None:
+        job = self._jobs.get(task_id)
+        if job is None or job.cancel_requested:
+            return
+        job.cancel_requested = True
+        if job.executor is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(job.executor.cancel(), 5.0)
+        if job.job is not None:
+            job.job.cancel()
+
+    async def _drain(self) -> None:
+        """On stop: let running tasks finish, then release the rest back to the queue."""
+        jobs = [j.job for j in self._jobs.values() if j.job is not None]
+        if not jobs:
+            return
+        _, pending = await asyncio.wait(jobs, timeout=self.shutdown_grace_seconds)
+        for job in list(self._jobs.values()):
+            if job.job in pending:
+                job.releasing = True
+                job.job.cancel()
+        if pending:
+            await asyncio.wait(pending)
+
+
+def run_worker(url: str, *, concurrency: int = 16, plugins: Sequence[str] = (),
+               **options: Any) -> WorkerStats:
+    """Run a worker in the foreground until SIGINT/SIGTERM; returns what it did."""
+    for module in plugins:
+        importlib.import_module(module)
+
+    async def main() -> WorkerStats:
+        worker = Worker(url, concurrency=concurrency, **options)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, worker.stop)
+        await worker.run()
+        return worker.stats
+
+    return asyncio.run(main())
+
+
+if __name__ == "__main__":  # python -m aipartnerupflow.core.worker URL [concurrency] [plugin...]
+    import sys
+
+    logging.basicConfig(level=os.environ.get("AIPARTNERUPFLOW_LOG_LEVEL", "WARNING"))
+    args = sys.argv[1:]
+    stats = run_worker(args[0], concurrency=int(args[1]) if len(args) > 1 else 16,
+                       plugins=args[2:],
+                       lease_seconds=float(os.environ.get("AIPARTNERUPFLOW_LEASE_SECONDS", "30")))
+    print(json.dumps({"claimed": stats.claimed, "finished": stats.finished,
+                      "stale_writes": stats.stale_writes, "reclaimed": stats.reclaimed}))
