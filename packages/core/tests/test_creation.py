@@ -126,7 +126,7 @@ async def test_static_inputs_are_checked_against_the_schema(manager: TaskManager
         {"id": "root", "name": "root", "schemas": {"method": "test_schema"},
          "inputs": {"url": 42}}])
     assert problems == ["task 'root' (root): inputs do not match the input schema of "
-                        "'test_schema': input 'url': 42 is not of type 'string'"]
+                        "'test_schema': input 'url': must be of type string"]
     problems = await _problems(manager, [
         {"id": "root", "name": "root", "schemas": {"method": "test_schema"}, "inputs": {}}])
     assert problems == ["task 'root' (root): inputs do not match the input schema of "

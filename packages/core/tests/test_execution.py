@@ -166,7 +166,7 @@ async def test_input_validation_at_run_time_names_the_field(manager: TaskManager
         {"id": "s", "name": "s", "parent_id": "root", "dependencies": ["root"],
          "schemas": {"method": "test_schema"}, "inputs": {"url": "x", "count": "many"}}])
     assert result.task("s").error == ("inputs do not match the input schema of 'test_schema': "
-                                      "input 'count': 'many' is not of type 'integer'")
+                                      "input 'count': must be of type integer")
 
 
 async def test_params_are_constructor_arguments(manager: TaskManager) -> None:
@@ -208,3 +208,13 @@ async def test_same_suite_on_a_fresh_file_store(tmp_path: Any, registry: Any) ->
     async with TaskManager(create_session(url), registry=registry) as tm:
         stored = await tm.task_repository.get_task_by_id("root")
         assert stored is not None and stored.status == "completed"
+
+
+async def test_schema_errors_never_quote_the_value(manager: TaskManager) -> None:
+    secret = "Bearer s3cr3t-token"
+    result = await manager.run_tasks([
+        _track("root", inputs={"value": 1}),
+        {"id": "s", "name": "s", "parent_id": "root", "dependencies": ["root"],
+         "schemas": {"method": "test_schema"}, "inputs": {"url": ["x"], "count": secret}}])
+    error = result.task("s").error
+    assert error is not None and secret not in error and "s3cr3t" not in error

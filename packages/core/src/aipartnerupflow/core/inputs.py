@@ -36,7 +36,31 @@ def input_problem(schema: dict[str, Any], inputs: dict[str, Any]) -> str | None:
         field = ".".join(filter(None, [path, missing[0] if missing else ""]))
         return f"input {field!r} is required but missing"
     where = f"input {path!r}" if path else "inputs"
-    return f"{where}: {error.message}"
+    return f"{where}: {_describe(error.validator, error.validator_value, error.message)}"
+
+
+def _describe(keyword: Any, expected: Any, message: str) -> str:
+    """What a value must be, without quoting the value (it may be a secret)."""
+    if keyword == "type":
+        kinds = expected if isinstance(expected, list) else [expected]
+        return "must be of type " + " or ".join(str(k) for k in kinds)
+    if keyword == "enum":
+        return "must be one of " + ", ".join(repr(v) for v in expected)
+    if keyword == "const":
+        return f"must be {expected!r}"
+    wording = {
+        "minimum": "must be at least {}", "maximum": "must be at most {}",
+        "exclusiveMinimum": "must be greater than {}", "exclusiveMaximum": "must be less than {}",
+        "minLength": "must be at least {} characters long",
+        "maxLength": "must be at most {} characters long", "pattern": "must match {!r}",
+        "minItems": "must have at least {} items", "maxItems": "must have at most {} items",
+        "format": "must be a valid {}", "multipleOf": "must be a multiple of {}",
+    }.get(str(keyword))
+    if wording is not None:
+        return wording.format(expected)
+    if keyword in ("additionalProperties", "required", "dependentRequired"):
+        return message  # names keys, never values
+    return f"does not match the input schema ('{keyword}')"
 
 
 def constructor_params(params: dict[str, Any]) -> dict[str, Any]:

@@ -59,8 +59,15 @@ async def connect(url: str, *, autocommit: bool = True) -> Any:
         return await psycopg.AsyncConnection.connect(psycopg_url(url), autocommit=autocommit,
                                                      row_factory=dict_row)
     except psycopg.OperationalError as exc:
-        detail = str(exc).strip().splitlines()[-1] if str(exc).strip() else "connection failed"
-        raise StorageError(f"cannot connect to {redact_url(url)}: {detail}") from None
+        raise StorageError(f"cannot connect to {redact_url(url)}: {connect_error(exc)}") from None
+
+
+def connect_error(exc: BaseException) -> str:
+    """The cause of a failed connection in a few words (libpq's first line, sans prefix)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return "connection failed"
+    return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:  ", "")
 
 
 def row_to_task(row: dict[str, Any]) -> TaskModel:
@@ -135,10 +142,16 @@ def finish_sql(table: str) -> str:
 
 
 def release_dependents_sql(table: str) -> str:
-    """One dependency of each listed task (with repeats) has ended."""
+    """One dependency of each listed task (with repeats) has ended.
+
+    Rows are locked in id order first, so concurrent workers never deadlock on them.
+    """
     return f"""
+        WITH d AS (SELECT id, count(*) AS n FROM unnest(%(ids)s::text[]) AS id GROUP BY id),
+             locked AS (SELECT t.id FROM {table} AS t JOIN d ON d.id = t.id
+                        ORDER BY t.id FOR UPDATE OF t)
         UPDATE {table} AS t SET open_deps = t.open_deps - d.n
-          FROM (SELECT id, count(*) AS n FROM unnest(%(ids)s::text[]) AS id GROUP BY id) AS d
+          FROM d JOIN locked ON locked.id = d.id
          WHERE t.id = d.id
         RETURNING t.id, t.open_deps"""
 

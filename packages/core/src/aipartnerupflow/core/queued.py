@@ -141,7 +141,7 @@ async def cancel_queued(manager: TaskManager, ids: set[str]) -> list[str]:
                 counts: dict[str, int] = {}
                 for d in released:
                     counts[d] = counts.get(d, 0) + 1
-                for dep_id, n in counts.items():
+                for dep_id, n in sorted(counts.items()):
                     conn.execute(sa.update(t).where(t.c.id == dep_id, t.c.status.not_in(terminal))
                                  .values(open_deps=t.c.open_deps - n))
             for row in running:

@@ -279,28 +279,18 @@ class Worker:
             "errors": [e.error for e in batch],
             "run_after": [e.run_after for e in batch],
         }
-        try:
-            async with self._work.transaction():
-                cur = await self._work.execute(finish_sql(self.table), params)
-                written = await cur.fetchall()
-                released = [d for r in written if r["status"] in ("completed", "failed",
-                                                                   "cancelled")
-                            for d in (r["dependents"] or [])]
-                ready = False
-                if released:
-                    cur = await self._work.execute(release_dependents_sql(self.table),
-                                                   {"ids": released})
-                    ready = any(r["open_deps"] <= 0 for r in await cur.fetchall())
-                if ready or any(r["status"] == "pending" for r in written):
-                    await self._work.execute(f"NOTIFY {READY_CHANNEL}")
-                payloads = [event_payload("task_status", r["root_id"] or r["id"], r["id"],
-                                          r["name"], r["status"], r["error"]) for r in written]
-                payloads += await self._finished_trees(written)
-                await self._notify_events(payloads)
-        except Exception:
-            log.exception("could not record %d task ends; their leases will expire and the "
-                          "tasks will run again", len(batch))
-            return
+        written: list[dict[str, Any]] | None = None
+        for attempt in range(1, 9):
+            try:
+                written = await self._commit_once(params)
+                break
+            except Exception as exc:
+                if attempt == 8 or not _transient(exc):
+                    log.exception("could not record %d task ends; their leases will expire "
+                                  "and the tasks will run again", len(batch))
+                    return
+                await asyncio.sleep(0.01 * attempt)
+        assert written is not None
         accepted = {r["id"] for r in written}
         for end in batch:
             if end.task.id not in accepted:
@@ -309,6 +299,26 @@ class Worker:
                     f"late write for task {end.task.id} (attempt {end.fence}) rejected: this "
                     "worker's lease on it was lost and another attempt owns it"))
         self.stats.finished += len(accepted)
+
+    async def _commit_once(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        async with self._work.transaction():
+            cur = await self._work.execute(finish_sql(self.table), params)
+            written: list[dict[str, Any]] = await cur.fetchall()
+            released = [d for r in written if r["status"] in ("completed", "failed",
+                                                               "cancelled")
+                        for d in (r["dependents"] or [])]
+            ready = False
+            if released:
+                cur = await self._work.execute(release_dependents_sql(self.table),
+                                               {"ids": released})
+                ready = any(r["open_deps"] <= 0 for r in await cur.fetchall())
+            if ready or any(r["status"] == "pending" for r in written):
+                await self._work.execute(f"NOTIFY {READY_CHANNEL}")
+            payloads = [event_payload("task_status", r["root_id"] or r["id"], r["id"],
+                                      r["name"], r["status"], r["error"]) for r in written]
+            payloads += await self._finished_trees(written)
+            await self._notify_events(payloads)
+        return written
 
     async def _finished_trees(self, written: Sequence[dict[str, Any]]) -> list[str]:
         roots = sorted({r["root_id"] or r["id"] for r in written
@@ -384,6 +394,12 @@ class Worker:
                 job.job.cancel()
         if pending:
             await asyncio.wait(pending)
+
+
+def _transient(exc: BaseException) -> bool:
+    """Deadlocks and serialization failures: the transaction can simply run again."""
+    sqlstate = getattr(exc, "sqlstate", None)
+    return sqlstate in ("40P01", "40001")
 
 
 def run_worker(url: str, *, concurrency: int = 16, plugins: Sequence[str] = (),

@@ -59,6 +59,8 @@ def redact_url(url: str) -> str:
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
+        if ":" not in creds:
+            return url
         user = creds.split(":", 1)[0]
         return f"{scheme}://{user}:***@{host}"
     return url
