@@ -148,9 +148,15 @@ class Worker:
             await self._work.close()
 
     async def _claim_loop(self) -> None:
+        batch = max(1, self.concurrency // 4)
         while not self._stop.is_set():
             self._wake.clear()
             free = self.concurrency - len(self._jobs)
+            if 0 < free < batch and self._jobs:  # claim in batches, not one slot at a time
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), 0.002)
+                self._wake.clear()
+                free = self.concurrency - len(self._jobs)
             got = await self._claim(free) if free > 0 else 0
             if got and got == free:
                 continue
@@ -330,8 +336,10 @@ class Worker:
                 for r in await cur.fetchall() if r["open"] == 0]
 
     async def _notify_events(self, payloads: Sequence[str]) -> None:
-        for payload in payloads:
-            await self._work.execute("SELECT pg_notify(%s, %s)", (EVENTS_CHANNEL, payload))
+        if payloads:
+            await self._work.execute(
+                "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS u(p, i) "
+                "ORDER BY i", (EVENTS_CHANNEL, list(payloads)))
 
     # -- leases, cancellation, wake-ups --------------------------------------------------
 
