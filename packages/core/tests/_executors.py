@@ -131,5 +131,13 @@ class Progress(BaseTask):
 
 
 ALL_TEST_EXECUTORS: list[type[ExecutableTask]] = [
-    Noop, Track, Flaky, Sleeper, ExplicitFailure, Unserialisable, Schema, WithParams, Progress,
+    Noop,
+    Track,
+    Flaky,
+    Sleeper,
+    ExplicitFailure,
+    Unserialisable,
+    Schema,
+    WithParams,
+    Progress,
 ]

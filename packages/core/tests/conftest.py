@@ -32,8 +32,9 @@ def registry() -> ExecutorRegistry:
     return reg
 
 
-POSTGRES_URL = os.environ.get("APFLOW_TEST_POSTGRES_URL",
-                              "postgresql://postgres@127.0.0.1:5432/postgres")
+POSTGRES_URL = os.environ.get(
+    "APFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 
 
 @pytest.fixture(params=["duckdb-memory", "duckdb-file", "postgres"])
@@ -64,8 +65,7 @@ def pg_schema() -> Iterator[str]:
 async def store(store_url: str, request: pytest.FixtureRequest) -> AsyncIterator[TaskStorage]:
     if store_url.startswith("postgresql"):
         schema = request.getfixturevalue("pg_schema")
-        storage = create_session(store_url,
-                                 connect_args={"options": f"-csearch_path={schema}"})
+        storage = create_session(store_url, connect_args={"options": f"-csearch_path={schema}"})
     else:
         storage = create_session(store_url)
     await storage.initialize()
@@ -74,8 +74,9 @@ async def store(store_url: str, request: pytest.FixtureRequest) -> AsyncIterator
 
 
 @pytest.fixture
-async def manager(store: TaskStorage, registry: ExecutorRegistry,
-                  recorder: type[Recorder]) -> AsyncIterator[TaskManager]:
+async def manager(
+    store: TaskStorage, registry: ExecutorRegistry, recorder: type[Recorder]
+) -> AsyncIterator[TaskManager]:
     clear_hooks()
     tm = TaskManager(store, registry=registry, max_concurrency=8)
     yield tm

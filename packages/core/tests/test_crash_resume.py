@@ -16,7 +16,7 @@ from aipartnerupflow.core.manager import TaskManager
 from aipartnerupflow.core.registry import ExecutorRegistry
 from aipartnerupflow.core.storage import create_session
 
-EXECUTOR_MODULE = textwrap.dedent('''
+EXECUTOR_MODULE = textwrap.dedent("""
     import asyncio, os
     from aipartnerupflow import ExecutableTask
 
@@ -32,9 +32,9 @@ EXECUTOR_MODULE = textwrap.dedent('''
             with open(log, "a") as fh:
                 fh.write(f"end {ctx.task_id} {ctx.attempt}\\n")
             return {"task": ctx.task_id}
-''')
+""")
 
-RUNNER = textwrap.dedent('''
+RUNNER = textwrap.dedent("""
     import asyncio, json, sys
     from aipartnerupflow import TaskManager, create_session
     from aipartnerupflow.core.registry import ExecutorRegistry
@@ -48,16 +48,24 @@ RUNNER = textwrap.dedent('''
         await tm.run_tasks(tasks)
 
     asyncio.run(main())
-''')
+""")
 
 
 def _tasks(n: int) -> list[dict[str, object]]:
-    tasks: list[dict[str, object]] = [{"id": "root", "name": "root",
-                                       "schemas": {"method": "side_effect"}}]
+    tasks: list[dict[str, object]] = [
+        {"id": "root", "name": "root", "schemas": {"method": "side_effect"}}
+    ]
     for i in range(n):
         deps = [f"t{i - 1}"] if i % 3 else []
-        tasks.append({"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "dependencies": deps,
-                      "schemas": {"method": "side_effect"}})
+        tasks.append(
+            {
+                "id": f"t{i}",
+                "name": f"t{i}",
+                "parent_id": "root",
+                "dependencies": deps,
+                "schemas": {"method": "side_effect"},
+            }
+        )
     return tasks
 
 
@@ -78,8 +86,11 @@ async def test_killed_process_resumes_without_rerunning_finished_tasks(tmp_path:
     log = tmp_path / "effects.log"
     env = {**os.environ, "SIDE_EFFECT_LOG": str(log), "PYTHONPATH": str(tmp_path)}
     tasks = _tasks(18)
-    proc = subprocess.Popen([sys.executable, str(tmp_path / "runner.py"), db, json.dumps(tasks)],
-                            env=env, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, str(tmp_path / "runner.py"), db, json.dumps(tasks)],
+        env=env,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while sum(1 for kind, *_ in _log(log) if kind == "end") < 6:
         assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""

@@ -17,10 +17,11 @@ def test_every_public_name_imports() -> None:
 
 
 def test_import_is_light() -> None:
-    code = ("import sys, aipartnerupflow; heavy = [m for m in ('sqlalchemy', 'duckdb', "
-            "'pydantic', 'alembic', 'jsonschema') if m in sys.modules]; print(heavy)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = (
+        "import sys, aipartnerupflow; heavy = [m for m in ('sqlalchemy', 'duckdb', "
+        "'pydantic', 'alembic', 'jsonschema') if m in sys.modules]; print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
 
@@ -54,16 +55,23 @@ async def test_seed_readme_library_example(tmp_path: Any, monkeypatch: Any) -> N
         db = create_session()
         task_manager = TaskManager(db)
         root_task = await task_manager.task_repository.create_task(
-            name="root_task", user_id="user_123", priority=2)
+            name="root_task", user_id="user_123", priority=2
+        )
         child_task = await task_manager.task_repository.create_task(
-            name="custom_task", user_id="user_123", parent_id=root_task.id, dependencies=[],
-            inputs={"url": "https://example.com"})
+            name="custom_task",
+            user_id="user_123",
+            parent_id=root_task.id,
+            dependencies=[],
+            inputs={"url": "https://example.com"},
+        )
         task_tree = TaskTreeNode(root_task)
         task_tree.add_child(TaskTreeNode(child_task))
         result = await task_manager.distribute_task_tree(task_tree)
         assert result.status == "completed"
         assert result.task(child_task.id).result == {
-            "status": "completed", "result": {"fetched": "https://example.com"}}
+            "status": "completed",
+            "result": {"fetched": "https://example.com"},
+        }
         await task_manager.close()
     finally:
         get_executor_registry().unregister("custom_task")

@@ -30,8 +30,13 @@ def _t(ident: str, **fields: Any) -> dict[str, Any]:
 async def test_seed_style_create_task_and_queries(manager: TaskManager) -> None:
     repo = manager.task_repository
     root = await repo.create_task(name="root_task", user_id="user_123", priority=2)
-    child = await repo.create_task(name="child", user_id="user_123", parent_id=root.id,
-                                   dependencies=[], inputs={"url": "https://example.com"})
+    child = await repo.create_task(
+        name="child",
+        user_id="user_123",
+        parent_id=root.id,
+        dependencies=[],
+        inputs={"url": "https://example.com"},
+    )
     assert child.root_id == root.id
     fetched = await repo.get_task_by_id(root.id)
     assert fetched is not None and fetched.has_children
@@ -45,8 +50,12 @@ async def test_seed_style_create_task_and_queries(manager: TaskManager) -> None:
 
 async def test_list_filters_pagination_and_counts(manager: TaskManager) -> None:
     for r in range(3):
-        await manager.run_tasks([_t(f"r{r}", user_id="alice" if r < 2 else "bob"),
-                                 _t(f"c{r}", parent_id=f"r{r}", user_id="carol")])
+        await manager.run_tasks(
+            [
+                _t(f"r{r}", user_id="alice" if r < 2 else "bob"),
+                _t(f"c{r}", parent_id=f"r{r}", user_id="carol"),
+            ]
+        )
     repo = manager.task_repository
     roots = await repo.query_tasks(parent_id="")
     assert {t.id for t in roots} == {"r0", "r1", "r2"}
@@ -75,8 +84,9 @@ async def test_update_status_can_clear_fields_and_rejects_unknown(manager: TaskM
 
 
 async def test_delete_and_copy(manager: TaskManager) -> None:
-    await manager.run_tasks([_t("root"), _t("a", parent_id="root"),
-                             _t("b", parent_id="a", dependencies=["a"])])
+    await manager.run_tasks(
+        [_t("root"), _t("a", parent_id="root"), _t("b", parent_id="a", dependencies=["a"])]
+    )
     repo = manager.task_repository
     copy = await repo.copy_task_tree("root")
     copied = await repo.get_all_tasks_in_tree(copy.id)
@@ -121,10 +131,13 @@ async def test_upgrade_from_an_older_schema_keeps_task_history(tmp_path: Path) -
         cfg.attributes["connection"] = conn
         cfg.attributes["version_table"] = "apflow_tasks_alembic_version"
         command.upgrade(cfg, "0001")
-        conn.execute(sa.text(
-            "INSERT INTO apflow_tasks (id, name, status, priority, position, progress, attempts, "
-            "has_children, has_copy, result) VALUES ('old', 'old task', 'completed', 2, 0, 1.0, "
-            "1, false, false, '{\"kept\": true}')"))
+        conn.execute(
+            sa.text(
+                "INSERT INTO apflow_tasks (id, name, status, priority, position, progress, "
+                "attempts, has_children, has_copy, result) VALUES ('old', 'old task', "
+                "'completed', 2, 0, 1.0, 1, false, false, '{\"kept\": true}')"
+            )
+        )
     engine.dispose()
     store = create_session(url)
     old = await store.get_task("old")
@@ -132,8 +145,9 @@ async def test_upgrade_from_an_older_schema_keeps_task_history(tmp_path: Path) -
     assert old is not None and old.result == {"kept": True} and old.dispatch == "local"
 
 
-async def test_table_name_from_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                           registry: Any) -> None:
+async def test_table_name_from_environment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, registry: Any
+) -> None:
     monkeypatch.setenv("AIPARTNERUPFLOW_TASK_TABLE_NAME", "my_tasks")
     store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
     async with TaskManager(store, registry=registry) as tm:
@@ -149,9 +163,11 @@ async def test_table_name_from_environment(tmp_path: Path, monkeypatch: pytest.M
 def test_unsupported_url_is_a_clear_error() -> None:
     with pytest.raises(ConfigurationError) as info:
         create_session("mysql://root:hunter2@db/x")
-    assert str(info.value) == ("unsupported database URL 'mysql://root:***@db/x': use "
-                               "duckdb:///path/to/file.duckdb, duckdb:///:memory: or "
-                               "postgresql://user:password@host:5432/dbname")
+    assert str(info.value) == (
+        "unsupported database URL 'mysql://root:***@db/x': use "
+        "duckdb:///path/to/file.duckdb, duckdb:///:memory: or "
+        "postgresql://user:password@host:5432/dbname"
+    )
 
 
 async def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
@@ -159,7 +175,7 @@ async def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
     url = f"duckdb:///{path}"
     store = create_session(url)
     await store.initialize()
-    script = textwrap.dedent(f'''
+    script = textwrap.dedent(f"""
         import asyncio
         from aipartnerupflow.core.storage import create_session
         from aipartnerupflow.core.errors import DatabaseLockedError
@@ -167,9 +183,14 @@ async def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
             asyncio.run(create_session({url!r}).initialize())
         except DatabaseLockedError as exc:
             print(exc)
-    ''')
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         timeout=60, env=os.environ.copy())
+    """)
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
+    )
     await store.close()
     assert out.stdout.startswith(f"the task database {path} is in use by process {os.getpid()} ")
     assert "DuckDB allows one process per file" in out.stdout

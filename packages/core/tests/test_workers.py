@@ -69,8 +69,9 @@ EXECUTORS = textwrap.dedent('''
 def pg_url() -> Iterator[str]:
     """A database of its own for each test (workers connect by URL)."""
     name = f"apflow_w_{uuid.uuid4().hex[:10]}"
-    admin = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     yield POSTGRES_URL.rsplit("/", 1)[0] + f"/{name}"
@@ -107,16 +108,32 @@ class Workers:
 
     def __init__(self, url: str, plugin_dir: Path, log: Path, lease: float = 30.0) -> None:
         self.url, self.log = url, log
-        self.env = {**os.environ, "PYTHONPATH": str(plugin_dir), "SIDE_EFFECT_LOG": str(log),
-                    "AIPARTNERUPFLOW_LEASE_SECONDS": str(lease)}
+        self.env = {
+            **os.environ,
+            "PYTHONPATH": str(plugin_dir),
+            "SIDE_EFFECT_LOG": str(log),
+            "AIPARTNERUPFLOW_LEASE_SECONDS": str(lease),
+        }
         self.procs: list[subprocess.Popen[str]] = []
 
     def start(self, n: int, concurrency: int = 8) -> None:
         for _ in range(n):
-            self.procs.append(subprocess.Popen(
-                [sys.executable, "-m", "aipartnerupflow.core.worker", self.url, str(concurrency),
-                 "worker_executors"], env=self.env, stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE, text=True))
+            self.procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "aipartnerupflow.core.worker",
+                        self.url,
+                        str(concurrency),
+                        "worker_executors",
+                    ],
+                    env=self.env,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.PIPE,
+                    text=True,
+                )
+            )
 
     def stop(self) -> list[dict[str, int]]:
         stats = []
@@ -141,14 +158,20 @@ class Workers:
 
 def _dag(n: int) -> list[dict[str, Any]]:
     """A root and n tasks in layers of 50; each depends on up to 3 tasks of the layer above."""
-    tasks: list[dict[str, Any]] = [{"id": "root", "name": "root", "schemas": {"method":
-                                                                               "w_count"}}]
+    tasks: list[dict[str, Any]] = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}]
     for i in range(n):
         layer = i // 50
         deps = [f"t{(layer - 1) * 50 + (i * k) % 50}" for k in (1, 3, 7)] if layer else ["root"]
-        tasks.append({"id": f"t{i}", "name": f"t{i}", "parent_id": "root",
-                      "dependencies": sorted(set(deps)), "schemas": {"method": "w_count"},
-                      "priority": i % 4})
+        tasks.append(
+            {
+                "id": f"t{i}",
+                "name": f"t{i}",
+                "parent_id": "root",
+                "dependencies": sorted(set(deps)),
+                "schemas": {"method": "w_count"},
+                "priority": i % 4,
+            }
+        )
     return tasks
 
 
@@ -160,7 +183,8 @@ def _expected_values(tasks: list[dict[str, Any]]) -> dict[str, int]:
 
 
 async def test_four_workers_run_a_2000_task_dag_exactly_once(
-        manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path) -> None:
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
     workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
     workers.start(4, concurrency=16)
     try:
@@ -191,24 +215,36 @@ async def test_four_workers_run_a_2000_task_dag_exactly_once(
 
 
 async def test_killed_worker_tasks_are_reclaimed_and_only_killed_attempts_repeat(
-        manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path) -> None:
-    workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log", lease=1.0)
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
+    workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log", lease=2.0)
     workers.start(3, concurrency=4)
     try:
         tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
-            {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.15},
-             "dependencies": [f"t{i - 3}"] if i >= 3 else [], "schemas": {"method": "w_count"}}
-            for i in range(60)]
+            {
+                "id": f"t{i}",
+                "name": f"t{i}",
+                "parent_id": "root",
+                "inputs": {"sleep": 0.15},
+                "dependencies": [f"t{i - 3}"] if i >= 3 else [],
+                "schemas": {"method": "w_count"},
+            }
+            for i in range(60)
+        ]
         tree = await manager.submit(tasks)
         deadline = time.monotonic() + 60
         victim = None
-        while victim is None:
+        while victim is None:  # a worker that is running a task right now
             assert time.monotonic() < deadline, "no worker started anything"
-            pids = {pid for kind, *_, pid, _ in workers.records() if kind == "start"}
-            live = {p.pid for p in workers.procs}
-            victim = next(iter(pids & live), None)
-            await asyncio.sleep(0.05)
-        await asyncio.sleep(0.2)
+            open_attempts: dict[tuple[str, int], int] = {}
+            for kind, task_id, attempt, pid, _ in workers.records():
+                if kind == "start":
+                    open_attempts[(task_id, attempt)] = pid
+                else:
+                    open_attempts.pop((task_id, attempt), None)
+            victim = next(iter(open_attempts.values()), None)
+            if victim is None:
+                await asyncio.sleep(0.01)
         os.kill(victim, signal.SIGKILL)
         killed_at = time.time()
         result = await manager.wait(tree.task.id, timeout=120)
@@ -220,8 +256,11 @@ async def test_killed_worker_tasks_are_reclaimed_and_only_killed_attempts_repeat
     for kind, task_id, attempt, pid, at in workers.records():
         by_task[task_id].append((kind, attempt, pid, at))
     repeated = {t for t, rows in by_task.items() if sum(k == "start" for k, *_ in rows) > 1}
-    killed_attempts = {t for t, rows in by_task.items()
-                       if any(k == "start" and pid == victim for k, _, pid, _ in rows)}
+    killed_attempts = {
+        t
+        for t, rows in by_task.items()
+        if any(k == "start" and pid == victim for k, _, pid, _ in rows)
+    }
     assert repeated, "the killed worker held tasks that had to run again"
     assert repeated <= killed_attempts, "only the killed worker's attempts may repeat"
     for task_id in repeated:
@@ -232,10 +271,10 @@ async def test_killed_worker_tasks_are_reclaimed_and_only_killed_attempts_repeat
 
 
 async def test_late_write_from_an_expired_lease_is_rejected(
-        manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SIDE_EFFECT_LOG", str(tmp_path / "effects.log"))
-    tree = await manager.submit([{"id": "root", "name": "root", "schemas": {"method":
-                                                                             "w_count"}}])
+    tree = await manager.submit([{"id": "root", "name": "root", "schemas": {"method": "w_count"}}])
     table = manager.storage.table.name  # type: ignore[attr-defined]
     conn = await connect(pg_url)
     try:
@@ -243,8 +282,13 @@ async def test_late_write_from_an_expired_lease_is_rejected(
         claimed = await cur.fetchall()
         assert [r["id"] for r in claimed] == ["root"] and claimed[0]["attempts"] == 1
         await asyncio.sleep(0.3)
-        worker_b = Worker(pg_url, registry=manager.registry, lease_seconds=5, poll_seconds=0.1,
-                          worker_id="worker-B")
+        worker_b = Worker(
+            pg_url,
+            registry=manager.registry,
+            lease_seconds=5,
+            poll_seconds=0.1,
+            worker_id="worker-B",
+        )
         runner = asyncio.create_task(worker_b.run())
         result = await manager.wait(tree.task.id, timeout=60)
         worker_b.stop()
@@ -254,13 +298,22 @@ async def test_late_write_from_an_expired_lease_is_rejected(
 
         late = Worker(pg_url, registry=manager.registry, worker_id="worker-A")
         late._work = conn
-        task = (await manager.task_repository.get_task_by_id("root"))
+        task = await manager.task_repository.get_task_by_id("root")
         assert task is not None
         await late._commit([_End(task, fence=1, status="failed", error="late")])
         assert late.stats.stale_writes == 1
-        cur = await conn.execute(finish_sql(table), {
-            "owner": "worker-A", "ids": ["root"], "fences": [1], "statuses": ["failed"],
-            "results": [None], "errors": ["late"], "run_after": [None]})
+        cur = await conn.execute(
+            finish_sql(table),
+            {
+                "owner": "worker-A",
+                "ids": ["root"],
+                "fences": [1],
+                "statuses": ["failed"],
+                "results": [None],
+                "errors": ["late"],
+                "run_after": [None],
+            },
+        )
         assert await cur.fetchall() == []
         stored = await manager.task_repository.get_task_by_id("root")
         assert stored is not None and stored.status == "completed" and stored.error is None
@@ -269,14 +322,23 @@ async def test_late_write_from_an_expired_lease_is_rejected(
 
 
 async def test_cancellation_reaches_a_task_running_on_another_worker(
-        manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path) -> None:
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
     workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
     workers.start(1, concurrency=2)
     try:
-        tree = await manager.submit([
-            {"id": "root", "name": "root", "schemas": {"method": "w_block"}},
-            {"id": "after", "name": "after", "parent_id": "root", "dependencies": ["root"],
-             "schemas": {"method": "w_count"}}])
+        tree = await manager.submit(
+            [
+                {"id": "root", "name": "root", "schemas": {"method": "w_block"}},
+                {
+                    "id": "after",
+                    "name": "after",
+                    "parent_id": "root",
+                    "dependencies": ["root"],
+                    "schemas": {"method": "w_count"},
+                },
+            ]
+        )
         deadline = time.monotonic() + 60
         while not any(k == "start" for k, *_ in workers.records()):
             assert time.monotonic() < deadline
@@ -297,13 +359,23 @@ async def test_cancellation_reaches_a_task_running_on_another_worker(
     assert events[-1].kind == "tree_finished" and events[-1].status == "cancelled"
 
 
-async def test_events_stream_to_another_process(manager: TaskManager, pg_url: str,
-                                                plugin_dir: Path, tmp_path: Path) -> None:
+async def test_events_stream_to_another_process(
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
     workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
-    tree = await manager.submit([
-        {"id": "root", "name": "root", "schemas": {"method": "w_count"}},
-        {"id": "a", "name": "a", "parent_id": "root", "dependencies": ["root"],
-         "schemas": {"method": "w_count"}, "inputs": {"sleep": 0.05}}])
+    tree = await manager.submit(
+        [
+            {"id": "root", "name": "root", "schemas": {"method": "w_count"}},
+            {
+                "id": "a",
+                "name": "a",
+                "parent_id": "root",
+                "dependencies": ["root"],
+                "schemas": {"method": "w_count"},
+                "inputs": {"sleep": 0.05},
+            },
+        ]
+    )
     events: list[Any] = []
 
     async def watch() -> None:
@@ -326,26 +398,30 @@ async def test_events_stream_to_another_process(manager: TaskManager, pg_url: st
 async def test_bad_configuration_gives_one_clear_line(pg_url: str) -> None:
     with pytest.raises(StorageError) as info:
         await Worker("postgresql://postgres@127.0.0.1:1/nowhere").run()
-    assert str(info.value) == ("cannot connect to postgresql://postgres@127.0.0.1:1/nowhere: "
-                               "Connection refused")
+    assert str(info.value) == (
+        "cannot connect to postgresql://postgres@127.0.0.1:1/nowhere: Connection refused"
+    )
     assert "\n" not in str(info.value)
     with pytest.raises(StorageError) as info:
         await Worker(pg_url.replace("postgres@", "nobody:hunter2@")).run()
     assert "hunter2" not in str(info.value) and "nobody:***@" in str(info.value)
-    assert str(info.value).endswith('password authentication failed for user "nobody"') or \
-        str(info.value).endswith('role "nobody" does not exist')
+    assert str(info.value).endswith('password authentication failed for user "nobody"') or str(
+        info.value
+    ).endswith('role "nobody" does not exist')
     with pytest.raises(ConfigurationError) as cfg:
         await Worker("duckdb:///x.duckdb").run()
     assert str(cfg.value).startswith("workers and queued trees need PostgreSQL")
-    script = ("import sys, asyncio; sys.modules['psycopg'] = None\n"
-              "from aipartnerupflow.core.worker import Worker\n"
-              "from aipartnerupflow.core.errors import ConfigurationError\n"
-              "try:\n    asyncio.run(Worker('postgresql://x@127.0.0.1/y').run())\n"
-              "except ConfigurationError as e:\n    print(e)\n")
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                         check=True)
-    assert out.stdout.strip() == ('PostgreSQL needs the psycopg driver: pip install '
-                                  '"aipartnerupflow[postgres]"')
+    script = (
+        "import sys, asyncio; sys.modules['psycopg'] = None\n"
+        "from aipartnerupflow.core.worker import Worker\n"
+        "from aipartnerupflow.core.errors import ConfigurationError\n"
+        "try:\n    asyncio.run(Worker('postgresql://x@127.0.0.1/y').run())\n"
+        "except ConfigurationError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == (
+        'PostgreSQL needs the psycopg driver: pip install "aipartnerupflow[postgres]"'
+    )
 
 
 async def test_queued_trees_need_postgres(tmp_path: Path) -> None:

@@ -73,8 +73,14 @@ def _short(text: str | None, limit: int = 300) -> str:
 class TreeRun:
     """One execution of a task tree."""
 
-    def __init__(self, manager: TaskManager, tasks: Sequence[TaskModel], root: TaskModel,
-                 to_run: set[str], run_seq: int) -> None:
+    def __init__(
+        self,
+        manager: TaskManager,
+        tasks: Sequence[TaskModel],
+        root: TaskModel,
+        to_run: set[str],
+        run_seq: int,
+    ) -> None:
         self.manager = manager
         self.store = manager.storage
         self.bus = manager.events
@@ -138,14 +144,20 @@ class TreeRun:
             status = dep.task.status
             if required and status != _COMPLETED:
                 verb = "was cancelled" if status == _CANCELLED else "failed"
-                detail = f": {_short(dep.task.error, 200)}" if dep.task.error and (
-                    status == _FAILED) else ""
-                return (_CANCELLED if status == _CANCELLED else _FAILED,
-                        f"dependency {dep.task.name!r} ({dep.task.id}) {verb}{detail}")
+                detail = (
+                    f": {_short(dep.task.error, 200)}"
+                    if dep.task.error and (status == _FAILED)
+                    else ""
+                )
+                return (
+                    _CANCELLED if status == _CANCELLED else _FAILED,
+                    f"dependency {dep.task.name!r} ({dep.task.id}) {verb}{detail}",
+                )
         return None
 
-    def _end(self, node: _Node, status: str, result: Any, error: str | None, *,
-             ran: bool = True) -> list[_Node]:
+    def _end(
+        self, node: _Node, status: str, result: Any, error: str | None, *, ran: bool = True
+    ) -> list[_Node]:
         """Record a node's end; returns the dependents that became ready to decide."""
         if node.state == _DONE:
             return []
@@ -161,17 +173,30 @@ class TreeRun:
         task.updated_at = now
         task.lease_owner = None
         task.lease_expires_at = None
-        changes: dict[str, Any] = {"status": status, "error": error, "progress": task.progress,
-                                   "completed_at": now, "updated_at": now, "lease_owner": None,
-                                   "lease_expires_at": None}
+        changes: dict[str, Any] = {
+            "status": status,
+            "error": error,
+            "progress": task.progress,
+            "completed_at": now,
+            "updated_at": now,
+            "lease_owner": None,
+            "lease_expires_at": None,
+        }
         if status == _COMPLETED:
             changes["result"] = task.result
         if not ran:
             changes["attempts"] = task.attempts
         self.store.write_behind(task.id, changes)
-        self.bus.publish(EventKind.TASK_STATUS, self.root.id, task.id, task.name, status,
-                         progress=task.progress, result=task.result if status == _COMPLETED
-                         else None, error=error)
+        self.bus.publish(
+            EventKind.TASK_STATUS,
+            self.root.id,
+            task.id,
+            task.name,
+            status,
+            progress=task.progress,
+            result=task.result if status == _COMPLETED else None,
+            error=error,
+        )
         self.open -= 1
         if self.open == 0 and not self.done.done():
             self.done.set_result(None)
@@ -249,8 +274,9 @@ class TreeRun:
         task.status, task.error = status, error
         try:
             for hook in get_post_hooks():
-                await run_hook(hook, task, node.inputs if node.inputs is not None
-                               else task.inputs, result)
+                await run_hook(
+                    hook, task, node.inputs if node.inputs is not None else task.inputs, result
+                )
         except asyncio.CancelledError:
             log.warning("post-hooks of task %s were interrupted", task.id)
         finally:
@@ -271,8 +297,13 @@ class TreeRun:
                 if task.attempts >= max_attempts or node.cancel_requested:
                     return _FAILED, None, error
                 delay = backoff_delay(retry, task.attempts)
-                log.info("task %s attempt %d failed (%s); retrying in %.2fs", task.id,
-                         task.attempts, error, delay)
+                log.info(
+                    "task %s attempt %d failed (%s); retrying in %.2fs",
+                    task.id,
+                    task.attempts,
+                    error,
+                    delay,
+                )
                 await asyncio.sleep(delay)
             except _Final as exc:
                 return _FAILED, None, str(exc)
@@ -286,26 +317,46 @@ class TreeRun:
         task.updated_at = now
         task.lease_owner = self.manager.owner_id
         task.lease_expires_at = now + timedelta(seconds=LEASE_SECONDS)
-        self.store.write_behind(task.id, {
-            "status": _IN_PROGRESS, "attempts": task.attempts, "started_at": now,
-            "updated_at": now, "lease_owner": task.lease_owner,
-            "lease_expires_at": task.lease_expires_at, "error": None,
-        })
-        self.bus.publish(EventKind.TASK_STATUS, self.root.id, task.id, task.name, _IN_PROGRESS,
-                         progress=task.progress, message=f"attempt {task.attempts}")
+        self.store.write_behind(
+            task.id,
+            {
+                "status": _IN_PROGRESS,
+                "attempts": task.attempts,
+                "started_at": now,
+                "updated_at": now,
+                "lease_owner": task.lease_owner,
+                "lease_expires_at": task.lease_expires_at,
+                "error": None,
+            },
+        )
+        self.bus.publish(
+            EventKind.TASK_STATUS,
+            self.root.id,
+            task.id,
+            task.name,
+            _IN_PROGRESS,
+            progress=task.progress,
+            message=f"attempt {task.attempts}",
+        )
 
     async def _attempt(self, node: _Node) -> Any:
         assert node.method is not None
-        dep_results = {dep.task.id: dep.task.result for dep, _ in node.deps
-                       if dep.task.status == _COMPLETED}
+        dep_results = {
+            dep.task.id: dep.task.result for dep, _ in node.deps if dep.task.status == _COMPLETED
+        }
         return await invoke(
-            self.manager.registry, node.task, node.method, self.root.id, dep_results,
+            self.manager.registry,
+            node.task,
+            node.method,
+            self.root.id,
+            dep_results,
             on_executor=lambda executor: setattr(node, "executor", executor),
             on_inputs=lambda inputs: setattr(node, "inputs", inputs),
             on_progress=lambda p, m: self._progress(node, p, m),
             cancel_requested=lambda: node.cancel_requested,
-            save_inputs=lambda inputs: self.store.write_behind(node.task.id,
-                                                               {"inputs": dict(inputs)}),
+            save_inputs=lambda inputs: self.store.write_behind(
+                node.task.id, {"inputs": dict(inputs)}
+            ),
         )
 
     def _progress(self, node: _Node, progress: float, message: str | None) -> None:
@@ -314,8 +365,15 @@ class TreeRun:
         task = node.task
         task.progress = progress
         self.store.write_behind(task.id, {"progress": progress})
-        self.bus.publish(EventKind.TASK_PROGRESS, self.root.id, task.id, task.name, task.status,
-                         progress=progress, message=message)
+        self.bus.publish(
+            EventKind.TASK_PROGRESS,
+            self.root.id,
+            task.id,
+            task.name,
+            task.status,
+            progress=progress,
+            message=message,
+        )
 
 
 class Scheduler:
@@ -332,8 +390,9 @@ class Scheduler:
 
     def push(self, run: TreeRun, node: _Node) -> None:
         task = node.task
-        heapq.heappush(self._heap, (task.priority, run.run_seq, task.position, next(self._tie),
-                                    run, node))
+        heapq.heappush(
+            self._heap, (task.priority, run.run_seq, task.position, next(self._tie), run, node)
+        )
 
     def discard(self, node: _Node) -> None:
         node.state = _PENDING  # skipped when popped

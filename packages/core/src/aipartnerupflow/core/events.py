@@ -102,6 +102,7 @@ class EventBus:
         self._subscribers: set[Subscription] = set()
         self._listeners: list[Callable[[TaskEvent], Any]] = []
         self._seq = itertools.count(1)
+        self._pending: set[asyncio.Future[Any]] = set()
 
     def subscribe(self, root_id: str | None = None) -> Subscription:
         """A new subscription; it sees events published from now on."""
@@ -123,21 +124,32 @@ class EventBus:
         """True when anybody listens (events are skipped otherwise)."""
         return bool(self._subscribers or self._listeners)
 
-    def publish(self, kind: str, root_id: str, task_id: str, name: str, status: str,
-                **extra: Any) -> None:
+    def publish(
+        self, kind: str, root_id: str, task_id: str, name: str, status: str, **extra: Any
+    ) -> None:
         """Publish one event."""
         if not (self._subscribers or self._listeners):
             next(self._seq)
             return
-        event = TaskEvent(kind=kind, root_id=root_id, task_id=task_id, name=name, status=status,
-                          seq=next(self._seq), timestamp=time.time(), **extra)
+        event = TaskEvent(
+            kind=kind,
+            root_id=root_id,
+            task_id=task_id,
+            name=name,
+            status=status,
+            seq=next(self._seq),
+            timestamp=time.time(),
+            **extra,
+        )
         for sub in list(self._subscribers):
             sub._offer(event)
         for listener in list(self._listeners):
             try:
                 value = listener(event)
                 if inspect.isawaitable(value):
-                    asyncio.ensure_future(value)
+                    future = asyncio.ensure_future(value)
+                    self._pending.add(future)
+                    future.add_done_callback(self._pending.discard)
             except Exception:
                 log.exception("event listener failed")
 

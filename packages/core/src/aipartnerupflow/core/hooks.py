@@ -22,8 +22,12 @@ __all__ = [
 log = logging.getLogger("aipartnerupflow.hooks")
 F = TypeVar("F", bound=Callable[..., Any])
 TreeEvent = Literal["on_tree_created", "on_tree_started", "on_tree_completed", "on_tree_failed"]
-TREE_EVENTS: tuple[str, ...] = ("on_tree_created", "on_tree_started", "on_tree_completed",
-                                "on_tree_failed")
+TREE_EVENTS: tuple[str, ...] = (
+    "on_tree_created",
+    "on_tree_started",
+    "on_tree_completed",
+    "on_tree_failed",
+)
 
 _pre: list[Callable[..., Any]] = []
 _post: list[Callable[..., Any]] = []

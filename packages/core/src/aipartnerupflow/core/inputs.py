@@ -10,7 +10,7 @@ from aipartnerupflow.core.executor import ExecutableTask
 __all__ = ["check_inputs", "constructor_params", "input_problem", "merge_dependency_results"]
 
 _validators: dict[str, Any] = {}
-_PERMISSIVE = ({}, {"type": "object"})
+_PERMISSIVE: tuple[dict[str, Any], ...] = ({}, {"type": "object"})
 
 
 def input_problem(schema: dict[str, Any], inputs: dict[str, Any]) -> str | None:
@@ -49,12 +49,17 @@ def _describe(keyword: Any, expected: Any, message: str) -> str:
     if keyword == "const":
         return f"must be {expected!r}"
     wording = {
-        "minimum": "must be at least {}", "maximum": "must be at most {}",
-        "exclusiveMinimum": "must be greater than {}", "exclusiveMaximum": "must be less than {}",
+        "minimum": "must be at least {}",
+        "maximum": "must be at most {}",
+        "exclusiveMinimum": "must be greater than {}",
+        "exclusiveMaximum": "must be less than {}",
         "minLength": "must be at least {} characters long",
-        "maxLength": "must be at most {} characters long", "pattern": "must match {!r}",
-        "minItems": "must have at least {} items", "maxItems": "must have at most {} items",
-        "format": "must be a valid {}", "multipleOf": "must be a multiple of {}",
+        "maxLength": "must be at most {} characters long",
+        "pattern": "must match {!r}",
+        "minItems": "must have at least {} items",
+        "maxItems": "must have at most {} items",
+        "format": "must be a valid {}",
+        "multipleOf": "must be a multiple of {}",
     }.get(str(keyword))
     if wording is not None:
         return wording.format(expected)
@@ -70,8 +75,9 @@ def constructor_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in params.items() if k != "executor_id"}
 
 
-def check_inputs(cls: type[ExecutableTask], params: dict[str, Any],
-                 inputs: dict[str, Any]) -> str | None:
+def check_inputs(
+    cls: type[ExecutableTask], params: dict[str, Any], inputs: dict[str, Any]
+) -> str | None:
     """Build the executor with ``params`` and check ``inputs`` against its input schema."""
     try:
         executor = cls(**constructor_params(params))
@@ -85,8 +91,9 @@ def check_inputs(cls: type[ExecutableTask], params: dict[str, Any],
     return f"inputs do not match the input schema of {cls.id!r}: {problem}" if problem else None
 
 
-def merge_dependency_results(inputs: dict[str, Any], schemas: dict[str, Any],
-                             results: dict[str, Any]) -> dict[str, Any]:
+def merge_dependency_results(
+    inputs: dict[str, Any], schemas: dict[str, Any], results: dict[str, Any]
+) -> dict[str, Any]:
     """The inputs a dependent runs with; the stored definition is never changed.
 
     Each dependency's result goes under the dependency's id; when ``schemas.input_schema``

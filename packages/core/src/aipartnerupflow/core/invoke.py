@@ -24,8 +24,14 @@ from aipartnerupflow.core.inputs import (
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry
 
-__all__ = ["CANCEL_GRACE_SECONDS", "FinalFailure", "RetryableFailure", "backoff_delay",
-           "explicit_failure", "invoke"]
+__all__ = [
+    "CANCEL_GRACE_SECONDS",
+    "FinalFailure",
+    "RetryableFailure",
+    "backoff_delay",
+    "explicit_failure",
+    "invoke",
+]
 
 log = logging.getLogger("aipartnerupflow.engine")
 CANCEL_GRACE_SECONDS = 5.0
@@ -91,8 +97,10 @@ async def invoke(
         before = json.dumps(task.inputs, sort_keys=True, default=str)
         for hook in hooks:
             await run_hook(hook, task)
-        if save_inputs is not None and json.dumps(task.inputs, sort_keys=True,
-                                                  default=str) != before:
+        if (
+            save_inputs is not None
+            and json.dumps(task.inputs, sort_keys=True, default=str) != before
+        ):
             save_inputs(task.inputs)
     try:
         cls = registry.get(method)
@@ -112,11 +120,18 @@ async def invoke(
         raise FinalFailure(f"executor {method!r} has an invalid input schema: {exc}") from None
     if problem:
         raise FinalFailure(f"inputs do not match the input schema of {method!r}: {problem}")
-    _set_current(TaskContext(
-        task_id=task.id, root_id=root_id, name=task.name, user_id=task.user_id,
-        attempt=task.attempts, params=task.params, dependency_results=dep_results,
-        _progress=on_progress,
-    ))
+    _set_current(
+        TaskContext(
+            task_id=task.id,
+            root_id=root_id,
+            name=task.name,
+            user_id=task.user_id,
+            attempt=task.attempts,
+            params=task.params,
+            dependency_results=dep_results,
+            _progress=on_progress,
+        )
+    )
     try:
         if task.timeout_seconds:
             try:
@@ -143,6 +158,8 @@ async def invoke(
     try:
         json.dumps(result)
     except (TypeError, ValueError) as exc:
-        raise FinalFailure(f"executor {method!r} returned a result that is not JSON-serialisable "
-                           f"({type(result).__name__}): {exc}") from None
+        raise FinalFailure(
+            f"executor {method!r} returned a result that is not JSON-serialisable "
+            f"({type(result).__name__}): {exc}"
+        ) from None
     return result

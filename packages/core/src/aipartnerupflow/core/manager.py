@@ -41,9 +41,13 @@ class TaskManager:
     how many tasks run at once across every tree this manager runs.
     """
 
-    def __init__(self, session: TaskStorage | None = None, *,
-                 max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
-                 registry: ExecutorRegistry | None = None) -> None:
+    def __init__(
+        self,
+        session: TaskStorage | None = None,
+        *,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        registry: ExecutorRegistry | None = None,
+    ) -> None:
         self.storage = session if session is not None else get_default_session()
         self.task_repository = TaskRepository(self.storage)
         self.registry = registry or get_executor_registry()
@@ -60,8 +64,9 @@ class TaskManager:
 
     # -- creating ----------------------------------------------------------------------------
 
-    async def create_task_tree_from_array(self, tasks: list[dict[str, Any]], *,
-                                          user_id: str | None = None) -> TaskTreeNode:
+    async def create_task_tree_from_array(
+        self, tasks: list[dict[str, Any]], *, user_id: str | None = None
+    ) -> TaskTreeNode:
         """Validate task JSON (a flat array) and store it in one transaction."""
         models = tasks_from_array(tasks, user_id=user_id)
         root = validate_tasks(models, self.registry)
@@ -71,8 +76,9 @@ class TaskManager:
             await run_hook(hook, root, tree)
         return tree
 
-    async def run_tasks(self, tasks: list[dict[str, Any]], *,
-                        user_id: str | None = None) -> TreeResult:
+    async def run_tasks(
+        self, tasks: list[dict[str, Any]], *, user_id: str | None = None
+    ) -> TreeResult:
         """Create a tree from task JSON and run it to its end."""
         tree = await self.create_task_tree_from_array(tasks, user_id=user_id)
         return await self.distribute_task_tree(tree)
@@ -88,7 +94,8 @@ class TaskManager:
         problems = [
             f"task {node.task.name!r} ({node.task.id}) is a child of {parent.task.id!r} in the "
             f"TaskTreeNode but its parent_id is {node.task.parent_id!r}"
-            for parent in tree.walk() for node in parent.children
+            for parent in tree.walk()
+            for node in parent.children
             if node.task.parent_id not in (None, parent.task.id)
         ]
         if problems:
@@ -114,8 +121,9 @@ class TaskManager:
         if top is None:
             raise TaskNotFoundError(f"no root task with id {root_id!r}")
         if top.root_id:
-            raise TaskNotFoundError(f"task {root_id!r} is not a root task; run its tree's root "
-                                    f"{top.root_id!r}")
+            raise TaskNotFoundError(
+                f"task {root_id!r} is not a root task; run its tree's root {top.root_id!r}"
+            )
         root = validate_tasks(tasks, self.registry, check_static_inputs=False)
         return await self._run(tasks, root, rerun)
 
@@ -129,8 +137,9 @@ class TaskManager:
         run = TreeRun(self, tasks, root, to_run, next(_run_counter))
         self._runs[root.id] = run
         interrupted = False
-        self.events.publish(EventKind.TREE_STARTED, root.id, root.id, root.name,
-                            TaskStatus.IN_PROGRESS.value)
+        self.events.publish(
+            EventKind.TREE_STARTED, root.id, root.id, root.name, TaskStatus.IN_PROGRESS.value
+        )
         try:
             try:
                 for hook in get_task_tree_hooks("on_tree_started"):
@@ -139,8 +148,9 @@ class TaskManager:
                 await asyncio.shield(run.done)
             except asyncio.CancelledError:  # the caller gave up: cancel the tree, record it
                 interrupted = True
-                await run.cancel({i for i, n in run.nodes.items()
-                                  if not TaskStatus.is_terminal(n.task.status)})
+                await run.cancel(
+                    {i for i, n in run.nodes.items() if not TaskStatus.is_terminal(n.task.status)}
+                )
                 if not run.done.done():
                     run.start()
                 await asyncio.shield(run.done)
@@ -150,9 +160,14 @@ class TaskManager:
             _running_roots.pop(root.id, None)
             result = self._result(root, tasks)
             self.events.publish(
-                EventKind.TREE_FINISHED, root.id, root.id, root.name, result.status,
+                EventKind.TREE_FINISHED,
+                root.id,
+                root.id,
+                root.name,
+                result.status,
                 progress=sum(o.progress for o in result.tasks) / len(result.tasks),
-                error=None if result.ok else _first_error(result))
+                error=None if result.ok else _first_error(result),
+            )
         for hook in get_task_tree_hooks("on_tree_completed" if result.ok else "on_tree_failed"):
             await run_hook(hook, root, result.status)
         if interrupted:
@@ -164,9 +179,12 @@ class TaskManager:
         if rerun == "all":
             chosen = {t.id for t in tasks}
         elif rerun == "failed":
-            chosen = {t.id for t in tasks
-                      if t.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
-                      or not TaskStatus.is_terminal(t.status)}
+            chosen = {
+                t.id
+                for t in tasks
+                if t.status in (TaskStatus.FAILED, TaskStatus.CANCELLED)
+                or not TaskStatus.is_terminal(t.status)
+            }
             dependents: dict[str, list[str]] = {}
             for t in tasks:
                 for dep in t.dependency_ids():
@@ -191,8 +209,16 @@ class TaskManager:
             t.status = TaskStatus.PENDING.value
             t.error = None
             t.progress = 0.0
-            self.storage.write_behind(t.id, {"status": t.status, "error": None, "progress": 0.0,
-                                             "attempts": t.attempts, "completed_at": None})
+            self.storage.write_behind(
+                t.id,
+                {
+                    "status": t.status,
+                    "error": None,
+                    "progress": 0.0,
+                    "attempts": t.attempts,
+                    "completed_at": None,
+                },
+            )
         return chosen
 
     @staticmethod
@@ -211,8 +237,9 @@ class TaskManager:
 
     # -- queued trees (PostgreSQL workers) ---------------------------------------------------
 
-    async def submit(self, tasks: list[dict[str, Any]], *,
-                     user_id: str | None = None) -> TaskTreeNode:
+    async def submit(
+        self, tasks: list[dict[str, Any]], *, user_id: str | None = None
+    ) -> TaskTreeNode:
         """Store a tree for PostgreSQL workers (``apflow worker``) and return at once."""
         from aipartnerupflow.core.queued import submit_tree
 
@@ -221,7 +248,7 @@ class TaskManager:
             await run_hook(hook, tree.task, tree)
         return tree
 
-    async def wait(self, root_id: str, *, timeout: float | None = None) -> TreeResult:
+    async def wait(self, root_id: str, *, timeout: float | None = None) -> TreeResult:  # noqa: ASYNC109
         """Wait for a queued tree to end (from any process) and return its result."""
         from aipartnerupflow.core.queued import wait_for_tree
 
@@ -255,7 +282,8 @@ class TaskManager:
         if root_id in _running_roots:
             raise AipartnerupflowError(
                 f"the tree {root_id} is run by another TaskManager of this process; cancel it "
-                "through that manager")
+                "through that manager"
+            )
         by_id = {t.id: t for t in tree}
         active = {i for i in ids if not TaskStatus.is_terminal(by_id[i].status)}
         if any(by_id[i].dispatch == "queue" for i in active):
@@ -263,8 +291,9 @@ class TaskManager:
 
             return await cancel_queued(self, active)
         for i in active:
-            self.storage.write_behind(i, {"status": TaskStatus.CANCELLED.value,
-                                          "error": "cancelled", "lease_owner": None})
+            self.storage.write_behind(
+                i, {"status": TaskStatus.CANCELLED.value, "error": "cancelled", "lease_owner": None}
+            )
         await self.storage.flush()
         return sorted(active)
 
@@ -287,8 +316,9 @@ class TaskManager:
     async def close(self, *, close_storage: bool = True) -> None:
         """Cancel what still runs, flush, and close the store."""
         for run in list(self._runs.values()):
-            await run.cancel({i for i, n in run.nodes.items()
-                              if not TaskStatus.is_terminal(n.task.status)})
+            await run.cancel(
+                {i for i, n in run.nodes.items() if not TaskStatus.is_terminal(n.task.status)}
+            )
         await self.scheduler.cancel_all()
         _live_owners.discard(self.owner_id)
         if close_storage:

@@ -17,9 +17,9 @@ from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.status import TaskStatus
 
 __all__ = [
+    "CANCEL_CHANNEL",
     "EVENTS_CHANNEL",
     "READY_CHANNEL",
-    "CANCEL_CHANNEL",
     "connect",
     "event_payload",
     "prepare_queued",
@@ -56,8 +56,9 @@ async def connect(url: str, *, autocommit: bool = True) -> Any:
     from aipartnerupflow.core.storage import redact_url
 
     try:
-        return await psycopg.AsyncConnection.connect(psycopg_url(url), autocommit=autocommit,
-                                                     row_factory=dict_row)
+        return await psycopg.AsyncConnection.connect(
+            psycopg_url(url), autocommit=autocommit, row_factory=dict_row
+        )
     except psycopg.OperationalError as exc:
         raise StorageError(f"cannot connect to {redact_url(url)}: {connect_error(exc)}") from None
 
@@ -84,8 +85,9 @@ def prepare_queued(tasks: Sequence[TaskModel]) -> None:
     for t in tasks:
         t.dispatch = "queue"
         t.dependents = dependents[t.id]
-        t.open_deps = sum(1 for d in t.dependency_ids()
-                          if not TaskStatus.is_terminal(_status_of(tasks, d)))
+        t.open_deps = sum(
+            1 for d in t.dependency_ids() if not TaskStatus.is_terminal(_status_of(tasks, d))
+        )
 
 
 def _status_of(tasks: Sequence[TaskModel], task_id: str) -> str:
@@ -95,8 +97,9 @@ def _status_of(tasks: Sequence[TaskModel], task_id: str) -> str:
     return TaskStatus.PENDING.value
 
 
-def event_payload(kind: str, root_id: str, task_id: str, name: str, status: str,
-                  error: str | None = None) -> str:
+def event_payload(
+    kind: str, root_id: str, task_id: str, name: str, status: str, error: str | None = None
+) -> str:
     """A NOTIFY payload (kept well under PostgreSQL's 8000-byte limit)."""
     data = {"k": kind, "r": root_id, "t": task_id, "n": name[:200], "s": status}
     if error:

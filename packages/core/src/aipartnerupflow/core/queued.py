@@ -43,12 +43,14 @@ def _pg_store(manager: TaskManager) -> SqlTaskStorage:
         raise ConfigurationError(
             "queued trees and workers need PostgreSQL: create the TaskManager with "
             "create_session('postgresql://user:password@host:5432/dbname'); on DuckDB use "
-            "run_tasks() or distribute_task_tree(), which run in this process")
+            "run_tasks() or distribute_task_tree(), which run in this process"
+        )
     return store
 
 
-async def submit_tree(manager: TaskManager, tasks: list[dict[str, Any]], *,
-                      user_id: str | None = None) -> TaskTreeNode:
+async def submit_tree(
+    manager: TaskManager, tasks: list[dict[str, Any]], *, user_id: str | None = None
+) -> TaskTreeNode:
     """Validate, store and enqueue a tree for workers; returns at once."""
     store = _pg_store(manager)
     models = tasks_from_array(tasks, user_id=user_id)
@@ -74,8 +76,9 @@ async def _result(manager: TaskManager, root_id: str) -> TreeResult:
     return TreeResult(root_id, aggregate_status([o.status for o in outcomes]), outcomes)
 
 
-async def stream_tree(manager: TaskManager, root_id: str, *, poll_seconds: float = 1.0
-                      ) -> AsyncIterator[TaskEvent]:
+async def stream_tree(
+    manager: TaskManager, root_id: str, *, poll_seconds: float = 1.0
+) -> AsyncIterator[TaskEvent]:
     """Events of a queued tree as workers report them, ending with ``tree_finished``."""
     store = _pg_store(manager)
     table = store.table.name
@@ -97,19 +100,33 @@ async def stream_tree(manager: TaskManager, root_id: str, *, poll_seconds: float
                     finished = True
                     break
                 seq += 1
-                yield TaskEvent(kind=data["k"], root_id=root_id, task_id=data["t"],
-                                name=data["n"], status=data["s"], seq=seq,
-                                timestamp=time.time(), error=data.get("e"))
+                yield TaskEvent(
+                    kind=data["k"],
+                    root_id=root_id,
+                    task_id=data["t"],
+                    name=data["n"],
+                    status=data["s"],
+                    seq=seq,
+                    timestamp=time.time(),
+                    error=data.get("e"),
+                )
         result = await _result(manager, root_id)
-        yield TaskEvent(kind=EventKind.TREE_FINISHED, root_id=root_id, task_id=root_id,
-                        name=result.root.name, status=result.status, seq=seq + 1,
-                        timestamp=time.time())
+        yield TaskEvent(
+            kind=EventKind.TREE_FINISHED,
+            root_id=root_id,
+            task_id=root_id,
+            name=result.root.name,
+            status=result.status,
+            seq=seq + 1,
+            timestamp=time.time(),
+        )
     finally:
         await conn.close()
 
 
-async def wait_for_tree(manager: TaskManager, root_id: str, *,
-                        timeout: float | None = None) -> TreeResult:
+async def wait_for_tree(
+    manager: TaskManager, root_id: str, *, timeout: float | None = None  # noqa: ASYNC109
+) -> TreeResult:
     """Wait until every task of a queued tree has ended, then return its result."""
 
     async def drain() -> None:
@@ -130,28 +147,43 @@ async def cancel_queued(manager: TaskManager, ids: set[str]) -> list[str]:
         with conn.begin():
             now = datetime.now(UTC)
             ended = conn.execute(
-                sa.update(t).where(t.c.id.in_(ids), t.c.status == "pending")
+                sa.update(t)
+                .where(t.c.id.in_(ids), t.c.status == "pending")
                 .values(status="cancelled", error="cancelled", completed_at=now, updated_at=now)
-                .returning(t.c.id, t.c.dependents)).all()
+                .returning(t.c.id, t.c.dependents)
+            ).all()
             running = conn.execute(
-                sa.update(t).where(t.c.id.in_(ids), t.c.status == "in_progress")
-                .values(cancel_requested=True).returning(t.c.id)).all()
+                sa.update(t)
+                .where(t.c.id.in_(ids), t.c.status == "in_progress")
+                .values(cancel_requested=True)
+                .returning(t.c.id)
+            ).all()
             released = [d for row in ended for d in (row[1] or [])]
             if released:
                 counts: dict[str, int] = {}
                 for d in released:
                     counts[d] = counts.get(d, 0) + 1
                 for dep_id, n in sorted(counts.items()):
-                    conn.execute(sa.update(t).where(t.c.id == dep_id, t.c.status.not_in(terminal))
-                                 .values(open_deps=t.c.open_deps - n))
+                    conn.execute(
+                        sa.update(t)
+                        .where(t.c.id == dep_id, t.c.status.not_in(terminal))
+                        .values(open_deps=t.c.open_deps - n)
+                    )
             for row in running:
-                conn.execute(sa.text("SELECT pg_notify(:c, :p)"),
-                             {"c": CANCEL_CHANNEL, "p": row[0]})
+                conn.execute(
+                    sa.text("SELECT pg_notify(:c, :p)"), {"c": CANCEL_CHANNEL, "p": row[0]}
+                )
             conn.execute(sa.text(f"NOTIFY {READY_CHANNEL}"))
             with contextlib.suppress(Exception):
-                conn.execute(sa.text("SELECT pg_notify(:c, :p)"), {
-                    "c": EVENTS_CHANNEL, "p": json.dumps({"k": "task_status", "r": "", "t": "",
-                                                          "n": "", "s": "cancelled"})})
+                conn.execute(
+                    sa.text("SELECT pg_notify(:c, :p)"),
+                    {
+                        "c": EVENTS_CHANNEL,
+                        "p": json.dumps(
+                            {"k": "task_status", "r": "", "t": "", "n": "", "s": "cancelled"}
+                        ),
+                    },
+                )
             return sorted([row[0] for row in ended] + [row[0] for row in running])
 
     return await store.call(cancel)

@@ -246,11 +246,13 @@ class ExecutorRegistry:
                 f'It is provided by an optional package: pip install "aipartnerupflow[{extra}]".'
             )
         else:
-            close = difflib.get_close_matches(executor_id, installed + list(KNOWN_EXECUTOR_EXTRAS),
-                                              n=1, cutoff=0.6)
+            close = difflib.get_close_matches(
+                executor_id, installed + list(KNOWN_EXECUTOR_EXTRAS), n=1, cutoff=0.6
+            )
             if close:
                 parts.append(f"Did you mean {close[0]!r}?")
-        parts.append("Installed executors: " + (", ".join(installed) if installed else "none") + ".")
+        listed = ", ".join(installed) if installed else "none"
+        parts.append(f"Installed executors: {listed}.")
         return " ".join(parts)
 
 

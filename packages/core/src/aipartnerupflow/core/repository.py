@@ -36,7 +36,7 @@ class TaskRepository:
         inputs: dict[str, Any] | None = None,
         schemas: dict[str, Any] | None = None,
         params: dict[str, Any] | None = None,
-        id: str | None = None,  # noqa: A002 - the original project's keyword
+        id: str | None = None,
         **options: Any,
     ) -> TaskModel:
         """Validate and store one task (``retry`` and ``timeout_seconds`` may be given too)."""
@@ -45,10 +45,18 @@ class TaskRepository:
         from aipartnerupflow.core.spec import TaskSpec
 
         try:
-            spec = TaskSpec(id=id, name=name, user_id=user_id, parent_id=parent_id,
-                            priority=priority, dependencies=dependencies or [],
-                            inputs=inputs or {}, schemas=schemas or {}, params=params or {},
-                            **options)
+            spec = TaskSpec(
+                id=id,
+                name=name,
+                user_id=user_id,
+                parent_id=parent_id,
+                priority=priority,
+                dependencies=dependencies or [],
+                inputs=inputs or {},
+                schemas=schemas or {},
+                params=params or {},
+                **options,
+            )
         except pydantic.ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(p) for p in first["loc"]) or "task"
@@ -58,14 +66,22 @@ class TaskRepository:
         if spec.parent_id:
             parent = await self.storage.get_task(spec.parent_id)
             if parent is None:
-                raise TaskNotFoundError(f"create_task({name!r}): parent task {spec.parent_id!r} "
-                                        "does not exist; create the parent first")
+                raise TaskNotFoundError(
+                    f"create_task({name!r}): parent task {spec.parent_id!r} "
+                    "does not exist; create the parent first"
+                )
         task = TaskModel(
-            id=spec.id or new_task_id(), name=spec.name, parent_id=spec.parent_id,
-            root_id=(parent.root_id or parent.id) if parent else None, user_id=spec.user_id,
-            priority=spec.priority, position=next(_positions),
+            id=spec.id or new_task_id(),
+            name=spec.name,
+            parent_id=spec.parent_id,
+            root_id=(parent.root_id or parent.id) if parent else None,
+            user_id=spec.user_id,
+            priority=spec.priority,
+            position=next(_positions),
             dependencies=[{"id": d.id, "required": d.required} for d in spec.dependencies],
-            inputs=spec.inputs, params=spec.params, schemas=spec.schemas,
+            inputs=spec.inputs,
+            params=spec.params,
+            schemas=spec.schemas,
             retry=spec.retry.model_dump() if spec.retry else None,
             timeout_seconds=spec.timeout_seconds,
         )
@@ -122,9 +138,18 @@ class TaskRepository:
         newest_first: bool = True,
     ) -> list[TaskModel]:
         """Tasks matching the filters; ``parent_id=""`` gives root tasks only."""
-        return await self.storage.list_tasks(TaskQuery(
-            user_id=user_id, status=status, root_id=root_id, parent_id=parent_id, name=name,
-            limit=limit, offset=offset, newest_first=newest_first))
+        return await self.storage.list_tasks(
+            TaskQuery(
+                user_id=user_id,
+                status=status,
+                root_id=root_id,
+                parent_id=parent_id,
+                name=name,
+                limit=limit,
+                offset=offset,
+                newest_first=newest_first,
+            )
+        )
 
     async def count_tasks(
         self,
@@ -135,8 +160,11 @@ class TaskRepository:
         name: str | None = None,
     ) -> dict[str, int]:
         """Counts per status (one ``COUNT ... GROUP BY`` query); ``total`` holds the sum."""
-        counts = await self.storage.count_tasks(TaskQuery(
-            user_id=user_id, status=status, root_id=root_id, parent_id=parent_id, name=name))
+        counts = await self.storage.count_tasks(
+            TaskQuery(
+                user_id=user_id, status=status, root_id=root_id, parent_id=parent_id, name=name
+            )
+        )
         counts["total"] = sum(counts.values())
         return counts
 
@@ -151,7 +179,8 @@ class TaskRepository:
         """Set a status (and optionally error/result/progress; None clears them)."""
         valid = {s.value for s in TaskStatus}
         if status not in valid:
-            raise ValidationError(f"unknown status {status!r}; use one of {', '.join(sorted(valid))}")
+            allowed = ", ".join(sorted(valid))
+            raise ValidationError(f"unknown status {status!r}; use one of {allowed}")
         fields: dict[str, Any] = {"status": status}
         for key, value in (("error", error), ("result", result), ("progress", progress)):
             if value is not _UNSET:
@@ -182,16 +211,27 @@ class TaskRepository:
         mapping = {t.id: new_task_id() for t in tasks}
         copies: list[TaskModel] = []
         for t in tasks:
-            copies.append(TaskModel(
-                id=mapping[t.id], name=t.name,
-                parent_id=mapping.get(t.parent_id) if t.parent_id else None,
-                root_id=mapping[root_id] if t.id != root_id else None,
-                user_id=user_id or t.user_id, priority=t.priority, position=t.position,
-                dependencies=[{**d, "id": mapping.get(d["id"], d["id"])} for d in t.dependencies],
-                inputs=t.inputs, params=t.params, schemas=t.schemas, retry=t.retry,
-                timeout_seconds=t.timeout_seconds, has_children=t.has_children,
-                original_task_id=t.id,
-            ))
+            copies.append(
+                TaskModel(
+                    id=mapping[t.id],
+                    name=t.name,
+                    parent_id=mapping.get(t.parent_id) if t.parent_id else None,
+                    root_id=mapping[root_id] if t.id != root_id else None,
+                    user_id=user_id or t.user_id,
+                    priority=t.priority,
+                    position=t.position,
+                    dependencies=[
+                        {**d, "id": mapping.get(d["id"], d["id"])} for d in t.dependencies
+                    ],
+                    inputs=t.inputs,
+                    params=t.params,
+                    schemas=t.schemas,
+                    retry=t.retry,
+                    timeout_seconds=t.timeout_seconds,
+                    has_children=t.has_children,
+                    original_task_id=t.id,
+                )
+            )
         await self.storage.insert_tasks(copies)
         await self.storage.update_task(root_id, {"has_copy": True})
         return next(c for c in copies if c.id == mapping[root_id])

@@ -25,13 +25,19 @@ class TaskOutcome:
     @classmethod
     def of(cls, task: TaskModel) -> TaskOutcome:
         """The outcome recorded in a task row."""
-        return cls(task.id, task.name, task.status, task.result, task.error, task.attempts,
-                   task.progress)
+        return cls(
+            task.id, task.name, task.status, task.result, task.error, task.attempts, task.progress
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """``{"id", "name", "status", "result", "error"}``."""
-        return {"id": self.id, "name": self.name, "status": self.status, "result": self.result,
-                "error": self.error}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "status": self.status,
+            "result": self.result,
+            "error": self.error,
+        }
 
 
 @dataclass(slots=True, frozen=True)
@@ -64,5 +70,8 @@ class TreeResult:
 
     def to_dict(self) -> dict[str, Any]:
         """``{"root_id", "status", "tasks": [...]}`` as the CLI's ``--json`` prints it."""
-        return {"root_id": self.root_id, "status": self.status,
-                "tasks": [t.to_dict() for t in self.tasks]}
+        return {
+            "root_id": self.root_id,
+            "status": self.status,
+            "tasks": [t.to_dict() for t in self.tasks],
+        }

@@ -62,7 +62,9 @@ class TaskTreeNode:
         return root
 
     def __repr__(self) -> str:
-        return f"TaskTreeNode({self.task.name!r}, id={self.task.id!r}, children={len(self.children)})"
+        return (
+            f"TaskTreeNode({self.task.name!r}, id={self.task.id!r}, children={len(self.children)})"
+        )
 
 
 def aggregate_status(statuses: list[str]) -> str:

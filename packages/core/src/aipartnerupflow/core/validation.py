@@ -59,8 +59,9 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
     problems: list[str] = []
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
-            problems.append(f"{_label(index, item)}: expected a JSON object, got "
-                            f"{type(item).__name__}")
+            problems.append(
+                f"{_label(index, item)}: expected a JSON object, got {type(item).__name__}"
+            )
     if problems:
         raise TaskTreeValidationError(problems)
     import pydantic
@@ -76,8 +77,11 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
             where = ".".join(loc[1:]) or "task"
             msg = err["msg"]
             if err["type"] == "extra_forbidden":
-                msg = "unknown field (check the spelling; allowed: " + ", ".join(
-                    TaskSpec.model_fields) + ")"
+                msg = (
+                    "unknown field (check the spelling; allowed: "
+                    + ", ".join(TaskSpec.model_fields)
+                    + ")"
+                )
             problems.append(f"{_label(index, raw[index])}: field '{where}': {msg}")
         raise TaskTreeValidationError(problems) from None
 
@@ -85,8 +89,10 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
     seen: dict[str, int] = {}
     for index, task_id in enumerate(ids):
         if task_id in seen:
-            problems.append(f"duplicate task id {task_id!r} (tasks #{seen[task_id] + 1} and "
-                            f"#{index + 1}); every id in the array must be unique")
+            problems.append(
+                f"duplicate task id {task_id!r} (tasks #{seen[task_id] + 1} and "
+                f"#{index + 1}); every id in the array must be unique"
+            )
         seen.setdefault(task_id, index)
     by_name: dict[str, list[str]] = {}
     for spec, task_id in zip(specs, ids, strict=True):
@@ -100,11 +106,15 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
         if len(named) == 1:
             return named[0]
         if len(named) > 1:
-            problems.append(f"{_label(index, raw[index])}: {what} {ref!r} is ambiguous: "
-                            f"{len(named)} tasks have that name; refer to the task by id")
+            problems.append(
+                f"{_label(index, raw[index])}: {what} {ref!r} is ambiguous: "
+                f"{len(named)} tasks have that name; refer to the task by id"
+            )
         else:
-            problems.append(f"{_label(index, raw[index])}: {what} {ref!r} is not a task of this "
-                            "array (use the id or the name of a task in the same array)")
+            problems.append(
+                f"{_label(index, raw[index])}: {what} {ref!r} is not a task of this "
+                "array (use the id or the name of a task in the same array)"
+            )
         return None
 
     tasks: list[TaskModel] = []
@@ -115,20 +125,30 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
             target = resolve(dep.id, "dependency", index)
             if target is not None:
                 deps.append({"id": target, "required": dep.required})
-        tasks.append(TaskModel(
-            id=task_id, name=spec.name, parent_id=parent, user_id=spec.user_id or user_id,
-            priority=spec.priority, position=index, dependencies=deps, inputs=spec.inputs,
-            params=spec.params, schemas=spec.schemas,
-            retry=spec.retry.model_dump() if spec.retry else None,
-            timeout_seconds=spec.timeout_seconds,
-        ))
+        tasks.append(
+            TaskModel(
+                id=task_id,
+                name=spec.name,
+                parent_id=parent,
+                user_id=spec.user_id or user_id,
+                priority=spec.priority,
+                position=index,
+                dependencies=deps,
+                inputs=spec.inputs,
+                params=spec.params,
+                schemas=spec.schemas,
+                retry=spec.retry.model_dump() if spec.retry else None,
+                timeout_seconds=spec.timeout_seconds,
+            )
+        )
     if problems:
         raise TaskTreeValidationError(problems)
     return tasks
 
 
-def validate_tasks(tasks: Sequence[TaskModel], registry: ExecutorRegistry, *,
-                   check_static_inputs: bool = True) -> TaskModel:
+def validate_tasks(
+    tasks: Sequence[TaskModel], registry: ExecutorRegistry, *, check_static_inputs: bool = True
+) -> TaskModel:
     """Check a tree (one root, connected, no cycles, known executors, static inputs) and set
     ``root_id`` and ``has_children``; returns the root. Raises with every problem found."""
     problems: list[str] = []
@@ -141,8 +161,10 @@ def validate_tasks(tasks: Sequence[TaskModel], registry: ExecutorRegistry, *,
         problems.append("no root task: exactly one task must have no parent_id")
     elif len(roots) > 1:
         names = ", ".join(f"{r.name!r} ({r.id})" for r in roots)
-        problems.append(f"several root tasks: {names}; a tree has exactly one root, so give the "
-                        "others a parent_id")
+        problems.append(
+            f"several root tasks: {names}; a tree has exactly one root, so give the "
+            "others a parent_id"
+        )
     if problems:
         raise TaskTreeValidationError(problems)
     root = roots[0]
@@ -160,8 +182,9 @@ def validate_tasks(tasks: Sequence[TaskModel], registry: ExecutorRegistry, *,
                 stack.append(child.id)
     for t in tasks:
         if t.id not in reached:
-            problems.append(f"task {t.name!r} ({t.id}) is not connected to the root: its parent "
-                            "chain loops")
+            problems.append(
+                f"task {t.name!r} ({t.id}) is not connected to the root: its parent chain loops"
+            )
         t.root_id = None if t is root else root.id
         t.has_children = t.id in children
 
@@ -170,8 +193,9 @@ def validate_tasks(tasks: Sequence[TaskModel], registry: ExecutorRegistry, *,
             if dep_id == t.id:
                 problems.append(f"task {t.name!r} ({t.id}) depends on itself")
             elif dep_id not in by_id:
-                problems.append(f"task {t.name!r} ({t.id}) depends on {dep_id!r}, which is not in "
-                                "the tree")
+                problems.append(
+                    f"task {t.name!r} ({t.id}) depends on {dep_id!r}, which is not in the tree"
+                )
     cycle = _find_cycle(tasks, by_id)
     if cycle:
         path = " -> ".join(f"{by_id[i].name!r}" for i in cycle)
@@ -212,7 +236,7 @@ def _find_cycle(tasks: Iterable[TaskModel], by_id: dict[str, TaskModel]) -> list
                 if dep not in by_id or dep == node:
                     continue
                 if state.get(dep) == 1:
-                    return [*path[path.index(dep):], dep]
+                    return [*path[path.index(dep) :], dep]
                 if dep not in state:
                     state[dep] = 1
                     path.append(dep)

@@ -107,7 +107,8 @@ class Worker:
         self.poll_seconds = poll_seconds
         self.registry = registry or get_executor_registry()
         self.worker_id = worker_id or (
-            f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}")
+            f"worker:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        )
         self.shutdown_grace_seconds = shutdown_grace_seconds
         self.table = task_table_name()
         self.stats = WorkerStats()
@@ -132,9 +133,11 @@ class Worker:
         try:
             await listen.execute(f"LISTEN {READY_CHANNEL}")
             await listen.execute(f"LISTEN {CANCEL_CHANNEL}")
-            helpers = [asyncio.create_task(self._listen(listen)),
-                       asyncio.create_task(self._write_ends()),
-                       asyncio.create_task(self._heartbeat())]
+            helpers = [
+                asyncio.create_task(self._listen(listen)),
+                asyncio.create_task(self._write_ends()),
+                asyncio.create_task(self._heartbeat()),
+            ]
             try:
                 await self._claim_loop()
                 await self._drain()
@@ -166,8 +169,9 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def _claim(self, n: int) -> int:
-        cur = await self._work.execute(claim_sql(self.table), {
-            "n": n, "owner": self.worker_id, "lease": self.lease_seconds})
+        cur = await self._work.execute(
+            claim_sql(self.table), {"n": n, "owner": self.worker_id, "lease": self.lease_seconds}
+        )
         rows = await cur.fetchall()
         if not rows:
             return 0
@@ -177,14 +181,21 @@ class Worker:
         deps: dict[str, TaskModel] = {}
         if dep_ids:
             cur = await self._work.execute(
-                f"SELECT * FROM {self.table} WHERE id = ANY(%(ids)s)", {"ids": dep_ids})
+                f"SELECT * FROM {self.table} WHERE id = ANY(%(ids)s)", {"ids": dep_ids}
+            )
             deps = {r["id"]: row_to_task(r) for r in await cur.fetchall()}
         for task in tasks:
             job = _Job(task, task.attempts)
             self._jobs[task.id] = job
             job.job = asyncio.create_task(self._execute(job, deps))
-        await self._notify_events([event_payload("task_status", t.root_id or t.id, t.id, t.name,
-                                                  TaskStatus.IN_PROGRESS.value) for t in tasks])
+        await self._notify_events(
+            [
+                event_payload(
+                    "task_status", t.root_id or t.id, t.id, t.name, TaskStatus.IN_PROGRESS.value
+                )
+                for t in tasks
+            ]
+        )
         return len(tasks)
 
     # -- running one task ----------------------------------------------------------------
@@ -220,8 +231,10 @@ class Worker:
             if row is None or not dep.get("required", True) or row.status == "completed":
                 continue
             if row.status == TaskStatus.CANCELLED:
-                return (TaskStatus.CANCELLED.value,
-                        f"dependency {row.name!r} ({row.id}) was cancelled")
+                return (
+                    TaskStatus.CANCELLED.value,
+                    f"dependency {row.name!r} ({row.id}) was cancelled",
+                )
             detail = f": {row.error[:200]}" if row.error else ""
             return (TaskStatus.FAILED.value, f"dependency {row.name!r} ({row.id}) failed{detail}")
         return None
@@ -232,13 +245,20 @@ class Worker:
         if method is None:
             end.status = TaskStatus.COMPLETED.value
             return
-        dep_results = {d: deps[d].result for d in task.dependency_ids()
-                       if d in deps and deps[d].status == TaskStatus.COMPLETED}
+        dep_results = {
+            d: deps[d].result
+            for d in task.dependency_ids()
+            if d in deps and deps[d].status == TaskStatus.COMPLETED
+        }
         limit = self._limits.get(method)
         try:
             async with limit if limit is not None else contextlib.nullcontext():
                 end.result = await invoke(
-                    self.registry, task, method, task.root_id or task.id, dep_results,
+                    self.registry,
+                    task,
+                    method,
+                    task.root_id or task.id,
+                    dep_results,
                     on_executor=lambda executor: setattr(job, "executor", executor),
                     on_progress=lambda p, m: None,
                     cancel_requested=lambda: job.cancel_requested,
@@ -250,7 +270,8 @@ class Worker:
             if task.attempts < int(retry.get("max_attempts", 1)) and not job.cancel_requested:
                 end.status = TaskStatus.PENDING.value
                 end.run_after = datetime.now(UTC) + timedelta(
-                    seconds=backoff_delay(retry, task.attempts))
+                    seconds=backoff_delay(retry, task.attempts)
+                )
             elif task.attempts > 1:
                 end.error = f"{end.error} (after {task.attempts} attempts)"
         except FinalFailure as exc:
@@ -280,8 +301,7 @@ class Worker:
             "ids": [e.task.id for e in batch],
             "fences": [e.fence for e in batch],
             "statuses": [e.status for e in batch],
-            "results": [None if e.status != "completed" else json.dumps(e.result)
-                        for e in batch],
+            "results": [None if e.status != "completed" else json.dumps(e.result) for e in batch],
             "errors": [e.error for e in batch],
             "run_after": [e.run_after for e in batch],
         }
@@ -292,8 +312,11 @@ class Worker:
                 break
             except Exception as exc:
                 if attempt == 8 or not _transient(exc):
-                    log.exception("could not record %d task ends; their leases will expire "
-                                  "and the tasks will run again", len(batch))
+                    log.exception(
+                        "could not record %d task ends; their leases will expire "
+                        "and the tasks will run again",
+                        len(batch),
+                    )
                     return
                 await asyncio.sleep(0.01 * attempt)
         assert written is not None
@@ -301,45 +324,72 @@ class Worker:
         for end in batch:
             if end.task.id not in accepted:
                 self.stats.stale_writes += 1
-                log.warning("%s", StaleLeaseError(
-                    f"late write for task {end.task.id} (attempt {end.fence}) rejected: this "
-                    "worker's lease on it was lost and another attempt owns it"))
+                log.warning(
+                    "%s",
+                    StaleLeaseError(
+                        f"late write for task {end.task.id} (attempt {end.fence}) rejected: this "
+                        "worker's lease on it was lost and another attempt owns it"
+                    ),
+                )
         self.stats.finished += len(accepted)
 
     async def _commit_once(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         async with self._work.transaction():
             cur = await self._work.execute(finish_sql(self.table), params)
             written: list[dict[str, Any]] = await cur.fetchall()
-            released = [d for r in written if r["status"] in ("completed", "failed",
-                                                               "cancelled")
-                        for d in (r["dependents"] or [])]
+            released = [
+                d
+                for r in written
+                if r["status"] in ("completed", "failed", "cancelled")
+                for d in (r["dependents"] or [])
+            ]
             ready = False
             if released:
-                cur = await self._work.execute(release_dependents_sql(self.table),
-                                               {"ids": released})
+                cur = await self._work.execute(
+                    release_dependents_sql(self.table), {"ids": released}
+                )
                 ready = any(r["open_deps"] <= 0 for r in await cur.fetchall())
             if ready or any(r["status"] == "pending" for r in written):
                 await self._work.execute(f"NOTIFY {READY_CHANNEL}")
-            payloads = [event_payload("task_status", r["root_id"] or r["id"], r["id"],
-                                      r["name"], r["status"], r["error"]) for r in written]
+            payloads = [
+                event_payload(
+                    "task_status",
+                    r["root_id"] or r["id"],
+                    r["id"],
+                    r["name"],
+                    r["status"],
+                    r["error"],
+                )
+                for r in written
+            ]
             payloads += await self._finished_trees(written)
             await self._notify_events(payloads)
         return written
 
     async def _finished_trees(self, written: Sequence[dict[str, Any]]) -> list[str]:
-        roots = sorted({r["root_id"] or r["id"] for r in written
-                        if r["status"] in ("completed", "failed", "cancelled")})
+        roots = sorted(
+            {
+                r["root_id"] or r["id"]
+                for r in written
+                if r["status"] in ("completed", "failed", "cancelled")
+            }
+        )
         if not roots:
             return []
         cur = await self._work.execute(open_counts_sql(self.table), {"roots": roots})
-        return [event_payload("tree_finished", r["root"], r["root"], "", "")
-                for r in await cur.fetchall() if r["open"] == 0]
+        return [
+            event_payload("tree_finished", r["root"], r["root"], "", "")
+            for r in await cur.fetchall()
+            if r["open"] == 0
+        ]
 
     async def _notify_events(self, payloads: Sequence[str]) -> None:
         if payloads:
             await self._work.execute(
                 "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS u(p, i) "
-                "ORDER BY i", (EVENTS_CHANNEL, list(payloads)))
+                "ORDER BY i",
+                (EVENTS_CHANNEL, list(payloads)),
+            )
 
     # -- leases, cancellation, wake-ups --------------------------------------------------
 
@@ -358,14 +408,16 @@ class Worker:
                 f"UPDATE {self.table} SET lease_expires_at = now() + "
                 "make_interval(secs => %(lease)s) WHERE lease_owner = %(owner)s AND "
                 "status = 'in_progress' AND id = ANY(%(ids)s) RETURNING id, cancel_requested",
-                {"lease": self.lease_seconds, "owner": self.worker_id, "ids": ids})
+                {"lease": self.lease_seconds, "owner": self.worker_id, "ids": ids},
+            )
             for row in await cur.fetchall():
                 if row["cancel_requested"]:
                     await self._cancel_local(row["id"])
         cur = await self._work.execute(
             f"UPDATE {self.table} SET status = 'pending', lease_owner = NULL, "
             "lease_expires_at = NULL WHERE dispatch = 'queue' AND status = 'in_progress' "
-            "AND lease_expires_at < now() RETURNING id")
+            "AND lease_expires_at < now() RETURNING id"
+        )
         reclaimed = await cur.fetchall()
         if reclaimed:
             self.stats.reclaimed += len(reclaimed)
@@ -410,8 +462,9 @@ def _transient(exc: BaseException) -> bool:
     return sqlstate in ("40P01", "40001")
 
 
-def run_worker(url: str, *, concurrency: int = 16, plugins: Sequence[str] = (),
-               **options: Any) -> WorkerStats:
+def run_worker(
+    url: str, *, concurrency: int = 16, plugins: Sequence[str] = (), **options: Any
+) -> WorkerStats:
     """Run a worker in the foreground until SIGINT/SIGTERM; returns what it did."""
     for module in plugins:
         importlib.import_module(module)
@@ -433,8 +486,19 @@ if __name__ == "__main__":  # python -m aipartnerupflow.core.worker URL [concurr
 
     logging.basicConfig(level=os.environ.get("AIPARTNERUPFLOW_LOG_LEVEL", "WARNING"))
     args = sys.argv[1:]
-    stats = run_worker(args[0], concurrency=int(args[1]) if len(args) > 1 else 16,
-                       plugins=args[2:],
-                       lease_seconds=float(os.environ.get("AIPARTNERUPFLOW_LEASE_SECONDS", "30")))
-    print(json.dumps({"claimed": stats.claimed, "finished": stats.finished,
-                      "stale_writes": stats.stale_writes, "reclaimed": stats.reclaimed}))
+    stats = run_worker(
+        args[0],
+        concurrency=int(args[1]) if len(args) > 1 else 16,
+        plugins=args[2:],
+        lease_seconds=float(os.environ.get("AIPARTNERUPFLOW_LEASE_SECONDS", "30")),
+    )
+    print(
+        json.dumps(
+            {
+                "claimed": stats.claimed,
+                "finished": stats.finished,
+                "stale_writes": stats.stale_writes,
+                "reclaimed": stats.reclaimed,
+            }
+        )
+    )

@@ -89,4 +89,4 @@ class TaskStorage(ABC):
 
     @abstractmethod
     async def interrupted_roots(self, live_owners: Sequence[str]) -> list[str]:
-        """Roots of trees that have tasks left ``in_progress`` by an owner not in ``live_owners``."""
+        """Roots of trees with tasks left ``in_progress`` by owners not in ``live_owners``."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import json
 import logging
 import queue
@@ -102,9 +103,7 @@ class _Columnar:
             groups.setdefault(tuple(sorted(fields)), []).append(task_id)
         for names, ids in groups.items():
             sets = ", ".join(f"{n} = u.{n}" for n in names)
-            cols = ", ".join(
-                f"{self._expr(n, i + 2)} AS {n}" for i, n in enumerate(names)
-            )
+            cols = ", ".join(f"{self._expr(n, i + 2)} AS {n}" for i, n in enumerate(names))
             sql = (
                 f"UPDATE {self.table.name} SET {sets} FROM (SELECT {self._id_expr()} AS uid, "
                 f"{cols}) AS u WHERE {self.table.name}.id = u.uid"
@@ -228,8 +227,9 @@ class SqlTaskStorage(TaskStorage):
 
     def _connect(self) -> sa.Connection:
         try:
-            self._engine = sa.create_engine(self.url, poolclass=sa.pool.StaticPool,
-                                            **self._engine_kwargs)
+            self._engine = sa.create_engine(
+                self.url, poolclass=sa.pool.StaticPool, **self._engine_kwargs
+            )
             if self.dialect == "postgresql":
                 self._engine = self._engine.execution_options(isolation_level="READ COMMITTED")
             sa.event.listen(self._engine, "before_cursor_execute", self._count_statement)
@@ -306,9 +306,12 @@ class SqlTaskStorage(TaskStorage):
                 if conn.in_transaction():
                     conn.rollback()
                 if not taken:
-                    raise StorageError(f"could not insert tasks into {self.url}: {exc.orig}") from exc
+                    raise StorageError(
+                        f"could not insert tasks into {self.url}: {exc.orig}"
+                    ) from exc
                 raise TaskAlreadyExistsError(
-                    "task id(s) already exist in the store: " + ", ".join(sorted(taken))
+                    "task id(s) already exist in the store: "
+                    + ", ".join(sorted(taken))
                     + ". Leave out 'id' to get fresh ids, or pick ids that are not used."
                 ) from None
 
@@ -369,18 +372,25 @@ class SqlTaskStorage(TaskStorage):
 
     async def list_tasks(self, query: TaskQuery) -> list[TaskModel]:
         t = self._table
-        order = [t.c.created_at.desc(), t.c.position.desc()] if query.newest_first else [
-            t.c.created_at, t.c.position]
+        order = (
+            [t.c.created_at.desc(), t.c.position.desc()]
+            if query.newest_first
+            else [t.c.created_at, t.c.position]
+        )
         stmt = (
-            sa.select(t).where(*self._where(query)).order_by(*order)
-            .limit(max(0, query.limit)).offset(max(0, query.offset))
+            sa.select(t)
+            .where(*self._where(query))
+            .order_by(*order)
+            .limit(max(0, query.limit))
+            .offset(max(0, query.offset))
         )
         return await self._call(lambda c: self._select(c, stmt))
 
     async def count_tasks(self, query: TaskQuery) -> dict[str, int]:
         t = self._table
-        stmt = sa.select(t.c.status, sa.func.count()).where(*self._where(query)).group_by(
-            t.c.status)
+        stmt = (
+            sa.select(t.c.status, sa.func.count()).where(*self._where(query)).group_by(t.c.status)
+        )
         rows = await self._call(lambda c: c.execute(stmt).all())
         return {str(status): int(n) for status, n in rows}
 
@@ -450,7 +460,5 @@ _open_stores: weakref.WeakSet[SqlTaskStorage] = weakref.WeakSet()
 @atexit.register
 def _close_open_stores() -> None:
     for store in list(_open_stores):
-        try:
+        with contextlib.suppress(Exception):  # best effort at interpreter exit
             store.close_sync()
-        except Exception:  # pragma: no cover - best effort at interpreter exit
-            pass

@@ -22,13 +22,13 @@ def upgrade() -> None:
     name = task_table_name()
     duckdb = op.get_bind().dialect.name == "duckdb"
     if duckdb:  # DuckDB cannot alter a table that indexes depend on
-        for column in _INDEXED:
-            op.drop_index(f"ix_{name}_{column}", table_name=name)
+        for indexed in _INDEXED:
+            op.drop_index(f"ix_{name}_{indexed}", table_name=name)
     for column in queue_columns():
         op.add_column(name, column)
     if duckdb:
-        for column in _INDEXED:
-            op.create_index(f"ix_{name}_{column}", name, [column])
+        for indexed in _INDEXED:
+            op.create_index(f"ix_{name}_{indexed}", name, [indexed])
     else:
         op.create_index(
             f"ix_{name}_claimable", name, ["priority", "created_at", "position"],
