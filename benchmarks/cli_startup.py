@@ -68,7 +68,8 @@ def measure(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> dict[s
             "mean": statistics.fmean(samples), "max": max(samples)}
 
 
-def slowest_imports(cmd: list[str], env: dict[str, str], cwd: Path, top: int) -> list[tuple[str, float]]:
+def slowest_imports(cmd: list[str], env: dict[str, str], cwd: Path,
+                    top: int) -> list[tuple[str, float]]:
     """Top-level imports by cumulative time (``python -X importtime``)."""
     args = [sys.executable, "-X", "importtime", "-m", "aipartnerupflow.cli", *cmd[1:]]
     proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
