@@ -429,3 +429,32 @@ async def test_queued_trees_need_postgres(tmp_path: Path) -> None:
         with pytest.raises(ConfigurationError) as info:
             await tm.submit([{"name": "root"}])
     assert "need PostgreSQL" in str(info.value)
+
+
+async def test_worker_survives_losing_its_database_connections(
+        manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SIDE_EFFECT_LOG", str(tmp_path / "effects.log"))
+    tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
+        {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.05},
+         "dependencies": [f"t{i - 1}"] if i else [], "schemas": {"method": "w_count"}}
+        for i in range(30)]
+    worker = Worker(pg_url, registry=manager.registry, concurrency=4, poll_seconds=0.2)
+    runner = asyncio.create_task(worker.run())
+    tree = await manager.submit(tasks)
+    while worker.stats.finished < 5:
+        await asyncio.sleep(0.02)
+    admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    with admin.begin() as conn:  # what a database restart does to the worker's sessions
+        killed = conn.execute(sa.text(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+            "WHERE application_name LIKE 'apflow-worker%'")).scalar()
+    admin.dispose()
+    assert killed == 2
+    result = await manager.wait(tree.task.id, timeout=120)
+    worker.stop()
+    await asyncio.wait_for(runner, 60)
+    assert result.status == "completed"
+    assert {o.id: o.result["value"] for o in result.tasks} == _expected_values(tasks)
+    ends = [line.split()[1] for line in (tmp_path / "effects.log").read_text().splitlines()
+            if line.startswith("end ")]
+    assert sorted(ends) == sorted(t["id"] for t in tasks), "each task ran exactly once"

@@ -44,7 +44,7 @@ def psycopg_url(url: str) -> str:
     )
 
 
-async def connect(url: str, *, autocommit: bool = True) -> Any:
+async def connect(url: str, *, autocommit: bool = True, application_name: str = "apflow") -> Any:
     """An async psycopg connection returning dict rows; one clear error line on failure."""
     try:
         import psycopg
@@ -57,7 +57,10 @@ async def connect(url: str, *, autocommit: bool = True) -> Any:
 
     try:
         return await psycopg.AsyncConnection.connect(
-            psycopg_url(url), autocommit=autocommit, row_factory=dict_row
+            psycopg_url(url),
+            autocommit=autocommit,
+            row_factory=dict_row,
+            application_name=application_name,
         )
     except psycopg.OperationalError as exc:
         raise StorageError(f"cannot connect to {redact_url(url)}: {connect_error(exc)}") from None

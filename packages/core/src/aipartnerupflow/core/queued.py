@@ -125,7 +125,10 @@ async def stream_tree(
 
 
 async def wait_for_tree(
-    manager: TaskManager, root_id: str, *, timeout: float | None = None  # noqa: ASYNC109
+    manager: TaskManager,
+    root_id: str,
+    *,
+    timeout: float | None = None,  # noqa: ASYNC109
 ) -> TreeResult:
     """Wait until every task of a queued tree has ended, then return its result."""
 

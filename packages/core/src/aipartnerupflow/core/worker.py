@@ -20,10 +20,10 @@ import os
 import signal
 import socket
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from aipartnerupflow.core.context import _set_current
 from aipartnerupflow.core.errors import StaleLeaseError
@@ -51,6 +51,7 @@ from aipartnerupflow.core.validation import resolve_method
 __all__ = ["Worker", "WorkerStats", "run_worker"]
 
 log = logging.getLogger("aipartnerupflow.worker")
+R = TypeVar("R")
 
 
 @dataclass(slots=True)
@@ -118,6 +119,9 @@ class Worker:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._work: Any = None
+        self._listen_conn: Any = None
+        self._reconnecting = asyncio.Lock()
+        self.application_name = f"apflow-worker {self.worker_id}"[:63]
 
     # -- main loop -----------------------------------------------------------------------
 
@@ -128,13 +132,11 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and run tasks until :meth:`stop` is called."""
-        self._work = await connect(self.url)
-        listen = await connect(self.url)
+        self._work = await connect(self.url, application_name=self.application_name)
+        self._listen_conn = await connect(self.url, application_name=self.application_name)
         try:
-            await listen.execute(f"LISTEN {READY_CHANNEL}")
-            await listen.execute(f"LISTEN {CANCEL_CHANNEL}")
             helpers = [
-                asyncio.create_task(self._listen(listen)),
+                asyncio.create_task(self._listen()),
                 asyncio.create_task(self._write_ends()),
                 asyncio.create_task(self._heartbeat()),
             ]
@@ -147,7 +149,7 @@ class Worker:
                 await asyncio.gather(*helpers, return_exceptions=True)
                 await self._flush_ends()
         finally:
-            await listen.close()
+            await self._listen_conn.close()
             await self._work.close()
 
     async def _claim_loop(self) -> None:
@@ -169,10 +171,8 @@ class Worker:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def _claim(self, n: int) -> int:
-        cur = await self._work.execute(
-            claim_sql(self.table), {"n": n, "owner": self.worker_id, "lease": self.lease_seconds}
-        )
-        rows = await cur.fetchall()
+        params = {"n": n, "owner": self.worker_id, "lease": self.lease_seconds}
+        rows = await self._db(lambda conn: _fetch(conn, claim_sql(self.table), params))
         if not rows:
             return 0
         tasks = [row_to_task(r) for r in rows]
@@ -180,25 +180,19 @@ class Worker:
         dep_ids = sorted({d for t in tasks for d in t.dependency_ids()})
         deps: dict[str, TaskModel] = {}
         if dep_ids:
-            cur = await self._work.execute(
-                f"SELECT * FROM {self.table} WHERE id = ANY(%(ids)s)", {"ids": dep_ids}
-            )
-            deps = {r["id"]: row_to_task(r) for r in await cur.fetchall()}
+            sql = f"SELECT * FROM {self.table} WHERE id = ANY(%(ids)s)"
+            found = await self._db(lambda conn: _fetch(conn, sql, {"ids": dep_ids}))
+            deps = {r["id"]: row_to_task(r) for r in found}
         for task in tasks:
             job = _Job(task, task.attempts)
             self._jobs[task.id] = job
             job.job = asyncio.create_task(self._execute(job, deps))
-        await self._notify_events(
-            [
-                event_payload(
-                    "task_status", t.root_id or t.id, t.id, t.name, TaskStatus.IN_PROGRESS.value
-                )
-                for t in tasks
-            ]
-        )
+        payloads = [
+            event_payload("task_status", t.root_id or t.id, t.id, t.name, TaskStatus.IN_PROGRESS)
+            for t in tasks
+        ]
+        await self._db(lambda conn: self._notify_events(payloads, conn))
         return len(tasks)
-
-    # -- running one task ----------------------------------------------------------------
 
     async def _execute(self, job: _Job, deps: dict[str, TaskModel]) -> None:
         task = job.task
@@ -308,7 +302,7 @@ class Worker:
         written: list[dict[str, Any]] | None = None
         for attempt in range(1, 9):
             try:
-                written = await self._commit_once(params)
+                written = await self._db(lambda conn: self._commit_once(params, conn))
                 break
             except Exception as exc:
                 if attempt == 8 or not _transient(exc):
@@ -333,10 +327,9 @@ class Worker:
                 )
         self.stats.finished += len(accepted)
 
-    async def _commit_once(self, params: dict[str, Any]) -> list[dict[str, Any]]:
-        async with self._work.transaction():
-            cur = await self._work.execute(finish_sql(self.table), params)
-            written: list[dict[str, Any]] = await cur.fetchall()
+    async def _commit_once(self, params: dict[str, Any], conn: Any) -> list[dict[str, Any]]:
+        async with conn.transaction():
+            written = await _fetch(conn, finish_sql(self.table), params)
             released = [
                 d
                 for r in written
@@ -345,12 +338,10 @@ class Worker:
             ]
             ready = False
             if released:
-                cur = await self._work.execute(
-                    release_dependents_sql(self.table), {"ids": released}
-                )
-                ready = any(r["open_deps"] <= 0 for r in await cur.fetchall())
+                rows = await _fetch(conn, release_dependents_sql(self.table), {"ids": released})
+                ready = any(r["open_deps"] <= 0 for r in rows)
             if ready or any(r["status"] == "pending" for r in written):
-                await self._work.execute(f"NOTIFY {READY_CHANNEL}")
+                await conn.execute(f"NOTIFY {READY_CHANNEL}")
             payloads = [
                 event_payload(
                     "task_status",
@@ -362,11 +353,11 @@ class Worker:
                 )
                 for r in written
             ]
-            payloads += await self._finished_trees(written)
-            await self._notify_events(payloads)
+            payloads += await self._finished_trees(written, conn)
+            await self._notify_events(payloads, conn)
         return written
 
-    async def _finished_trees(self, written: Sequence[dict[str, Any]]) -> list[str]:
+    async def _finished_trees(self, written: Sequence[dict[str, Any]], conn: Any) -> list[str]:
         roots = sorted(
             {
                 r["root_id"] or r["id"]
@@ -376,60 +367,100 @@ class Worker:
         )
         if not roots:
             return []
-        cur = await self._work.execute(open_counts_sql(self.table), {"roots": roots})
+        rows = await _fetch(conn, open_counts_sql(self.table), {"roots": roots})
         return [
             event_payload("tree_finished", r["root"], r["root"], "", "")
-            for r in await cur.fetchall()
+            for r in rows
             if r["open"] == 0
         ]
 
-    async def _notify_events(self, payloads: Sequence[str]) -> None:
+    async def _notify_events(self, payloads: Sequence[str], conn: Any) -> None:
         if payloads:
-            await self._work.execute(
+            await conn.execute(
                 "SELECT pg_notify(%s, p) FROM unnest(%s::text[]) WITH ORDINALITY AS u(p, i) "
                 "ORDER BY i",
                 (EVENTS_CHANNEL, list(payloads)),
             )
 
-    # -- leases, cancellation, wake-ups --------------------------------------------------
-
     async def _heartbeat(self) -> None:
         while True:
             await asyncio.sleep(max(0.05, self.lease_seconds / 3))
             try:
-                await self._renew_and_reclaim()
+                await self._db(self._renew_and_reclaim)
             except Exception:
                 log.exception("heartbeat failed")
 
-    async def _renew_and_reclaim(self) -> None:
+    async def _renew_and_reclaim(self, conn: Any) -> None:
         ids = list(self._jobs)
         if ids:
-            cur = await self._work.execute(
+            rows = await _fetch(
+                conn,
                 f"UPDATE {self.table} SET lease_expires_at = now() + "
                 "make_interval(secs => %(lease)s) WHERE lease_owner = %(owner)s AND "
                 "status = 'in_progress' AND id = ANY(%(ids)s) RETURNING id, cancel_requested",
                 {"lease": self.lease_seconds, "owner": self.worker_id, "ids": ids},
             )
-            for row in await cur.fetchall():
+            for row in rows:
                 if row["cancel_requested"]:
                     await self._cancel_local(row["id"])
-        cur = await self._work.execute(
+        reclaimed = await _fetch(
+            conn,
             f"UPDATE {self.table} SET status = 'pending', lease_owner = NULL, "
             "lease_expires_at = NULL WHERE dispatch = 'queue' AND status = 'in_progress' "
-            "AND lease_expires_at < now() RETURNING id"
+            "AND lease_expires_at < now() RETURNING id",
+            {},
         )
-        reclaimed = await cur.fetchall()
         if reclaimed:
             self.stats.reclaimed += len(reclaimed)
             log.warning("reclaimed %d task(s) whose worker's lease expired", len(reclaimed))
-            await self._work.execute(f"NOTIFY {READY_CHANNEL}")
+            await conn.execute(f"NOTIFY {READY_CHANNEL}")
 
-    async def _listen(self, conn: Any) -> None:
-        async for note in conn.notifies():
-            if note.channel == CANCEL_CHANNEL:
-                await self._cancel_local(note.payload)
-            else:
-                self._wake.set()
+    async def _listen(self) -> None:
+        """Wake-ups and cancellations; reconnects when the connection drops."""
+        while True:
+            conn = self._listen_conn
+            try:
+                await conn.execute(f"LISTEN {READY_CHANNEL}")
+                await conn.execute(f"LISTEN {CANCEL_CHANNEL}")
+                self._wake.set()  # claim whatever was announced while we were away
+                async for note in conn.notifies():
+                    if note.channel == CANCEL_CHANNEL:
+                        await self._cancel_local(note.payload)
+                    else:
+                        self._wake.set()
+            except Exception as exc:
+                if not _connection_lost(exc):
+                    raise
+                log.warning("listening connection lost (%s); reconnecting", exc)
+                with contextlib.suppress(Exception):
+                    await conn.close()
+                self._listen_conn = await self._connect_again()
+
+    async def _connect_again(self) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await connect(self.url, application_name=self.application_name)
+            except Exception as exc:
+                log.warning("cannot reach the database (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _db(self, fn: Callable[[Any], Awaitable[R]]) -> R:
+        """Run ``fn(connection)``; when the connection is lost, reconnect and run it again."""
+        while True:
+            conn = self._work
+            try:
+                return await fn(conn)
+            except Exception as exc:
+                if not _connection_lost(exc):
+                    raise
+                async with self._reconnecting:
+                    if self._work is conn:
+                        log.warning("database connection lost (%s); reconnecting", exc)
+                        with contextlib.suppress(Exception):
+                            await conn.close()
+                        self._work = await self._connect_again()
 
     async def _cancel_local(self, task_id: str) -> None:
         job = self._jobs.get(task_id)
@@ -454,6 +485,22 @@ class Worker:
                 job.job.cancel()
         if pending:
             await asyncio.wait(pending)
+
+
+async def _fetch(conn: Any, sql: str, params: Any) -> list[dict[str, Any]]:
+    cur = await conn.execute(sql, params)
+    rows: list[dict[str, Any]] = await cur.fetchall()
+    return rows
+
+
+def _connection_lost(exc: BaseException) -> bool:
+    """The database connection dropped (server restart, network, terminated backend)."""
+    try:
+        import psycopg
+    except ImportError:  # pragma: no cover - the worker cannot run without it
+        return False
+    lost = isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError)
+    return lost and not _transient(exc)
 
 
 def _transient(exc: BaseException) -> bool:
