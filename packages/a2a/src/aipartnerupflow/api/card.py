@@ -1,0 +1,147 @@
+"""The agent card: interfaces, capabilities, security and one skill per installed executor."""
+
+from __future__ import annotations
+
+import json
+import logging
+from importlib import metadata
+from typing import Any
+
+from a2a.types import (
+    AgentCapabilities,
+    AgentCard,
+    AgentInterface,
+    AgentProvider,
+    AgentSkill,
+    HTTPAuthSecurityScheme,
+    SecurityRequirement,
+    SecurityScheme,
+    StringList,
+)
+
+from aipartnerupflow.api.config import ServerSettings
+from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
+
+__all__ = ["PROTOCOL_VERSION", "RUN_SKILL_ID", "build_agent_card", "executor_skills"]
+
+log = logging.getLogger("aipartnerupflow.api.card")
+
+PROTOCOL_VERSION = "1.0"
+RUN_SKILL_ID = "run_task_tree"
+_SECURITY_SCHEME = "bearer"
+_DATA_MODE = "application/json"
+
+
+def _version() -> str:
+    try:
+        return metadata.version("aipartnerupflow-a2a")
+    except metadata.PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
+
+
+def executor_skills(registry: ExecutorRegistry | None = None) -> list[AgentSkill]:
+    """One skill per installed executor; its example is a task using it, with its input schema.
+
+    An executor that cannot be imported or built without arguments is still listed, without
+    the schema.
+    """
+    registry = registry or get_executor_registry()
+    skills = []
+    for executor_id in registry.ids():
+        name, description, tags = executor_id, f"Run a task with the {executor_id} executor.", []
+        schema: dict[str, Any] | None = None
+        extra_examples: list[str] = []
+        try:
+            cls = registry.get(executor_id)
+            name = getattr(cls, "name", "") or executor_id
+            description = getattr(cls, "description", "") or description
+            tags = [str(t) for t in getattr(cls, "tags", []) or []]
+            extra_examples = [json.dumps(e, default=str) for e in getattr(cls, "examples", [])
+                              or [] if isinstance(e, dict)]
+            try:
+                schema = cls().get_input_schema()
+            except Exception:
+                schema = None
+        except Exception as exc:
+            log.warning("executor %s cannot be described: %s", executor_id, exc)
+        schemas: dict[str, Any] = {"method": executor_id}
+        if schema is not None:
+            schemas["input_schema"] = schema
+        task = {"name": f"{executor_id} task", "schemas": schemas, "inputs": {}}
+        example = json.dumps({"tasks": [task]}, default=str)
+        skills.append(AgentSkill(
+            id=executor_id,
+            name=name,
+            description=description,
+            tags=[*tags, "executor"],
+            examples=[example, *extra_examples],
+            input_modes=[_DATA_MODE],
+            output_modes=[_DATA_MODE],
+        ))
+    return skills
+
+
+def _run_skill() -> AgentSkill:
+    example = {"tasks": [
+        {"id": "fetch", "name": "fetch", "schemas": {"method": "<executor id>"}, "inputs": {}},
+        {"id": "report", "name": "report", "parent_id": "fetch", "dependencies": ["fetch"],
+         "schemas": {"method": "<executor id>"}},
+    ]}
+    return AgentSkill(
+        id=RUN_SKILL_ID,
+        name="Run a task tree",
+        description=(
+            "Send a message with one data part {\"tasks\": [...]} (the same task JSON as the "
+            "CLI). The tree is created and run; each task's status and progress is streamed, "
+            "each task's result comes back as an artifact, and the A2A task ends completed, "
+            "failed or canceled like the tree."
+        ),
+        tags=["orchestration", "task-tree"],
+        examples=[json.dumps(example)],
+        input_modes=[_DATA_MODE],
+        output_modes=[_DATA_MODE],
+    )
+
+
+def build_agent_card(
+    settings: ServerSettings,
+    registry: ExecutorRegistry | None = None,
+    *,
+    skills: list[AgentSkill] | None = None,
+    description: str | None = None,
+) -> AgentCard:
+    """The agent card served at ``/.well-known/agent-card.json``."""
+    base = settings.public_base_url
+    card = AgentCard(
+        name=settings.agent_name,
+        description=description or (
+            "aipartnerupflow: runs task trees (dependencies, priorities, retries) over the "
+            "installed executors and reports every task's progress and result."
+        ),
+        version=_version(),
+        supported_interfaces=[
+            AgentInterface(protocol_binding="JSONRPC", protocol_version=PROTOCOL_VERSION,
+                           url=f"{base}/"),
+            AgentInterface(protocol_binding="HTTP+JSON", protocol_version=PROTOCOL_VERSION,
+                           url=base),
+        ],
+        provider=AgentProvider(organization="aipartnerup",
+                               url="https://github.com/aipartnerup/aipartnerupflow"),
+        capabilities=AgentCapabilities(streaming=True, push_notifications=True,
+                                       extended_agent_card=False),
+        default_input_modes=[_DATA_MODE],
+        default_output_modes=[_DATA_MODE],
+        skills=skills if skills is not None else [_run_skill(), *executor_skills(registry)],
+    )
+    if settings.auth_enabled:
+        fmt = "JWT"
+        card.security_schemes[_SECURITY_SCHEME].CopyFrom(SecurityScheme(
+            http_auth_security_scheme=HTTPAuthSecurityScheme(
+                scheme="Bearer", bearer_format=fmt,
+                description="A JWT whose 'sub' claim names the user; tasks are scoped to it.",
+            )
+        ))
+        card.security_requirements.append(
+            SecurityRequirement(schemes={_SECURITY_SCHEME: StringList()})
+        )
+    return card

@@ -1,0 +1,20 @@
+"""Fixtures for the A2A server tests; helpers live in ``a2a_helpers``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from a2a_helpers import register_executors, unregister_executors
+
+
+@pytest.fixture(autouse=True)
+def executors() -> Iterator[None]:
+    register_executors()
+    yield
+    unregister_executors()

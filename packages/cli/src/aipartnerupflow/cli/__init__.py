@@ -1,0 +1,19 @@
+"""The ``apflow`` / ``aipartnerupflow`` command line.
+
+Importing this package is cheap: the Typer application (``app``) is built on first access.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+__all__ = ["__version__", "app"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":
+        from aipartnerupflow.cli.main import app
+
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""The built-in sub-commands, one module each (imported only when used)."""

@@ -1,0 +1,565 @@
+"""``apflow tasks ...``: inspect and manage stored tasks."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import TYPE_CHECKING, Annotated, Any, Literal
+
+import typer
+
+from aipartnerupflow.cli._common import (
+    CliError,
+    CliState,
+    console,
+    get_state,
+    open_manager,
+    print_json,
+    run_async,
+)
+from aipartnerupflow.cli.commands.run import (
+    EXIT_INTERRUPTED,
+    build_tasks,
+    finish,
+    follow_run,
+    renew_ids,
+)
+
+if TYPE_CHECKING:
+    from aipartnerupflow.core.manager import TaskManager
+    from aipartnerupflow.core.models import TaskModel
+    from aipartnerupflow.core.tree import TaskTreeNode
+
+__all__ = ["app"]
+
+app = typer.Typer(help="Inspect and manage stored tasks.", no_args_is_help=True,
+                  add_completion=False, rich_markup_mode=None)
+
+STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document")]
+TaskIdArg = Annotated[str, typer.Argument(metavar="TASK_ID", help="Task id")]
+UserOpt = Annotated[str | None, typer.Option("--user-id", "-u", help="Only this user's tasks",
+                                             show_default=False)]
+StatusOpt = Annotated[str | None, typer.Option(
+    "--status", "-s", help="Only tasks with this status (comma-separated list allowed)",
+    show_default=False)]
+RootOpt = Annotated[str | None, typer.Option("--root-id", "-r", help="Only tasks of this tree",
+                                             show_default=False)]
+LiveOpt = Annotated[bool | None, typer.Option(
+    "--live/--no-live", help="Live tree view [default: when stdout is a terminal]",
+    show_default=False)]
+
+
+def _statuses(value: str | None) -> list[str] | None:
+    if value is None:
+        return None
+    items = [s.strip().lower() for s in value.split(",") if s.strip()]
+    bad = [s for s in items if s not in STATUSES]
+    if bad or not items:
+        raise CliError(f"unknown status {', '.join(bad) or value!r}; use one of "
+                       f"{', '.join(STATUSES)}")
+    return items
+
+
+async def _require(tm: TaskManager, task_id: str) -> TaskModel:
+    task = await tm.task_repository.get_task_by_id(task_id)
+    if task is None:
+        raise CliError(f"no task with id {task_id!r}")
+    return task
+
+
+def _method(task: TaskModel) -> str:
+    return task.method or "-"
+
+
+def _when(value: Any) -> str:
+    if value is None:
+        return "-"
+    text = value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "isoformat") else \
+        str(value)
+    return text.split("+")[0]
+
+
+def _task_table(tasks: list[TaskModel]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    from aipartnerupflow.cli._display import ICONS
+
+    out = console()
+    if not tasks:
+        out.print("No tasks.")
+        return
+    wide = out.width >= 100
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("ID", no_wrap=True)
+    table.add_column("STATUS", no_wrap=True)
+    table.add_column("NAME", overflow="fold", min_width=6)
+    if wide:
+        table.add_column("EXECUTOR", overflow="fold", min_width=8)
+    table.add_column("CREATED", no_wrap=True)
+    for t in tasks:
+        icon, style = ICONS.get(t.status, ("?", ""))
+        state = f"[{style}]{icon} {t.status}[/]"
+        if t.status == "in_progress":
+            state += f" {(t.progress or 0) * 100:.0f}%"
+        cells = [t.id, state, escape(t.name)]
+        if wide:
+            cells.append(escape(_method(t)))
+        cells.append(_when(t.created_at)[5:16] if t.created_at else "-")
+        table.add_row(*cells)
+    out.print(table)
+
+
+def _task_details(task: TaskModel) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    data = task.to_dict()
+    order = ["id", "name", "status", "progress", "error", "parent_id", "root_id", "user_id",
+             "priority", "dependencies", "schemas", "params", "inputs", "result", "attempts",
+             "retry", "timeout_seconds", "created_at", "started_at", "updated_at",
+             "completed_at", "has_children", "original_task_id"]
+    for key in order:
+        value = data.get(key)
+        if value in (None, [], {}, "") and key not in ("status", "progress"):
+            continue
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                               default=str, indent=2)
+        table.add_row(key, escape(text))
+    out.print(table)
+
+
+def _tree_dict(node: TaskTreeNode) -> dict[str, Any]:
+    data = node.task.to_dict()
+    data["children"] = [_tree_dict(c) for c in node.children]
+    return data
+
+
+def _state(ctx: typer.Context) -> CliState:
+    return get_state(ctx)
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+@app.command("list")
+def list_tasks(
+    ctx: typer.Context,
+    status: StatusOpt = None,
+    user_id: UserOpt = None,
+    root_id: RootOpt = None,
+    parent_id: Annotated[str | None, typer.Option("--parent-id", "-p",
+                                                  help="Only children of this task",
+                                                  show_default=False)] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Only tasks with this name",
+                                             show_default=False)] = None,
+    all_tasks: Annotated[bool, typer.Option(
+        "--all", "-a", help="Every task, not only roots (implied by --root-id/--parent-id)")]
+        = False,
+    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="At most this many")] = 100,
+    offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many")] = 0,
+    json_output: JsonOpt = False,
+) -> None:
+    """List tasks, newest first (root tasks only unless --all)."""
+    statuses = _statuses(status)
+    if parent_id is None and root_id is None and not all_tasks:
+        parent_id = ""
+
+    async def go() -> list[TaskModel]:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            return await tm.task_repository.query_tasks(
+                user_id=user_id, status=statuses, root_id=root_id, parent_id=parent_id,
+                name=name, limit=limit, offset=offset)
+
+    tasks = run_async(go())
+    if json_output:
+        print_json([t.to_dict() for t in tasks])
+    else:
+        _task_table(tasks)
+
+
+@app.command("get")
+def get(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -> None:
+    """Show one task with its inputs, result and error."""
+    async def go() -> TaskModel:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            return await _require(tm, task_id)
+
+    task = run_async(go())
+    if json_output:
+        print_json(task.to_dict())
+    else:
+        _task_details(task)
+
+
+@app.command("tree")
+def tree(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -> None:
+    """Show the whole tree a task belongs to."""
+    async def go() -> TaskTreeNode:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            task = await _require(tm, task_id)
+            return await tm.task_repository.build_task_tree(task.root_id or task.id)
+
+    node = run_async(go())
+    if json_output:
+        print_json(_tree_dict(node))
+        return
+    from aipartnerupflow.cli._display import render_tree, rows_from_tree
+
+    root_id, rows = rows_from_tree(node)
+    console().print(render_tree(root_id, rows, show_ids=True, limit=None))
+
+
+@app.command("children")
+def children(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -> None:
+    """List the direct children of a task."""
+    async def go() -> list[TaskModel]:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            await _require(tm, task_id)
+            return await tm.task_repository.get_child_tasks_by_parent_id(task_id)
+
+    tasks = run_async(go())
+    if json_output:
+        print_json([t.to_dict() for t in tasks])
+    else:
+        _task_table(tasks)
+
+
+@app.command("status")
+def status(
+    ctx: typer.Context,
+    task_ids: Annotated[list[str], typer.Argument(metavar="TASK_ID...", help="Task ids")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Show the status and progress of tasks (exit code 2 if one is unknown)."""
+    async def go() -> list[dict[str, Any]]:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            found = {t.id: t for t in await tm.storage.get_tasks(task_ids)}
+        rows: list[dict[str, Any]] = []
+        for task_id in task_ids:
+            t = found.get(task_id)
+            if t is None:
+                rows.append({"id": task_id, "status": "not_found"})
+                continue
+            rows.append({"id": t.id, "name": t.name, "status": t.status,
+                         "progress": t.progress, "error": t.error, "root_id": t.root_id or t.id,
+                         "started_at": t.started_at, "updated_at": t.updated_at,
+                         "completed_at": t.completed_at})
+        return rows
+
+    rows = run_async(go())
+    if json_output:
+        print_json(rows)
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        from aipartnerupflow.cli._display import ICONS, short_json
+
+        table = Table(box=None, header_style="bold", pad_edge=False)
+        for col in ("ID", "NAME", "STATUS", "PROGRESS", "ERROR"):
+            table.add_column(col, overflow="fold")
+        for r in rows:
+            icon, style = ICONS.get(r["status"], ("?", "red"))
+            table.add_row(r["id"], escape(r.get("name", "-")), f"[{style}]{icon} {r['status']}[/]",
+                          f"{(r.get('progress') or 0) * 100:.0f}%",
+                          escape(short_json(r.get("error"), 80)))
+        console().print(table)
+    missing = [r["id"] for r in rows if r["status"] == "not_found"]
+    if missing:
+        raise CliError(f"no task with id {', '.join(repr(m) for m in missing)}")
+
+
+@app.command("count")
+def count(
+    ctx: typer.Context,
+    user_id: UserOpt = None,
+    status: StatusOpt = None,
+    root_id: RootOpt = None,
+    roots_only: Annotated[bool, typer.Option("--roots-only", help="Count root tasks only")]
+        = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Count tasks per status (exact, with one query)."""
+    statuses = _statuses(status)
+
+    async def go() -> dict[str, int]:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            return await tm.task_repository.count_tasks(
+                user_id=user_id, status=statuses, root_id=root_id,
+                parent_id="" if roots_only else None)
+
+    counts = run_async(go())
+    full = {s: counts.get(s, 0) for s in STATUSES if statuses is None or s in statuses}
+    full["total"] = counts.get("total", sum(full.values()))
+    if json_output:
+        print_json(full)
+        return
+    from rich.table import Table
+
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("STATUS")
+    table.add_column("COUNT", justify="right")
+    for key, value in full.items():
+        table.add_row(f"[bold]{key}[/]" if key == "total" else key, str(value))
+    console().print(table)
+
+
+# -- changing ------------------------------------------------------------------------------
+
+
+@app.command("create")
+def create(
+    ctx: typer.Context,
+    tasks: Annotated[str | None, typer.Option("--tasks", "-t", metavar="JSON",
+                                              help="Task tree as a JSON array",
+                                              show_default=False)] = None,
+    tasks_file: Annotated[str | None, typer.Option("--tasks-file", "-f", metavar="FILE",
+                                                   help="Read the JSON array from FILE (- = stdin)",
+                                                   show_default=False)] = None,
+    user_id: UserOpt = None,
+    new_ids: Annotated[bool, typer.Option("--new-ids", help="Replace the ids with fresh ones")]
+        = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Validate and store a task tree without running it (run it with `tasks execute`)."""
+    task_list = build_tasks(None, tasks, tasks_file, None, None, None)
+    if new_ids:
+        task_list = renew_ids(task_list)
+
+    async def go() -> TaskTreeNode:
+        async with open_manager(_state(ctx)) as tm:
+            return await tm.create_task_tree_from_array(task_list, user_id=user_id)
+
+    node = run_async(go())
+    if json_output:
+        print_json({"root_id": node.task.id, "tasks": [t.to_dict() for t in node.tasks()]})
+    else:
+        typer.echo(f"Created tree {node.task.id} ({len(node.tasks())} tasks). Run it with: "
+                   f"apflow tasks execute {node.task.id}")
+
+
+@app.command("execute")
+def execute(
+    ctx: typer.Context,
+    task_id: TaskIdArg,
+    rerun: Annotated[str, typer.Option(
+        "--rerun", help="none: unfinished tasks; failed: failed/cancelled tasks and their "
+        "dependents; all: every task")] = "none",
+    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1,
+                                                    help="Tasks run at the same time",
+                                                    show_default=False)] = None,
+    json_output: JsonOpt = False,
+    live: LiveOpt = None,
+) -> None:
+    """Run a stored tree (its unfinished tasks, or again with --rerun)."""
+    if rerun not in ("none", "failed", "all"):
+        raise CliError(f"--rerun must be none, failed or all, not {rerun!r}")
+    mode: Literal["none", "all", "failed"] = rerun  # type: ignore[assignment]
+    from aipartnerupflow.cli._display import make_display
+
+    display = make_display(json_output, live)
+
+    async def go() -> Any:
+        options: dict[str, Any] = {"max_concurrency": concurrency} if concurrency else {}
+        async with open_manager(_state(ctx), **options) as tm:
+            task = await _require(tm, task_id)
+            root_id = task.root_id or task.id
+            node = await tm.task_repository.build_task_tree(root_id)
+            return await follow_run(tm, node, lambda: tm.execute_tree(root_id, rerun=mode),
+                                    display)
+
+    finish(run_async(go()), json_output, None)
+
+
+@app.command("resume")
+def resume(ctx: typer.Context, json_output: JsonOpt = False) -> None:
+    """Run again the trees a crashed process left unfinished."""
+    async def go() -> list[dict[str, Any]]:
+        async with open_manager(_state(ctx)) as tm:
+            return [r.to_dict() for r in await tm.resume_interrupted()]
+
+    results = run_async(go())
+    if json_output:
+        print_json(results)
+    elif not results:
+        typer.echo("No interrupted trees.")
+    else:
+        for r in results:
+            typer.echo(f"Tree {r['root_id']}: {r['status']} ({len(r['tasks'])} tasks)")
+    if any(r["status"] != "completed" for r in results):
+        raise typer.Exit(1)
+
+
+@app.command("cancel")
+def cancel(
+    ctx: typer.Context,
+    task_ids: Annotated[list[str], typer.Argument(metavar="TASK_ID...", help="Task ids")],
+    json_output: JsonOpt = False,
+) -> None:
+    """Cancel tasks with their descendants and dependents (finished tasks stay as they are)."""
+    from aipartnerupflow.core.errors import TaskNotFoundError
+
+    async def go() -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            for task_id in task_ids:
+                try:
+                    cancelled = await tm.cancel_task(task_id)
+                except TaskNotFoundError:
+                    rows.append({"id": task_id, "status": "not_found", "cancelled": []})
+                    continue
+                task = await tm.task_repository.get_task_by_id(task_id)
+                rows.append({"id": task_id, "status": task.status if task else "unknown",
+                             "cancelled": cancelled})
+        return rows
+
+    rows = run_async(go())
+    if json_output:
+        print_json(rows)
+    else:
+        for r in rows:
+            if r["status"] == "not_found":
+                continue
+            if r["cancelled"]:
+                typer.echo(f"{r['id']}: cancelled {len(r['cancelled'])} task(s)")
+            else:
+                typer.echo(f"{r['id']}: nothing to cancel (already {r['status']})")
+    missing = [r["id"] for r in rows if r["status"] == "not_found"]
+    if missing:
+        raise CliError(f"no task with id {', '.join(repr(m) for m in missing)}")
+
+
+@app.command("delete")
+def delete(
+    ctx: typer.Context,
+    task_id: TaskIdArg,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Delete even running tasks or tasks others depend on")] = False,
+    json_output: JsonOpt = False,
+) -> None:
+    """Delete a task and the tasks below it."""
+    async def go() -> int:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            task = await _require(tm, task_id)
+            tree_tasks = await tm.task_repository.get_all_tasks_in_tree(task.root_id or task.id)
+            doomed = _subtree(tree_tasks, task.id)
+            if not force:
+                running = [t for t in tree_tasks if t.id in doomed and t.status == "in_progress"]
+                if running:
+                    raise CliError(
+                        f"{len(running)} task(s) to delete are in progress (e.g. "
+                        f"{running[0].id}); cancel them first (apflow tasks cancel {task_id}) "
+                        "or pass --force")
+                outside = [t for t in tree_tasks if t.id not in doomed
+                           and any(d in doomed for d in t.dependency_ids())]
+                if outside:
+                    raise CliError(
+                        f"task {outside[0].id} ({outside[0].name}) depends on a task being "
+                        "deleted; delete the whole tree or pass --force")
+            return await tm.task_repository.delete_task(task_id)
+
+    removed = run_async(go())
+    if json_output:
+        print_json({"id": task_id, "deleted": removed})
+    else:
+        typer.echo(f"Deleted {removed} task(s).")
+
+
+def _subtree(tasks: list[TaskModel], top: str) -> set[str]:
+    children: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.parent_id:
+            children.setdefault(t.parent_id, []).append(t.id)
+    found, stack = {top}, [top]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
+
+
+@app.command("copy")
+def copy(
+    ctx: typer.Context,
+    task_id: TaskIdArg,
+    user_id: Annotated[str | None, typer.Option("--user-id", "-u", help="Owner of the copy",
+                                                show_default=False)] = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Copy a tree (by its root id) with fresh ids, every task pending."""
+    async def go() -> tuple[TaskModel, int]:
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            task = await _require(tm, task_id)
+            if task.root_id and task.root_id != task.id:
+                raise CliError(f"task {task_id} is not a root; copy its tree with "
+                               f"apflow tasks copy {task.root_id}")
+            new_root = await tm.task_repository.copy_task_tree(task.id, user_id=user_id)
+            count = len(await tm.task_repository.get_all_tasks_in_tree(new_root.id))
+            return new_root, count
+
+    new_root, count = run_async(go())
+    if json_output:
+        print_json({"root_id": new_root.id, "original_root_id": task_id, "tasks": count})
+    else:
+        typer.echo(f"Copied tree {task_id} to {new_root.id} ({count} tasks). Run it with: "
+                   f"apflow tasks execute {new_root.id}")
+
+
+@app.command("watch")
+def watch(
+    ctx: typer.Context,
+    task_id: TaskIdArg,
+    interval: Annotated[float, typer.Option("--interval", "-i", min=0.05,
+                                            help="Seconds between polls")] = 1.0,
+    live: LiveOpt = None,
+    json_output: JsonOpt = False,
+) -> None:
+    """Follow a tree run by another process until it ends (polls the database)."""
+    from aipartnerupflow.cli._display import make_display, print_summary
+    from aipartnerupflow.core.status import TaskStatus
+
+    display = make_display(json_output, live)
+
+    async def go() -> dict[str, Any]:
+        import asyncio
+
+        async with open_manager(_state(ctx), load_plugins=False) as tm:
+            task = await _require(tm, task_id)
+            root_id = task.root_id or task.id
+            node = await tm.task_repository.build_task_tree(root_id)
+            display.start(node)
+            try:
+                while True:
+                    tasks = await tm.task_repository.get_all_tasks_in_tree(root_id)
+                    for t in tasks:
+                        display.task(t)
+                    if all(TaskStatus.is_terminal(t.status) for t in tasks):
+                        break
+                    await asyncio.sleep(interval)
+            finally:
+                display.stop()
+            from aipartnerupflow.cli.commands.run import result_from_tasks
+
+            return result_from_tasks(root_id, tasks)
+
+    began = time.monotonic()
+    try:
+        result = run_async(go())
+    except KeyboardInterrupt:
+        sys.stderr.write("Stopped watching.\n")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    if json_output:
+        print_json(result)
+    else:
+        print_summary(console(), result, time.monotonic() - began)
+    if result["status"] != "completed":
+        raise typer.Exit(1)

@@ -1,0 +1,343 @@
+"""The real ``apflow`` executable: start-up imports, Ctrl-C, the DuckDB lock, the daemon."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from apflow_cli_testkit import APFLOW, FAKE_SERVER, PLUGIN, Env
+
+Run = Callable[..., subprocess.CompletedProcess[str]]
+
+HEAVY = ("sqlalchemy", "duckdb", "duckdb_engine", "pydantic", "alembic", "jsonschema",
+         "rich.progress", "rich.live", "rich.markdown", "rich.syntax", "pygments",
+         "aipartnerupflow.core.manager", "aipartnerupflow.core.engine", "dotenv", "asyncio")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def slow_tree(marker: Path, seconds: float = 60) -> str:
+    return json.dumps([
+        {"id": "root", "name": "Root", "schemas": {"method": "cli_slow"},
+         "inputs": {"seconds": seconds, "started_file": str(marker)}},
+        {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_slow"},
+         "inputs": {"seconds": seconds}},
+        {"id": "after", "name": "After", "parent_id": "root", "dependencies": ["kid"],
+         "schemas": {"method": "cli_echo"}, "inputs": {"text": "never"}},
+    ])
+
+
+def start_apflow(sandbox: Env, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(APFLOW), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=sandbox.environ(),
+                            cwd=sandbox.root / "work")
+
+
+# -- start-up ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("args", [
+    ["--help"], ["run", "flow", "--help"], ["tasks", "--help"], ["tasks", "list", "--help"],
+    ["daemon", "start", "--help"], ["executors", "--help"], ["--version"],
+])
+def test_help_imports_nothing_heavy(sandbox: Env, args: list[str]) -> None:
+    probe = (
+        "import sys\n"
+        "from aipartnerupflow.cli.main import app\n"
+        "try:\n"
+        f"    app({args!r}, prog_name='apflow')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
+        "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          env=sandbox.environ(), timeout=60)
+    assert "HEAVY=" in proc.stderr, proc.stderr
+    loaded = proc.stderr.split("HEAVY=", 1)[1].strip()
+    assert loaded == "", f"{args} imported {loaded}"
+
+
+def test_python_dash_m(sandbox: Env) -> None:
+    proc = subprocess.run([sys.executable, "-m", "aipartnerupflow.cli", "--version"],
+                          capture_output=True, text=True, env=sandbox.environ(), timeout=60)
+    assert proc.returncode == 0
+    assert proc.stdout.startswith("aipartnerupflow ")
+
+
+def test_aipartnerupflow_alias(sandbox: Env) -> None:
+    alias = APFLOW.with_name("aipartnerupflow")
+    proc = subprocess.run([str(alias), "version"], capture_output=True, text=True,
+                          env=sandbox.environ(), timeout=60)
+    assert proc.returncode == 0
+    assert "aipartnerupflow" in proc.stdout
+
+
+# -- run flow as a process -----------------------------------------------------------------
+
+
+def test_run_flow_process_json_and_logs(apflow: Run) -> None:
+    tasks = json.dumps([{"id": "a", "name": "A", "schemas": {"method": "cli_echo"},
+                         "inputs": {"text": "x"}}])
+    proc = apflow("--log-level", "DEBUG", "--plugin", PLUGIN, "run", "flow", "--json",
+                  "--tasks", tasks)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["status"] == "completed"
+
+
+def test_seed_readme_examples(sandbox: Env, apflow: Run) -> None:
+    """The README's CLI usage, with a real executor id; running it twice works too."""
+    tasks = ('[{"id": "task1", "name": "Task 1", "schemas": {"method": "cli_echo"}, '
+             '"inputs": {"text": "value"}}]')
+    long_name = subprocess.run(
+        [str(APFLOW.with_name("aipartnerupflow")), "--plugin", PLUGIN, "run", "flow",
+         "--tasks", tasks], capture_output=True, text=True, env=sandbox.environ(), timeout=60)
+    assert long_name.returncode == 0, long_name.stderr
+    short = apflow("--plugin", PLUGIN, "run", "flow", "--tasks", tasks)
+    assert short.returncode == 0, short.stderr
+    assert "fresh ids" in short.stderr
+    legacy = apflow("--plugin", PLUGIN, "run", "flow", "cli_echo", "--inputs",
+                    '{"text": "value"}')
+    assert legacy.returncode == 0, legacy.stderr
+    assert json.loads(apflow("tasks", "count", "--json").stdout)["completed"] == 3
+
+
+def test_user_error_in_process_has_no_traceback(apflow: Run) -> None:
+    proc = apflow("run", "flow", "--tasks", '[{"name": }]')
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert "Traceback" not in proc.stderr
+    assert "line 1, column 11" in proc.stderr
+
+
+def test_stdin_tasks_in_process(apflow: Run) -> None:
+    tasks = json.dumps([{"name": "S", "schemas": {"method": "cli_echo"},
+                         "inputs": {"text": "piped"}}])
+    proc = apflow("--plugin", PLUGIN, "run", "flow", "--tasks-file", "-", "--json", input=tasks)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["tasks"][0]["result"] == {"echo": {"text": "piped"}}
+
+
+@pytest.mark.parametrize(("sig", "json_output"), [
+    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)])
+def test_ctrl_c_cancels_the_tree(sandbox: Env, apflow: Run, sig: int, json_output: bool) -> None:
+    marker = sandbox.root / "started"
+    args = ["--plugin", PLUGIN, "run", "flow", "--tasks", slow_tree(marker)]
+    proc = start_apflow(sandbox, *args, *(["--json"] if json_output else ["--no-live"]))
+    try:
+        wait_for(marker)
+        time.sleep(0.2)
+        proc.send_signal(sig)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+    assert proc.returncode == 130, (out, err)
+    assert "Traceback" not in err
+    assert "cancelled" in err
+    if json_output:
+        data = json.loads(out)
+        assert data["status"] == "cancelled"
+    counts = json.loads(apflow("tasks", "count", "--json").stdout)
+    assert counts["in_progress"] == 0
+    assert counts["pending"] == 0
+    assert counts["cancelled"] == 3, counts
+    statuses = json.loads(apflow("tasks", "status", "root", "kid", "after", "--json").stdout)
+    assert {s["status"] for s in statuses} == {"cancelled"}
+
+
+def test_locked_database_is_one_clear_line(sandbox: Env, apflow: Run) -> None:
+    marker = sandbox.root / "started"
+    holder = start_apflow(sandbox, "--plugin", PLUGIN, "run", "flow", "--json", "--tasks",
+                          slow_tree(marker))
+    try:
+        wait_for(marker)
+        proc = apflow("tasks", "list")
+        assert proc.returncode == 2, proc.stderr
+        assert "Traceback" not in proc.stderr
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1, proc.stderr
+        assert f"process {holder.pid}" in lines[0]
+        assert "--database-url" in lines[0]
+    finally:
+        holder.send_signal(signal.SIGINT)
+        holder.communicate(timeout=60)
+    assert holder.returncode == 130
+
+
+# -- the daemon, for real ------------------------------------------------------------------
+
+
+@pytest.fixture
+def fake_site(sandbox: Env) -> Path:
+    from apflow_cli_testkit import make_dist
+
+    site = sandbox.root / "site"
+    make_dist(site, "fake_apflow_server",
+              {"aipartnerupflow.servers": {"fake": "fake_apflow_server:serve",
+                                           "crashy": "fake_apflow_server:crash"}},
+              {"fake_apflow_server": FAKE_SERVER + CRASH})
+    return site
+
+
+CRASH = '''
+
+def crash(host, port, database_url=None, **options):
+    raise SystemExit("the crashy server refuses to start: bad configuration")
+'''
+
+
+def get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return json.loads(response.read())
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def test_daemon_lifecycle(sandbox: Env, apflow: Run, fake_site: Path) -> None:
+    port = free_port()
+    started = apflow("daemon", "start", "fake", "--port", str(port), "-o", "flavour=\"mint\"")
+    assert started.returncode == 0, started.stderr
+    assert "Daemon started" in started.stdout
+    status = json.loads(apflow("daemon", "status", "--json").stdout)
+    try:
+        assert status["running"] is True
+        assert status["answering"] is True
+        assert status["protocol"] == "fake"
+        assert status["port"] == port
+        pid = status["pid"]
+        served = get_json(f"http://127.0.0.1:{port}/")
+        assert served["pid"] == pid
+        assert served["database_url"] == sandbox.db_url
+        assert served["options"] == {"flavour": "mint"}
+
+        again = apflow("daemon", "start", "fake", "--port", str(port))
+        assert again.returncode == 1
+        assert "already running" in again.stderr
+
+        human = apflow("daemon", "status")
+        assert human.returncode == 0
+        assert f"pid {pid}" in human.stdout
+
+        restarted = apflow("daemon", "restart")
+        assert restarted.returncode == 0, restarted.stderr
+        status2 = json.loads(apflow("daemon", "status", "--json").stdout)
+        assert status2["pid"] != pid
+        assert not pid_alive(pid)
+        assert (status2["protocol"], status2["port"]) == ("fake", port)
+        assert get_json(f"http://127.0.0.1:{port}/")["options"] == {"flavour": "mint"}
+
+        logs = apflow("daemon", "logs", "-n", "20")
+        assert logs.returncode == 0
+        assert f"fake server on 127.0.0.1:{port}" in logs.stdout
+    finally:
+        stopped = apflow("daemon", "stop")
+    assert stopped.returncode == 0
+    assert "Daemon stopped" in stopped.stdout
+    assert not pid_alive(status2["pid"])
+    final = apflow("daemon", "status")
+    assert final.returncode == 3
+    assert not (sandbox.daemon_dir / "daemon.pid").exists()
+
+
+def test_daemon_restart_changes_port(sandbox: Env, apflow: Run, fake_site: Path) -> None:
+    port, other = free_port(), free_port()
+    assert apflow("daemon", "start", "fake", "--port", str(port)).returncode == 0
+    try:
+        moved = apflow("daemon", "restart", "--port", str(other))
+        assert moved.returncode == 0, moved.stderr
+        status = json.loads(apflow("daemon", "status", "--json").stdout)
+        assert (status["protocol"], status["port"]) == ("fake", other)
+        assert get_json(f"http://127.0.0.1:{other}/")["pid"] == status["pid"]
+    finally:
+        apflow("daemon", "stop")
+
+
+def test_daemon_start_failure_shows_log(sandbox: Env, apflow: Run, fake_site: Path) -> None:
+    proc = apflow("daemon", "start", "crashy", "--port", str(free_port()))
+    assert proc.returncode == 1
+    assert "refuses to start" in proc.stderr
+    assert "exited during start-up" in proc.stderr
+    assert not (sandbox.daemon_dir / "daemon.pid").exists()
+
+
+def test_daemon_port_in_use(apflow: Run, fake_site: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        proc = apflow("daemon", "start", "fake", "--port", str(port))
+    assert proc.returncode == 2
+    assert "already in use" in proc.stderr
+
+
+def test_daemon_restart_recovers_stale_pid(sandbox: Env, apflow: Run, fake_site: Path) -> None:
+    sandbox.daemon_dir.mkdir(parents=True)
+    port = free_port()
+    (sandbox.daemon_dir / "daemon.pid").write_text("999999\n")
+    (sandbox.daemon_dir / "daemon.json").write_text(json.dumps(
+        {"pid": 999999, "protocol": "fake", "host": "127.0.0.1", "port": port}))
+    proc = apflow("daemon", "restart")
+    try:
+        assert proc.returncode == 0, proc.stderr
+        status = json.loads(apflow("daemon", "status", "--json").stdout)
+        assert status["running"]
+        assert status["port"] == port
+        assert status["protocol"] == "fake"
+    finally:
+        apflow("daemon", "stop")
+
+
+def test_daemon_holding_the_database(sandbox: Env, apflow: Run, fake_site: Path) -> None:
+    """With the daemon holding the DuckDB file, commands name it and say what to do."""
+    holder = FAKE_SERVER.replace(
+        "    server = http.server.HTTPServer(",
+        "    import duckdb\n"
+        "    conn = duckdb.connect(database_url.removeprefix('duckdb:///'))\n"
+        "    server = http.server.HTTPServer(")
+    (fake_site / "fake_apflow_server.py").write_text(holder + CRASH)
+    port = free_port()
+    assert apflow("db", "upgrade").returncode == 0
+    started = apflow("daemon", "start", "fake", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    try:
+        proc = apflow("tasks", "list")
+        assert proc.returncode == 2
+        assert "Traceback" not in proc.stderr
+        assert "held by the apflow daemon" in proc.stderr
+        assert f"http://127.0.0.1:{port}" in proc.stderr
+        assert "apflow daemon stop" in proc.stderr
+    finally:
+        apflow("daemon", "stop")
+    assert apflow("tasks", "list").returncode == 0

@@ -1,0 +1,82 @@
+"""The meta-package: its extras point at real distributions of this repository, in range."""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import pytest
+from packaging.requirements import Requirement
+
+PACKAGES = Path(__file__).resolve().parents[2]
+#: Workspace members that are not offered through an extra of their own.
+NOT_EXTRAS = {"aipartnerupflow", "aipartnerupflow-core", "aipartnerupflow-testing"}
+
+
+def _norm(name: str) -> str:
+    return name.replace("_", "-").replace(".", "-").lower()
+
+
+def _projects() -> dict[str, dict[str, Any]]:
+    """Every workspace member's [project] table, by distribution name."""
+    found = {}
+    for pyproject in PACKAGES.glob("*/pyproject.toml"):
+        project = tomllib.loads(pyproject.read_text())["project"]
+        found[_norm(project["name"])] = project
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed_extras() -> dict[str, list[Requirement]]:
+    """Extra name -> requirements, from the installed meta-package's metadata."""
+    meta = metadata.metadata("aipartnerupflow")
+    extras: dict[str, list[Requirement]] = {e: [] for e in meta.get_all("Provides-Extra") or []}
+    for line in meta.get_all("Requires-Dist") or []:
+        req = Requirement(line)
+        for extra in extras:
+            if req.marker is not None and req.marker.evaluate({"extra": extra}):
+                extras[extra].append(req)
+    return extras
+
+
+def test_base_install_is_the_core_alone() -> None:
+    reqs = [Requirement(r) for r in metadata.requires("aipartnerupflow") or []]
+    base = [r for r in reqs if r.marker is None]
+    assert [_norm(r.name) for r in base] == ["aipartnerupflow-core"]
+
+
+def test_every_extra_names_workspace_distributions_in_range(
+    installed_extras: dict[str, list[Requirement]],
+) -> None:
+    projects = _projects()
+    for extra, reqs in installed_extras.items():
+        assert reqs, f"extra {extra!r} installs nothing"
+        for req in reqs:
+            name = _norm(req.name)
+            if name == "aipartnerupflow":  # `all` refers to the other extras
+                continue
+            assert name in projects, f"extra {extra!r} names {name}, which is not in packages/"
+            version = projects[name]["version"]
+            assert req.specifier.contains(version, prereleases=True), (
+                f"extra {extra!r} wants {name}{req.specifier}; packages/ has {version}"
+            )
+
+
+def test_all_covers_every_other_extra(installed_extras: dict[str, list[Requirement]]) -> None:
+    def key(req: Requirement) -> tuple[str, str, frozenset[str]]:
+        return _norm(req.name), str(req.specifier), frozenset(req.extras)
+
+    # Built metadata expands `all = ["aipartnerupflow[a,b]"]` into the extras' requirements.
+    in_all = {key(r) for r in installed_extras["all"]}
+    others = {key(r) for extra, reqs in installed_extras.items() if extra != "all" for r in reqs}
+    assert in_all == others
+
+
+def test_every_plugin_distribution_has_an_extra(
+    installed_extras: dict[str, list[Requirement]],
+) -> None:
+    offered = {_norm(r.name) for reqs in installed_extras.values() for r in reqs}
+    missing = sorted(set(_projects()) - NOT_EXTRAS - offered)
+    assert not missing, f"no meta-package extra installs {missing}"
