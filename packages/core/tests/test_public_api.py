@@ -75,3 +75,9 @@ async def test_seed_readme_library_example(tmp_path: Any, monkeypatch: Any) -> N
         await task_manager.close()
     finally:
         get_executor_registry().unregister("custom_task")
+
+
+def test_core_all_matches_the_export_map() -> None:
+    import aipartnerupflow.core as core
+
+    assert sorted(core.__all__) == sorted(EXPORTS)

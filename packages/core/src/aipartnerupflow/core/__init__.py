@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from aipartnerupflow.core._exports import EXPORTS, load
+from aipartnerupflow.core._exports import load
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.base_task import (
@@ -146,7 +146,53 @@ if TYPE_CHECKING:
         TaskTreeNode as TaskTreeNode,
     )
 
-__all__ = sorted(EXPORTS)
+__all__ = [
+    "AipartnerupflowError",
+    "BaseTask",
+    "ConfigurationError",
+    "DatabaseLockedError",
+    "EventKind",
+    "ExecutableTask",
+    "ExecutorError",
+    "ExecutorNotFoundError",
+    "ExecutorRegistry",
+    "InputValidationError",
+    "PluginConflictError",
+    "PluginError",
+    "PluginGroup",
+    "PluginImportError",
+    "PluginVersionError",
+    "StaleLeaseError",
+    "StorageError",
+    "StreamingCallbacks",
+    "TaskAlreadyExistsError",
+    "TaskCancelledError",
+    "TaskContext",
+    "TaskEvent",
+    "TaskManager",
+    "TaskModel",
+    "TaskNotFoundError",
+    "TaskOutcome",
+    "TaskRepository",
+    "TaskSpec",
+    "TaskStatus",
+    "TaskStorage",
+    "TaskTimeoutError",
+    "TaskTreeNode",
+    "TaskTreeValidationError",
+    "TreeResult",
+    "ValidationError",
+    "clear_hooks",
+    "create_session",
+    "current_task_context",
+    "executor_register",
+    "get_default_session",
+    "get_executor_registry",
+    "register_post_hook",
+    "register_pre_hook",
+    "register_task_tree_hook",
+    "reset_default_session",
+]
 
 
 def __getattr__(name: str) -> Any:
