@@ -341,3 +341,41 @@ def test_daemon_holding_the_database(sandbox: Env, apflow: Run, fake_site: Path)
     finally:
         apflow("daemon", "stop")
     assert apflow("tasks", "list").returncode == 0
+
+
+def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> None:
+    """With the real A2A server holding the DuckDB file, tasks commands use its API."""
+    import importlib.util
+
+    if importlib.util.find_spec("aipartnerupflow.api.server_plugin") is None:
+        pytest.skip("the A2A server (aipartnerupflow-a2a) is not installed")
+    tasks = json.dumps([
+        {"id": "root", "name": "Root", "schemas": {"method": "cli_echo"},
+         "inputs": {"text": "x"}},
+        {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_echo"},
+         "inputs": {"text": "y"}},
+    ])
+    assert apflow("--plugin", PLUGIN, "run", "flow", "--json", "--tasks", tasks).returncode == 0
+    port = free_port()
+    started = apflow("--plugin", PLUGIN, "daemon", "start", "--port", str(port), timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        listed = apflow("tasks", "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        assert f"http://127.0.0.1:{port}" in listed.stderr
+        assert [t["id"] for t in json.loads(listed.stdout)] == ["root"]
+        got = json.loads(apflow("tasks", "get", "kid", "--json").stdout)
+        assert got["result"] == {"echo": {"text": "y"}}
+        tree = json.loads(apflow("tasks", "tree", "kid", "--json").stdout)
+        assert [c["id"] for c in tree["children"]] == ["kid"]
+        counts = json.loads(apflow("tasks", "count", "--json").stdout)
+        assert counts["completed"] == 2
+        missing = apflow("tasks", "get", "nope")
+        assert missing.returncode == 2 and "no task with id 'nope'" in missing.stderr
+        copied = json.loads(apflow("tasks", "copy", "root", "--json").stdout)
+        assert copied["tasks"] == 2
+        blocked = apflow("--plugin", PLUGIN, "run", "flow", "--tasks", tasks)
+        assert blocked.returncode == 2
+        assert "held by the apflow daemon" in blocked.stderr
+    finally:
+        apflow("daemon", "stop")

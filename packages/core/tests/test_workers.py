@@ -312,6 +312,7 @@ async def test_late_write_from_an_expired_lease_is_rejected(
                 "results": [None],
                 "errors": ["late"],
                 "run_after": [None],
+                "requeue": [False],
             },
         )
         assert await cur.fetchall() == []
@@ -458,3 +459,40 @@ async def test_worker_survives_losing_its_database_connections(
     ends = [line.split()[1] for line in (tmp_path / "effects.log").read_text().splitlines()
             if line.startswith("end ")]
     assert sorted(ends) == sorted(t["id"] for t in tasks), "each task ran exactly once"
+
+
+async def test_executor_limit_holds_across_all_workers(
+        manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path) -> None:
+    workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
+    workers.env["AIPARTNERUPFLOW_EXECUTOR_LIMITS"] = "w_count=2"
+    workers.start(3, concurrency=4)
+    try:
+        tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
+            {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.1},
+             "schemas": {"method": "w_count"}} for i in range(16)]
+        tree = await manager.submit(tasks)
+        result = await manager.wait(tree.task.id, timeout=120)
+    finally:
+        workers.stop()
+    assert result.status == "completed"
+    assert all(o.attempts == 1 for o in result.tasks), "waiting for a slot is not an attempt"
+    events = sorted((at, 1 if kind == "start" else -1) for kind, _, _, _, at in
+                    workers.records())
+    running = peak = 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert peak <= 2
+    pids = {pid for kind, *_, pid, _ in workers.records()}
+    assert len(pids) >= 2, "more than one worker took part"
+
+
+def test_executor_limits_are_parsed_with_clear_errors() -> None:
+    from aipartnerupflow.core.worker import parse_limits
+
+    assert parse_limits("llm_executor=4, rest_executor=20") == {"llm_executor": 4,
+                                                               "rest_executor": 20}
+    with pytest.raises(ConfigurationError) as info:
+        parse_limits("llm_executor=lots")
+    assert str(info.value).startswith("bad executor limit 'llm_executor=lots': write "
+                                      "executor_id=N")

@@ -138,10 +138,12 @@ def finish_sql(table: str) -> str:
                                                 ELSE t.progress END,
                completed_at = CASE WHEN u.status = 'pending' THEN NULL ELSE now() END,
                run_after = u.run_after, lease_owner = NULL, lease_expires_at = NULL,
-               updated_at = now()
+               updated_at = now(),
+               attempts = CASE WHEN u.requeue THEN t.attempts - 1 ELSE t.attempts END
           FROM unnest(%(ids)s::text[], %(fences)s::integer[], %(statuses)s::text[],
-                      %(results)s::text[], %(errors)s::text[], %(run_after)s::timestamptz[])
-               AS u(id, fence, status, result, error, run_after)
+                      %(results)s::text[], %(errors)s::text[], %(run_after)s::timestamptz[],
+                      %(requeue)s::boolean[])
+               AS u(id, fence, status, result, error, run_after, requeue)
          WHERE t.id = u.id AND t.attempts = u.fence AND t.lease_owner = %(owner)s
            AND t.status = 'in_progress'
         RETURNING t.id, t.root_id, t.name, t.status, t.error, t.dependents"""

@@ -17,16 +17,18 @@ import importlib
 import json
 import logging
 import os
+import random
 import signal
 import socket
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from aipartnerupflow.core.context import _set_current
-from aipartnerupflow.core.errors import StaleLeaseError
+from aipartnerupflow.core.errors import ConfigurationError, StaleLeaseError
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.core.hooks import get_post_hooks, run_hook
 from aipartnerupflow.core.invoke import FinalFailure, RetryableFailure, backoff_delay, invoke
@@ -48,7 +50,7 @@ from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.storage.schema import task_table_name
 from aipartnerupflow.core.validation import resolve_method
 
-__all__ = ["Worker", "WorkerStats", "run_worker"]
+__all__ = ["Worker", "WorkerStats", "parse_limits", "run_worker"]
 
 log = logging.getLogger("aipartnerupflow.worker")
 R = TypeVar("R")
@@ -82,6 +84,7 @@ class _End:
     result: Any = None
     error: str | None = None
     run_after: datetime | None = None
+    requeue: bool = False  # back in line without counting an attempt
     done: asyncio.Future[bool] | None = field(default=None)
 
 
@@ -96,6 +99,7 @@ class Worker:
         lease_seconds: float = 30.0,
         poll_seconds: float = 1.0,
         executor_limits: dict[str, int] | None = None,
+        global_executor_limits: dict[str, int] | None = None,
         registry: ExecutorRegistry | None = None,
         worker_id: str | None = None,
         shutdown_grace_seconds: float = 10.0,
@@ -114,6 +118,10 @@ class Worker:
         self.table = task_table_name()
         self.stats = WorkerStats()
         self._limits = {k: asyncio.Semaphore(v) for k, v in (executor_limits or {}).items()}
+        self.global_limits = dict(global_executor_limits or {})
+        self._locks: Any = None
+        self._locks_guard = asyncio.Lock()
+        self._held: set[tuple[int, int]] = set()
         self._jobs: dict[str, _Job] = {}
         self._ends: asyncio.Queue[_End] = asyncio.Queue()
         self._wake = asyncio.Event()
@@ -151,6 +159,8 @@ class Worker:
         finally:
             await self._listen_conn.close()
             await self._work.close()
+            if self._locks is not None:
+                await self._locks.close()
 
     async def _claim_loop(self) -> None:
         batch = max(1, self.concurrency // 4)
@@ -207,7 +217,7 @@ class Worker:
                 await self._attempt(job, deps, end)
         except asyncio.CancelledError:
             if job.releasing:
-                end.status, end.error = TaskStatus.PENDING.value, None
+                end.status, end.error, end.requeue = TaskStatus.PENDING.value, None, True
             else:
                 end.status, end.error = TaskStatus.CANCELLED.value, "cancelled"
         finally:
@@ -245,6 +255,11 @@ class Worker:
             if d in deps and deps[d].status == TaskStatus.COMPLETED
         }
         limit = self._limits.get(method)
+        slot = await self._take_slot(method)
+        if slot is False:  # the executor's limit across all workers is reached: back in line
+            end.status, end.requeue = TaskStatus.PENDING.value, True
+            end.run_after = datetime.now(UTC) + timedelta(seconds=random.uniform(0.05, 0.25))
+            return
         try:
             async with limit if limit is not None else contextlib.nullcontext():
                 end.result = await invoke(
@@ -270,8 +285,40 @@ class Worker:
                 end.error = f"{end.error} (after {task.attempts} attempts)"
         except FinalFailure as exc:
             end.error = str(exc)
+        finally:
+            if isinstance(slot, tuple):
+                await self._give_slot(slot)
         for hook in get_post_hooks():
             await run_hook(hook, task, task.inputs, end.result)
+
+    async def _take_slot(self, method: str) -> tuple[int, int] | bool:
+        """One of the executor's slots across all workers (an advisory lock), False when all
+        are taken, True when the executor has no such limit."""
+        limit = self.global_limits.get(method)
+        if not limit:
+            return True
+        key = zlib.crc32(method.encode()) & 0x7FFFFFFF
+        async with self._locks_guard:
+            if self._locks is None or self._locks.closed:
+                self._locks = await connect(self.url, application_name=self.application_name)
+            for slot in range(limit):
+                if (key, slot) in self._held:  # advisory locks are re-entrant per session
+                    continue
+                cur = await self._locks.execute(
+                    "SELECT pg_try_advisory_lock(%s, %s) AS ok", (key, slot)
+                )
+                row = await cur.fetchone()
+                if row and row["ok"]:
+                    self._held.add((key, slot))
+                    return (key, slot)
+        return False
+
+    async def _give_slot(self, slot: tuple[int, int]) -> None:
+        async with self._locks_guard:
+            self._held.discard(slot)
+            if self._locks is not None and not self._locks.closed:
+                with contextlib.suppress(Exception):
+                    await self._locks.execute("SELECT pg_advisory_unlock(%s, %s)", slot)
 
     # -- writing ends (group commit, fenced) ---------------------------------------------
 
@@ -298,6 +345,7 @@ class Worker:
             "results": [None if e.status != "completed" else json.dumps(e.result) for e in batch],
             "errors": [e.error for e in batch],
             "run_after": [e.run_after for e in batch],
+            "requeue": [e.requeue for e in batch],
         }
         written: list[dict[str, Any]] | None = None
         for attempt in range(1, 9):
@@ -503,6 +551,20 @@ def _connection_lost(exc: BaseException) -> bool:
     return lost and not _transient(exc)
 
 
+def parse_limits(text: str) -> dict[str, int]:
+    """``"llm_executor=4,rest_executor=20"`` as a dict; a clear error for anything else."""
+    limits: dict[str, int] = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        name, _, number = part.partition("=")
+        if not name.strip() or not number.strip().isdigit() or int(number) < 1:
+            raise ConfigurationError(
+                f"bad executor limit {part!r}: write executor_id=N with N at least 1, "
+                "separated by commas (e.g. llm_executor=4,rest_executor=20)"
+            )
+        limits[name.strip()] = int(number)
+    return limits
+
+
 def _transient(exc: BaseException) -> bool:
     """Deadlocks and serialization failures: the transaction can simply run again."""
     sqlstate = getattr(exc, "sqlstate", None)
@@ -515,6 +577,10 @@ def run_worker(
     """Run a worker in the foreground until SIGINT/SIGTERM; returns what it did."""
     for module in plugins:
         importlib.import_module(module)
+
+    env_limits = os.environ.get("AIPARTNERUPFLOW_EXECUTOR_LIMITS", "")
+    if env_limits and "global_executor_limits" not in options:
+        options["global_executor_limits"] = parse_limits(env_limits)
 
     async def main() -> WorkerStats:
         worker = Worker(url, concurrency=concurrency, **options)

@@ -18,6 +18,14 @@ from aipartnerupflow.cli._common import (
     print_json,
     run_async,
 )
+from aipartnerupflow.cli._remote import (
+    NOT_FOUND,
+    Remote,
+    RemoteError,
+    local_or_remote,
+    model,
+    tree_from_nested,
+)
 from aipartnerupflow.cli.commands.run import (
     EXIT_INTERRUPTED,
     build_tasks,
@@ -78,7 +86,7 @@ def _when(value: Any) -> str:
     if value is None:
         return "-"
     text = value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "isoformat") else \
-        str(value)
+        str(value).replace("T", " ", 1)
     return text.split("+")[0]
 
 
@@ -178,11 +186,46 @@ def list_tasks(
                 user_id=user_id, status=statuses, root_id=root_id, parent_id=parent_id,
                 name=name, limit=limit, offset=offset)
 
-    tasks = run_async(go())
+    def remote(server: Remote) -> list[TaskModel]:
+        if root_id is not None:
+            found = [model(d) for d in _flatten(server.call("tasks.tree", {"task_id": root_id}))]
+            if statuses:
+                found = [t for t in found if t.status in statuses]
+        else:
+            params: dict[str, Any] = {"root_only": parent_id == "", "limit": limit,
+                                      "offset": offset}
+            if statuses:
+                params["status"] = statuses
+            if user_id:
+                params["user_id"] = user_id
+            if parent_id:
+                params["parent_id"] = parent_id
+            found = [model(d) for d in server.call("tasks.list", params)]
+        return [t for t in found if name is None or t.name == name]
+
+    tasks = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json([t.to_dict() for t in tasks])
     else:
         _task_table(tasks)
+
+
+def _flatten(node: dict[str, Any]) -> list[dict[str, Any]]:
+    out, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        out.append(item)
+        stack.extend(reversed(item.get("children") or []))
+    return out
+
+
+def _remote_task(server: Remote, task_id: str) -> TaskModel:
+    try:
+        return model(server.call("tasks.get", {"task_id": task_id}))
+    except RemoteError as exc:
+        if exc.code == NOT_FOUND:
+            raise CliError(f"no task with id {task_id!r}") from None
+        raise
 
 
 @app.command("get")
@@ -192,7 +235,7 @@ def get(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) ->
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             return await _require(tm, task_id)
 
-    task = run_async(go())
+    task = local_or_remote(_state(ctx), go, lambda server: _remote_task(server, task_id))
     if json_output:
         print_json(task.to_dict())
     else:
@@ -207,7 +250,11 @@ def tree(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -
             task = await _require(tm, task_id)
             return await tm.task_repository.build_task_tree(task.root_id or task.id)
 
-    node = run_async(go())
+    def remote(server: Remote) -> TaskTreeNode:
+        _remote_task(server, task_id)
+        return tree_from_nested(server.call("tasks.tree", {"task_id": task_id}))
+
+    node = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json(_tree_dict(node))
         return
@@ -225,7 +272,11 @@ def children(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = Fals
             await _require(tm, task_id)
             return await tm.task_repository.get_child_tasks_by_parent_id(task_id)
 
-    tasks = run_async(go())
+    def remote(server: Remote) -> list[TaskModel]:
+        _remote_task(server, task_id)
+        return [model(d) for d in server.call("tasks.children", {"parent_id": task_id})]
+
+    tasks = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json([t.to_dict() for t in tasks])
     else:
@@ -239,9 +290,21 @@ def status(
     json_output: JsonOpt = False,
 ) -> None:
     """Show the status and progress of tasks (exit code 2 if one is unknown)."""
-    async def go() -> list[dict[str, Any]]:
+    async def local() -> dict[str, TaskModel]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            found = {t.id: t for t in await tm.storage.get_tasks(task_ids)}
+            return {t.id: t for t in await tm.storage.get_tasks(task_ids)}
+
+    def remote(server: Remote) -> dict[str, TaskModel]:
+        found: dict[str, TaskModel] = {}
+        for task_id in task_ids:
+            try:
+                found[task_id] = _remote_task(server, task_id)
+            except CliError:
+                continue
+        return found
+
+    def go() -> list[dict[str, Any]]:
+        found = local_or_remote(_state(ctx), local, remote)
         rows: list[dict[str, Any]] = []
         for task_id in task_ids:
             t = found.get(task_id)
@@ -254,7 +317,7 @@ def status(
                          "completed_at": t.completed_at})
         return rows
 
-    rows = run_async(go())
+    rows = go()
     if json_output:
         print_json(rows)
     else:
@@ -296,7 +359,19 @@ def count(
                 user_id=user_id, status=statuses, root_id=root_id,
                 parent_id="" if roots_only else None)
 
-    counts = run_async(go())
+    def remote(server: Remote) -> dict[str, int]:
+        if root_id is not None:
+            raise CliError("the daemon holds the database and its API cannot count by "
+                           "--root-id; use `apflow tasks list --root-id` or stop the daemon")
+        params: dict[str, Any] = {"root_only": roots_only}
+        if statuses:
+            params["status"] = statuses
+        if user_id:
+            params["user_id"] = user_id
+        result: dict[str, int] = server.call("tasks.count", params)
+        return result
+
+    counts = local_or_remote(_state(ctx), go, remote)
     full = {s: counts.get(s, 0) for s in STATUSES if statuses is None or s in statuses}
     full["total"] = counts.get("total", sum(full.values()))
     if json_output:
@@ -421,7 +496,21 @@ def cancel(
                              "cancelled": cancelled})
         return rows
 
-    rows = run_async(go())
+    def remote(server: Remote) -> list[dict[str, Any]]:
+        rows: list[dict[str, Any]] = []
+        for task_id in task_ids:
+            try:
+                reply = server.call("tasks.cancel", {"task_id": task_id})
+            except RemoteError as exc:
+                if exc.code != NOT_FOUND:
+                    raise
+                rows.append({"id": task_id, "status": "not_found", "cancelled": []})
+                continue
+            status = _remote_task(server, task_id).status
+            rows.append({"id": task_id, "status": status, "cancelled": reply[0]["cancelled"]})
+        return rows
+
+    rows = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json(rows)
     else:
@@ -466,7 +555,15 @@ def delete(
                         "deleted; delete the whole tree or pass --force")
             return await tm.task_repository.delete_task(task_id)
 
-    removed = run_async(go())
+    def remote(server: Remote) -> int:
+        if force:
+            raise CliError("the daemon holds the database and its API does not delete with "
+                           "--force; stop the daemon (apflow daemon stop) first")
+        _remote_task(server, task_id)
+        reply = server.call("tasks.delete", {"task_id": task_id})
+        return int(reply["deleted_count"])
+
+    removed = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json({"id": task_id, "deleted": removed})
     else:
@@ -506,7 +603,15 @@ def copy(
             count = len(await tm.task_repository.get_all_tasks_in_tree(new_root.id))
             return new_root, count
 
-    new_root, count = run_async(go())
+    def remote(server: Remote) -> tuple[TaskModel, int]:
+        task = _remote_task(server, task_id)
+        if task.root_id and task.root_id != task.id:
+            raise CliError(f"task {task_id} is not a root; copy its tree with "
+                           f"apflow tasks copy {task.root_id}")
+        nested = server.call("tasks.copy", {"task_id": task_id})
+        return model(nested), len(_flatten(nested))
+
+    new_root, count = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json({"root_id": new_root.id, "original_root_id": task_id, "tasks": count})
     else:
