@@ -374,8 +374,31 @@ def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> 
         assert missing.returncode == 2 and "no task with id 'nope'" in missing.stderr
         copied = json.loads(apflow("tasks", "copy", "root", "--json").stdout)
         assert copied["tasks"] == 2
-        blocked = apflow("--plugin", PLUGIN, "run", "flow", "--tasks", tasks)
-        assert blocked.returncode == 2
-        assert "held by the apflow daemon" in blocked.stderr
+        remote = apflow("run", "flow", "--json", "--tasks", tasks)
+        assert remote.returncode == 0, remote.stderr
+        assert "running the tree on it" in remote.stderr and "fresh ids" in remote.stderr
+        data = json.loads(remote.stdout)
+        assert data["status"] == "completed" and len(data["tasks"]) == 2
+        legacy = apflow("run", "flow", "cli_echo", "--inputs", '{"text": "z"}', "--json")
+        assert json.loads(legacy.stdout)["tasks"][0]["result"] == {"echo": {"text": "z"}}
+        assert apflow("run", "flow", "--user-id", "u", "--tasks", tasks).returncode == 2
+
+        marker = sandbox.root / "started"
+        proc = start_apflow(sandbox, "run", "flow", "--json", "--tasks", slow_tree(marker))
+        wait_for(marker)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 130, err
+        cancelled = json.loads(out)
+        assert cancelled["status"] == "cancelled"
+        ids = [t["id"] for t in cancelled["tasks"]]
+        statuses = json.loads(apflow("tasks", "status", *ids, "--json").stdout)
+        assert {s["status"] for s in statuses} == {"cancelled"}
+        counts = json.loads(apflow("tasks", "count", "--json").stdout)
+        assert counts["in_progress"] == 0
+        assert counts["pending"] == 2  # the copy made above
+        blocked = apflow("--plugin", PLUGIN, "executors", "list")
+        assert blocked.returncode == 0  # needs no database
     finally:
         apflow("daemon", "stop")

@@ -67,23 +67,12 @@ def sees_all(context: ServerCallContext | None) -> bool:
 
 
 async def run_sql(storage: TaskStorage, fn: Callable[[sa.Connection], R]) -> R:
-    """Run ``fn(connection)`` where the core store runs its own statements.
-
-    Uses ``run_sql`` when the core store offers it, else its database thread (``_call``),
-    else ``call_sync`` in a worker thread.
-    """
+    """Run ``fn(connection)`` where the core store runs its own statements."""
     public = getattr(storage, "run_sql", None)
-    if public is not None:
-        result: R = await public(fn)
-        return result
-    private = getattr(storage, "_call", None)
-    if private is not None:
-        result = await private(fn)
-        return result
-    call_sync = getattr(storage, "call_sync", None)
-    if call_sync is not None:
-        return await asyncio.to_thread(call_sync, fn)
-    raise TypeError(f"{type(storage).__name__} cannot run SQL for the A2A task store")
+    if public is None:
+        raise TypeError(f"{type(storage).__name__} cannot run SQL for the A2A task store")
+    result: R = await public(fn)
+    return result
 
 
 def _tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:

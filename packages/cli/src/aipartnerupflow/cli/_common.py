@@ -312,8 +312,9 @@ def describe_lock(message: str) -> str:
     if state is not None and (holder_pid is None or holder_pid == state.pid):
         return (
             f"the task database is held by the apflow daemon (pid {state.pid}, serving "
-            f"{state.protocol} at {state.url}). Talk to the server at {state.url}, stop it "
-            "with `apflow daemon stop`, or use another database with --database-url."
+            f"{state.protocol} at {state.url}) and this command cannot go through its API. "
+            "Stop the daemon with `apflow daemon stop`, or use another database with "
+            "--database-url."
         )
     holder = "another process"
     if holder_pid is not None:

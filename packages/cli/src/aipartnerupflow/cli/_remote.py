@@ -22,8 +22,16 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.models import TaskModel
     from aipartnerupflow.core.tree import TaskTreeNode
 
-__all__ = ["NOT_FOUND", "Remote", "RemoteError", "local_or_remote", "model", "server_for",
-           "tree_from_nested"]
+__all__ = [
+    "NOT_FOUND",
+    "Remote",
+    "RemoteError",
+    "flatten",
+    "local_or_remote",
+    "model",
+    "server_for",
+    "tree_from_nested",
+]
 
 T = TypeVar("T")
 
@@ -98,6 +106,16 @@ def local_or_remote(state: CliState, local: Callable[[], Coroutine[Any, Any, T]]
             raise
     sys.stderr.write(f"Note: the daemon holds the database; asking its API at {server.url}.\n")
     return remote(server)
+
+
+def flatten(node: dict[str, Any]) -> list[dict[str, Any]]:
+    """Every task of a nested tree, depth first."""
+    out, stack = [], [node]
+    while stack:
+        item = stack.pop()
+        out.append(item)
+        stack.extend(reversed(item.get("children") or []))
+    return out
 
 
 def model(data: dict[str, Any]) -> TaskModel:

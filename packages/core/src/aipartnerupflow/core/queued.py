@@ -57,7 +57,7 @@ async def submit_tree(
     validate_tasks(models, manager.registry)
     prepare_queued(models)
     await store.insert_tasks(models)
-    await store.call(lambda conn: conn.execute(sa.text(f"NOTIFY {READY_CHANNEL}")))
+    await store.run_sql(lambda conn: conn.execute(sa.text(f"NOTIFY {READY_CHANNEL}")))
     return TaskTreeNode.from_tasks(models)
 
 
@@ -189,4 +189,4 @@ async def cancel_queued(manager: TaskManager, ids: set[str]) -> list[str]:
                 )
             return sorted([row[0] for row in ended] + [row[0] for row in running])
 
-    return await store.call(cancel)
+    return await store.run_sql(cancel)

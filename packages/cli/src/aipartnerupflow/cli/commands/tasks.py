@@ -22,6 +22,7 @@ from aipartnerupflow.cli._remote import (
     NOT_FOUND,
     Remote,
     RemoteError,
+    flatten,
     local_or_remote,
     model,
     tree_from_nested,
@@ -188,7 +189,7 @@ def list_tasks(
 
     def remote(server: Remote) -> list[TaskModel]:
         if root_id is not None:
-            found = [model(d) for d in _flatten(server.call("tasks.tree", {"task_id": root_id}))]
+            found = [model(d) for d in flatten(server.call("tasks.tree", {"task_id": root_id}))]
             if statuses:
                 found = [t for t in found if t.status in statuses]
         else:
@@ -208,15 +209,6 @@ def list_tasks(
         print_json([t.to_dict() for t in tasks])
     else:
         _task_table(tasks)
-
-
-def _flatten(node: dict[str, Any]) -> list[dict[str, Any]]:
-    out, stack = [], [node]
-    while stack:
-        item = stack.pop()
-        out.append(item)
-        stack.extend(reversed(item.get("children") or []))
-    return out
 
 
 def _remote_task(server: Remote, task_id: str) -> TaskModel:
@@ -609,7 +601,7 @@ def copy(
             raise CliError(f"task {task_id} is not a root; copy its tree with "
                            f"apflow tasks copy {task.root_id}")
         nested = server.call("tasks.copy", {"task_id": task_id})
-        return model(nested), len(_flatten(nested))
+        return model(nested), len(flatten(nested))
 
     new_root, count = local_or_remote(_state(ctx), go, remote)
     if json_output:

@@ -256,7 +256,7 @@ class SqlTaskStorage(TaskStorage):
         self._ensure_thread().jobs.put(_Call(fn, fut))
         return await asyncio.wrap_future(fut)
 
-    async def call(self, fn: Callable[[sa.Connection], R]) -> R:
+    async def run_sql(self, fn: Callable[[sa.Connection], R]) -> R:
         """Run ``fn(connection)`` on the database thread, after every queued write."""
         return await self._call(fn)
 
