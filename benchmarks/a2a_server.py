@@ -1,6 +1,6 @@
 """A2A server benchmarks, against a real server process on loopback (DuckDB file).
 
-    python packages/a2a/benchmarks/bench_a2a.py [--seconds 10] [--stream-seconds 30]
+    python benchmarks/a2a_server.py [--seconds 10] [--stream-seconds 30]
 
 * ``get_task``: requests per second of JSON-RPC ``GetTask`` (8 concurrent connections);
 * ``send_10``: end-to-end latency of a blocking ``SendMessage`` running a 10-task no-op tree;
