@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -56,6 +54,9 @@ class Remote:
 
     def call(self, method: str, params: dict[str, Any]) -> Any:
         """Call one method; JSON-RPC errors become :class:`RemoteError`."""
+        import urllib.error
+        import urllib.request
+
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
                            "params": params}).encode()
         headers = {"Content-Type": "application/json"}
