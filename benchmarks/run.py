@@ -10,8 +10,8 @@ tree (process start-up is the ``import`` row's business). Prints a table and, wi
 from __future__ import annotations
 
 import argparse
-import contextlib
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -178,7 +178,7 @@ def main() -> None:
     for name, r in results.items():
         print(_row(name, r))
         if name in previous:
-            print(_row(name, previous[name]).replace(f"| {name} |", f"| ↳ previous |", 1))
+            print(_row(name, previous[name]).replace(f"| {name} |", "| ↳ previous |", 1))
     if args.save:
         args.save.write_text(json.dumps(results, indent=2) + "\n")
 
