@@ -180,6 +180,7 @@ def main() -> None:
         if name in previous:
             print(_row(name, previous[name]).replace(f"| {name} |", "| ↳ previous |", 1))
     if args.save:
+        args.save.parent.mkdir(parents=True, exist_ok=True)
         args.save.write_text(json.dumps(results, indent=2) + "\n")
 
 

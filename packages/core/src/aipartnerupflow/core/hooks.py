@@ -32,6 +32,7 @@ TREE_EVENTS: tuple[str, ...] = (
 _pre: list[Callable[..., Any]] = []
 _post: list[Callable[..., Any]] = []
 _tree: dict[str, list[Callable[..., Any]]] = {name: [] for name in TREE_EVENTS}
+_NONE: list[Callable[..., Any]] = []
 
 
 def register_pre_hook(hook: F) -> F:
@@ -69,13 +70,13 @@ def register_task_tree_hook(event: str, hook: Callable[..., Any] | None = None) 
 
 
 def get_pre_hooks() -> list[Callable[..., Any]]:
-    """Registered pre-hooks."""
-    return list(_pre)
+    """Registered pre-hooks (a copy; empty lists are shared, so the hot path stays cheap)."""
+    return list(_pre) if _pre else _NONE
 
 
 def get_post_hooks() -> list[Callable[..., Any]]:
-    """Registered post-hooks."""
-    return list(_post)
+    """Registered post-hooks (a copy)."""
+    return list(_post) if _post else _NONE
 
 
 def get_task_tree_hooks(event: str) -> list[Callable[..., Any]]:

@@ -81,7 +81,7 @@ class TaskManager:
     ) -> TreeResult:
         """Create a tree from task JSON and run it to its end."""
         tree = await self.create_task_tree_from_array(tasks, user_id=user_id)
-        return await self.distribute_task_tree(tree)
+        return await self._run(tree.tasks(), tree.task, "none")  # validated and stored just now
 
     # -- running -----------------------------------------------------------------------------
 

@@ -60,6 +60,15 @@ _POSTGRES_TYPES = {
 }
 
 
+def _to_json(value: Any) -> str | None:
+    """JSON text for a column value; empty containers (most of them) skip the encoder."""
+    if value is None:
+        return None
+    if not value and type(value) in (dict, list):
+        return "{}" if type(value) is dict else "[]"
+    return json.dumps(value)
+
+
 def _sql_type(column: sa.Column[Any], types: dict[Any, str]) -> str:
     for py_type, sql in types.items():
         if isinstance(column.type, py_type):
@@ -87,7 +96,7 @@ class _Columnar:
 
     def column(self, name: str, values: Sequence[Any]) -> list[Any]:
         if name in self.json:
-            return [None if v is None else json.dumps(v) for v in values]
+            return [_to_json(v) for v in values]
         return list(values)
 
     def insert(self, conn: sa.Connection, rows: Sequence[TaskModel]) -> None:
