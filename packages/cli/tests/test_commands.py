@@ -606,10 +606,10 @@ def test_serve_runs_the_plugin(cli: Cli, fake_server: Path, monkeypatch: pytest.
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(fake_apflow_server, "serve", lambda **kw: calls.append(kw))
     result = cli("serve", "fake", "--host", "127.0.0.1", "--port", "9999", "-o", "workers=2",
-                 "-o", "name=x")
+                 "-o", "name=x", "--insecure")
     assert result.exit_code == 0, result.output
     assert calls == [{"host": "127.0.0.1", "port": 9999, "database_url": sandbox.db_url,
-                      "workers": 2, "name": "x"}]
+                      "workers": 2, "name": "x", "insecure": True}]
     assert_user_error(cli("serve", "fake", "-o", "novalue"), "key=value")
 
 

@@ -62,7 +62,14 @@ def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
         return proc.communicate()
 
 
+def migrate(apflow: Run, url: str) -> None:
+    """Create the schema first: two processes migrating one fresh database at once collide."""
+    upgraded = apflow("--database-url", url, "db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+
+
 def test_worker_runs_queued_tree(sandbox: Env, apflow: Run, pg_url: str) -> None:
+    migrate(apflow, pg_url)
     worker = start_worker(sandbox, pg_url)
     try:
         queued = apflow("--database-url", pg_url, "--plugin", PLUGIN, "run", "flow", "--queue",
@@ -89,6 +96,7 @@ def test_worker_runs_queued_tree(sandbox: Env, apflow: Run, pg_url: str) -> None
 
 
 def test_queue_without_worker_then_ctrl_c(sandbox: Env, apflow: Run, pg_url: str) -> None:
+    migrate(apflow, pg_url)
     proc = subprocess.Popen(
         [str(APFLOW), "--database-url", pg_url, "--plugin", PLUGIN, "run", "flow", "--queue",
          "--json", "--tasks", tree()],

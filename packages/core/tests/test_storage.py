@@ -195,3 +195,15 @@ async def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
     assert out.stdout.startswith(f"the task database {path} is in use by process {os.getpid()} ")
     assert "DuckDB allows one process per file" in out.stdout
     assert DatabaseLockedError.__mro__[1].__name__ == "StorageError"
+
+
+async def test_cancelling_a_stored_tree_that_is_not_running(manager: TaskManager) -> None:
+    await manager.create_task_tree_from_array([
+        _t("root"), _t("a", parent_id="root"), _t("b", parent_id="root", dependencies=["a"]),
+        _t("c", parent_id="root", dependencies=["b"]),
+        _t("opt", parent_id="root", dependencies=[{"id": "a", "required": False}])])
+    assert await manager.cancel_task("a") == ["a", "b", "c"]
+    stored = {t.id: t.status for t in await manager.task_repository.get_all_tasks_in_tree("root")}
+    assert stored == {"root": "pending", "a": "cancelled", "b": "cancelled", "c": "cancelled",
+                      "opt": "pending"}
+    assert await manager.cancel_task("a") == []

@@ -496,3 +496,23 @@ def test_executor_limits_are_parsed_with_clear_errors() -> None:
         parse_limits("llm_executor=lots")
     assert str(info.value).startswith("bad executor limit 'llm_executor=lots': write "
                                       "executor_id=N")
+
+
+async def test_worker_prepares_a_fresh_database(pg_url: str) -> None:
+    worker = Worker(pg_url, poll_seconds=0.1)
+    runner = asyncio.create_task(worker.run())
+    await asyncio.sleep(0.5)
+    worker.stop()
+    await asyncio.wait_for(runner, 30)
+    engine = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
+    assert "apflow_tasks" in sa.inspect(engine).get_table_names()
+    engine.dispose()
+
+
+async def test_processes_opening_a_fresh_database_at_once_do_not_collide(pg_url: str) -> None:
+    stores = [create_session(pg_url) for _ in range(4)]
+    try:
+        await asyncio.gather(*(store.initialize() for store in stores))
+    finally:
+        for store in stores:
+            await store.close()

@@ -285,6 +285,7 @@ class TaskManager:
                 "through that manager"
             )
         by_id = {t.id: t for t in tree}
+        ids = _with_required_dependents(tree, ids)
         active = {i for i in ids if not TaskStatus.is_terminal(by_id[i].status)}
         if any(by_id[i].dispatch == "queue" for i in active):
             from aipartnerupflow.core.queued import cancel_queued
@@ -345,6 +346,23 @@ def _subtree_ids(tasks: Sequence[TaskModel], top: str) -> set[str]:
             if child not in found:
                 found.add(child)
                 stack.append(child)
+    return found
+
+
+def _with_required_dependents(tasks: Sequence[TaskModel], ids: set[str]) -> set[str]:
+    """``ids`` plus every task that (transitively) requires one of them."""
+    dependents: dict[str, list[str]] = {}
+    for t in tasks:
+        for dep in t.dependencies:
+            if dep.get("required", True):
+                dependents.setdefault(dep["id"], []).append(t.id)
+    found = set(ids)
+    stack = list(ids)
+    while stack:
+        for dependent in dependents.get(stack.pop(), []):
+            if dependent not in found:
+                found.add(dependent)
+                stack.append(dependent)
     return found
 
 

@@ -140,7 +140,16 @@ class Worker:
 
     async def run(self) -> None:
         """Claim and run tasks until :meth:`stop` is called."""
+        from aipartnerupflow.core.pgqueue import psycopg_url
+        from aipartnerupflow.core.storage import create_session
+
+        psycopg_url(self.url)  # a clear error for anything but PostgreSQL
         self._work = await connect(self.url, application_name=self.application_name)
+        store = create_session(self.url)  # applies pending migrations on a fresh database
+        try:
+            await store.initialize()
+        finally:
+            await store.close()
         self._listen_conn = await connect(self.url, application_name=self.application_name)
         try:
             helpers = [

@@ -17,7 +17,12 @@ import typer
 
 from aipartnerupflow.cli import _daemon as files
 from aipartnerupflow.cli._common import CliError, get_state, print_json
-from aipartnerupflow.cli.commands.serve import INSTALL_HINTS, normalize_protocol, parse_options
+from aipartnerupflow.cli.commands.serve import (
+    INSTALL_HINTS,
+    InsecureOpt,
+    normalize_protocol,
+    parse_options,
+)
 
 __all__ = ["DaemonConfig", "app", "start_daemon", "stop_daemon"]
 
@@ -139,13 +144,14 @@ def start(
     host: Annotated[str, typer.Option("--host", help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8000,
     option: OptionOpt = None,
+    insecure: InsecureOpt = False,
     wait: WaitOpt = 20.0,
 ) -> None:
     """Start the server in the background."""
     state = get_state(ctx)
     config = DaemonConfig(protocol=normalize_protocol(protocol), host=host, port=port,
                           database_url=state.database_url, plugins=list(state.plugins),
-                          options=list(option or []))
+                          options=[*(option or []), *(["insecure=true"] if insecure else [])])
     started = start_daemon(config, wait)
     typer.echo(f"Daemon started (pid {started.pid}), serving {started.protocol} at "
                f"{started.url}. Logs: {files.log_file()}")

@@ -9,7 +9,14 @@ import typer
 
 from aipartnerupflow.cli._common import CliError, get_state
 
-__all__ = ["INSTALL_HINTS", "app", "load_server", "parse_options"]
+__all__ = [
+    "INSTALL_HINTS",
+    "InsecureOpt",
+    "app",
+    "load_server",
+    "normalize_protocol",
+    "parse_options",
+]
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
@@ -25,6 +32,9 @@ ProtocolArg = Annotated[
 HostOpt = Annotated[str, typer.Option("--host", help="Interface to bind (loopback by default; "
                                       "the server refuses other interfaces without auth)")]
 PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")]
+InsecureOpt = Annotated[bool, typer.Option(
+    "--insecure", help="Allow a non-loopback bind without authentication (passed to the "
+    "server as insecure=true)")]
 OptionOpt = Annotated[
     list[str] | None,
     typer.Option("--option", "-o", metavar="KEY=VALUE",
@@ -83,11 +93,14 @@ def serve(
     host: HostOpt = "127.0.0.1",
     port: PortOpt = 8000,
     option: OptionOpt = None,
+    insecure: InsecureOpt = False,
 ) -> None:
     """Run an API server in the foreground (Ctrl-C stops it)."""
     state = get_state(ctx)
     protocol = normalize_protocol(protocol)
     options = parse_options(option)
+    if insecure:
+        options["insecure"] = True
     serve_fn = load_server(protocol)
     state.load_plugins()
     serve_fn(host=host, port=port, database_url=state.database_url, **options)

@@ -11,6 +11,7 @@ from aipartnerupflow.core.storage.schema import HEAD_REVISION, version_table_nam
 __all__ = ["current_revision", "upgrade"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_MIGRATION_LOCK = 0x61706677  # "apfw": one number shared by every aipartnerupflow process
 
 
 def current_revision(conn: sa.Connection, table: str) -> str | None:
@@ -23,24 +24,35 @@ def current_revision(conn: sa.Connection, table: str) -> str | None:
 
 
 def upgrade(conn: sa.Connection, table: str) -> bool:
-    """Bring the schema to the newest revision; returns True when something was applied."""
-    if current_revision(conn, table) == HEAD_REVISION:
+    """Bring the schema to the newest revision; returns True when something was applied.
+
+    On PostgreSQL an advisory lock serialises processes that open a fresh database at once.
+    """
+    postgres = conn.dialect.name == "postgresql"
+    if postgres:
+        conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
+    try:
+        if current_revision(conn, table) == HEAD_REVISION:
+            return False
         if conn.in_transaction():
             conn.commit()
-        return False
-    if conn.in_transaction():
-        conn.commit()
-    _register_duckdb_impl()
-    from alembic import command
-    from alembic.config import Config
+        _register_duckdb_impl()
+        from alembic import command
+        from alembic.config import Config
 
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_MIGRATIONS))
-    cfg.attributes["connection"] = conn
-    cfg.attributes["version_table"] = version_table_name(table)
-    with conn.begin():
-        command.upgrade(cfg, "head")
-    return True
+        cfg = Config()
+        cfg.set_main_option("script_location", str(_MIGRATIONS))
+        cfg.attributes["connection"] = conn
+        cfg.attributes["version_table"] = version_table_name(table)
+        with conn.begin():
+            command.upgrade(cfg, "head")
+        return True
+    finally:
+        if conn.in_transaction():
+            conn.commit()
+        if postgres:
+            conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
+            conn.commit()
 
 
 def _register_duckdb_impl() -> None:
