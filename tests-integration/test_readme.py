@@ -43,3 +43,17 @@ def test_readme_commands_are_the_ones_ci_runs() -> None:
     readme = (ROOT / "README.md").read_text()
     assert "pip install uv nox && nox\n" in readme
     assert "nox" in (ROOT / ".ci" / "run").read_text()
+
+
+def test_readme_cli_line_runs_the_sample(tmp_path: Path) -> None:
+    readme = (ROOT / "README.md").read_text()
+    line = "uv run apflow --plugin examples.executors run flow --tasks-file examples/pipeline.json"
+    assert line in readme
+    apflow = Path(sys.executable).with_name("apflow")
+    out = subprocess.run([str(apflow), *line.split()[3:], "--json"], capture_output=True,
+                         text=True, env=_env(tmp_path), cwd=ROOT, timeout=120)
+    assert out.returncode == 0, out.stderr
+    import json
+
+    doc = json.loads(out.stdout)
+    assert doc["status"] == "completed" and len(doc["tasks"]) == 3
