@@ -135,6 +135,23 @@ class Workers:
                 )
             )
 
+    async def ready(self, timeout: float = 60) -> None:
+        """Wait until every started worker is connected (so all of them compete for work)."""
+        engine = sa.create_engine(self.url.replace("postgresql://", "postgresql+psycopg://"))
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                with engine.connect() as conn:
+                    n = conn.execute(sa.text(
+                        "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+                        "WHERE application_name LIKE 'apflow-worker%'")).scalar()
+                if n is not None and n >= len(self.procs):
+                    return
+                assert time.monotonic() < deadline, "the workers did not start"
+                await asyncio.sleep(0.05)
+        finally:
+            engine.dispose()
+
     def stop(self) -> list[dict[str, int]]:
         stats = []
         for proc in self.procs:
@@ -188,6 +205,7 @@ async def test_four_workers_run_a_2000_task_dag_exactly_once(
     workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
     workers.start(4, concurrency=16)
     try:
+        await workers.ready()
         tasks = _dag(2000)
         tree = await manager.submit(tasks)
         result = await manager.wait(tree.task.id, timeout=300)
@@ -220,6 +238,7 @@ async def test_killed_worker_tasks_are_reclaimed_and_only_killed_attempts_repeat
     workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log", lease=2.0)
     workers.start(3, concurrency=4)
     try:
+        await workers.ready()
         tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
             {
                 "id": f"t{i}",
@@ -467,6 +486,7 @@ async def test_executor_limit_holds_across_all_workers(
     workers.env["AIPARTNERUPFLOW_EXECUTOR_LIMITS"] = "w_count=2"
     workers.start(3, concurrency=4)
     try:
+        await workers.ready()
         tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
             {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.1},
              "schemas": {"method": "w_count"}} for i in range(16)]
