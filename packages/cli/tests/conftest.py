@@ -24,6 +24,15 @@ from apflow_cli_testkit import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _restore_environment() -> Iterator[None]:
+    """The CLI loads .env files into os.environ (as it should); undo that after each test."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
 @pytest.fixture
 def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
     """Never the user's home, database or daemon: everything under tmp_path."""
