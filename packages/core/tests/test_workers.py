@@ -489,11 +489,11 @@ async def test_executor_limit_holds_across_all_workers(
         await workers.ready()
         tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
             {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.1},
-             "schemas": {"method": "w_count"}} for i in range(16)]
+             "schemas": {"method": "w_count"}} for i in range(30)]
         tree = await manager.submit(tasks)
         result = await manager.wait(tree.task.id, timeout=120)
     finally:
-        workers.stop()
+        stats = workers.stop()
     assert result.status == "completed"
     assert all(o.attempts == 1 for o in result.tasks), "waiting for a slot is not an attempt"
     events = sorted((at, 1 if kind == "start" else -1) for kind, _, _, _, at in
@@ -503,8 +503,8 @@ async def test_executor_limit_holds_across_all_workers(
         running += step
         peak = max(peak, running)
     assert peak <= 2
-    pids = {pid for kind, *_, pid, _ in workers.records()}
-    assert len(pids) >= 2, "more than one worker took part"
+    # several workers competed for the slots (per-worker limits would have allowed 6 at once)
+    assert sum(1 for s in stats if s["claimed"]) >= 2, stats
 
 
 def test_executor_limits_are_parsed_with_clear_errors() -> None:
