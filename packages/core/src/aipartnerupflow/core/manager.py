@@ -20,7 +20,7 @@ from aipartnerupflow.core.repository import TaskRepository
 from aipartnerupflow.core.results import TaskOutcome, TreeResult
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.storage import TaskStorage, get_default_session
-from aipartnerupflow.core.tree import TaskTreeNode, aggregate_status
+from aipartnerupflow.core.tree import TaskTreeNode, aggregate_status, subtree_ids
 from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
@@ -274,11 +274,11 @@ class TaskManager:
         root_id = task.root_id or task.id
         run = self._runs.get(root_id)
         if run is not None:
-            ids = _subtree_ids([n.task for n in run.nodes.values()], task_id)
+            ids = subtree_ids([n.task for n in run.nodes.values()], task_id)
             active = {i for i in ids if not TaskStatus.is_terminal(run.nodes[i].task.status)}
             return await run.cancel(active)
         tree = await self.storage.get_tree(root_id)
-        ids = _subtree_ids(tree, task_id)
+        ids = subtree_ids(tree, task_id)
         if root_id in _running_roots:
             raise AipartnerupflowError(
                 f"the tree {root_id} is run by another TaskManager of this process; cancel it "
@@ -332,21 +332,6 @@ class TaskManager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
-
-
-def _subtree_ids(tasks: Sequence[TaskModel], top: str) -> set[str]:
-    children: dict[str, list[str]] = {}
-    for t in tasks:
-        if t.parent_id:
-            children.setdefault(t.parent_id, []).append(t.id)
-    found = {top}
-    stack = [top]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
 
 
 def _with_required_dependents(tasks: Sequence[TaskModel], ids: set[str]) -> set[str]:

@@ -12,7 +12,7 @@ from aipartnerupflow.core.errors import TaskNotFoundError, ValidationError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel, new_task_id
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
-from aipartnerupflow.core.tree import TaskTreeNode
+from aipartnerupflow.core.tree import TaskTreeNode, subtree_ids
 
 __all__ = ["TaskRepository"]
 
@@ -200,7 +200,7 @@ class TaskRepository:
         ids = [task.id]
         if with_descendants and task.has_children:
             tree = await self.storage.get_tree(task.root_id or task.id)
-            ids = [t.id for t in _descendants(tree, task.id)]
+            ids = sorted(subtree_ids(tree, task.id))
         return await self.storage.delete_tasks(ids)
 
     async def copy_task_tree(self, root_id: str, *, user_id: str | None = None) -> TaskModel:
@@ -241,17 +241,3 @@ class TaskRepository:
         if task is None:
             raise TaskNotFoundError(f"no task with id {task_id!r}")
         return task
-
-
-def _descendants(tasks: list[TaskModel], top: str) -> list[TaskModel]:
-    children: dict[str, list[TaskModel]] = {}
-    for t in tasks:
-        if t.parent_id:
-            children.setdefault(t.parent_id, []).append(t)
-    out = [t for t in tasks if t.id == top]
-    stack = [top]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            out.append(child)
-            stack.append(child.id)
-    return out

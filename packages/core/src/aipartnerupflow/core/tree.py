@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.status import TaskStatus
 
-__all__ = ["TaskTreeNode"]
+__all__ = ["TaskTreeNode", "aggregate_status", "subtree_ids"]
 
 
 class TaskTreeNode:
@@ -65,6 +65,22 @@ class TaskTreeNode:
         return (
             f"TaskTreeNode({self.task.name!r}, id={self.task.id!r}, children={len(self.children)})"
         )
+
+
+def subtree_ids(tasks: Sequence[TaskModel], top: str) -> set[str]:
+    """``top`` and the ids of every task below it (by ``parent_id``)."""
+    children: dict[str, list[str]] = {}
+    for t in tasks:
+        if t.parent_id:
+            children.setdefault(t.parent_id, []).append(t.id)
+    found = {top}
+    stack = [top]
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child not in found:
+                found.add(child)
+                stack.append(child)
+    return found
 
 
 def aggregate_status(statuses: list[str]) -> str:

@@ -528,10 +528,12 @@ def delete(
 ) -> None:
     """Delete a task and the tasks below it."""
     async def go() -> int:
+        from aipartnerupflow.core.tree import subtree_ids
+
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             task = await _require(tm, task_id)
             tree_tasks = await tm.task_repository.get_all_tasks_in_tree(task.root_id or task.id)
-            doomed = _subtree(tree_tasks, task.id)
+            doomed = subtree_ids(tree_tasks, task.id)
             if not force:
                 running = [t for t in tree_tasks if t.id in doomed and t.status == "in_progress"]
                 if running:
@@ -560,20 +562,6 @@ def delete(
         print_json({"id": task_id, "deleted": removed})
     else:
         typer.echo(f"Deleted {removed} task(s).")
-
-
-def _subtree(tasks: list[TaskModel], top: str) -> set[str]:
-    children: dict[str, list[str]] = {}
-    for t in tasks:
-        if t.parent_id:
-            children.setdefault(t.parent_id, []).append(t.id)
-    found, stack = {top}, [top]
-    while stack:
-        for child in children.get(stack.pop(), []):
-            if child not in found:
-                found.add(child)
-                stack.append(child)
-    return found
 
 
 @app.command("copy")
