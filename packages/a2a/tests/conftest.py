@@ -12,6 +12,8 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from a2a_helpers import register_executors, unregister_executors
 
+pytest_plugins = ["aipartnerupflow.testing.fixtures"]
+
 
 @pytest.fixture(autouse=True)
 def executors() -> Iterator[None]:

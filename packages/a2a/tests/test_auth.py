@@ -22,14 +22,14 @@ PARAMS = {"message": {"messageId": "m1", "role": "ROLE_USER",
     ("bearer", "reason"),
     [
         (None, "missing bearer token"),
-        (jwt.encode({"sub": "alice", "exp": int(time.time()) + 60}, "wrong-key-" * 5,
+        (jwt.encode({"sub": "alice", "exp": int(time.time()) + 86400}, "wrong-key-" * 5,
                     algorithm="HS256"), "bad token signature"),
         (jwt.encode({"sub": "alice", "exp": int(time.time()) - 60}, SECRET, algorithm="HS256"),
          "token expired"),
-        (jwt.encode({"user_id": "alice", "exp": int(time.time()) + 60}, SECRET,
+        (jwt.encode({"user_id": "alice", "exp": int(time.time()) + 86400}, SECRET,
                     algorithm="HS256"), "token has no 'sub' claim"),
         (jwt.encode({"sub": "alice"}, SECRET, algorithm="HS256"), "token has no 'exp' claim"),
-        (jwt.encode({"sub": "", "exp": int(time.time()) + 60}, SECRET, algorithm="HS256"),
+        (jwt.encode({"sub": "", "exp": int(time.time()) + 86400}, SECRET, algorithm="HS256"),
          "token has no valid 'sub' claim"),
         ("not-a-jwt", "invalid token"),
     ],
@@ -118,8 +118,8 @@ async def test_rs256_with_a_public_key() -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
     private = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                                 serialization.NoEncryption())
-    good = jwt.encode({"sub": "carol", "exp": int(time.time()) + 60}, private, algorithm="RS256")
-    forged = jwt.encode({"sub": "carol", "exp": int(time.time()) + 60}, public,
+    good = jwt.encode({"sub": "carol", "exp": int(time.time()) + 86400}, private, algorithm="RS256")
+    forged = jwt.encode({"sub": "carol", "exp": int(time.time()) + 86400}, public,
                         algorithm="HS256") if False else token("carol")
     async with in_process(jwt_public_key=public) as server:
         assert (await server.rpc("ListTasks", {}, bearer=good)).status_code == 200

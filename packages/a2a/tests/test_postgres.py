@@ -4,12 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-import sqlalchemy as sa
 from a2a.types import GetTaskRequest, ListTasksRequest, TaskState
 from a2a_helpers import Server, chain, collect, send_request
 
@@ -39,27 +37,15 @@ async def on_postgres(schema: str) -> AsyncIterator[Server]:
         await storage.close()
 
 
-@pytest.fixture
-def schema() -> Iterator[str]:
-    name = f"apflow_a2a_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
-    yield name
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
-    engine.dispose()
-
-
-async def test_send_get_list_on_postgres_and_after_a_restart(schema: str) -> None:
-    async with on_postgres(schema) as server:
+async def test_send_get_list_on_postgres_and_after_a_restart(postgres_schema: str) -> None:
+    async with on_postgres(postgres_schema) as server:
         client = await server.client(streaming=False)
         task = (await collect(client.send_message(send_request(chain("pg-")))))[0].task
         assert task.status.state == TaskState.TASK_STATE_COMPLETED
         streamed = await collect((await server.client()).send_message(
             send_request(chain("pgs-"), message_id="m2")))
         assert streamed[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
-    async with on_postgres(schema) as server:
+    async with on_postgres(postgres_schema) as server:
         client = await server.client(streaming=False)
         again = await client.get_task(GetTaskRequest(id=task.id))
         assert {a.artifact_id for a in again.artifacts} == {"pg-root", "pg-a", "pg-b"}

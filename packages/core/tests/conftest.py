@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -16,6 +15,8 @@ from aipartnerupflow.core.storage import create_session
 from aipartnerupflow.core.storage.base import TaskStorage
 
 from ._executors import ALL_TEST_EXECUTORS, Recorder
+
+pytest_plugins = ["aipartnerupflow.testing.fixtures"]
 
 
 @pytest.fixture
@@ -47,24 +48,9 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def pg_schema() -> Iterator[str]:
-    """A fresh PostgreSQL schema, dropped afterwards. Fails (never skips) without PostgreSQL."""
-    import sqlalchemy as sa
-
-    name = f"apflow_test_{uuid.uuid4().hex[:10]}"
-    engine = sa.create_engine(POSTGRES_URL.replace("postgresql://", "postgresql+psycopg://"))
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
-    yield name
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
-    engine.dispose()
-
-
-@pytest.fixture
 async def store(store_url: str, request: pytest.FixtureRequest) -> AsyncIterator[TaskStorage]:
     if store_url.startswith("postgresql"):
-        schema = request.getfixturevalue("pg_schema")
+        schema = request.getfixturevalue("postgres_schema")
         storage = create_session(store_url, connect_args={"options": f"-csearch_path={schema}"})
     else:
         storage = create_session(store_url)

@@ -17,12 +17,21 @@ Fixtures:
     (uvicorn in a thread, free port; needs ``uvicorn`` installed) and stops it after the test.
     ``server.url`` is its base URL.
 
+``postgres_url``
+    The PostgreSQL server tests use: ``APFLOW_TEST_POSTGRES_URL``, default
+    ``postgresql://postgres@127.0.0.1:5432/postgres`` (needs ``aipartnerupflow-core[postgres]``).
+``postgres_schema``
+    A fresh schema on that server, dropped after the test. There is no skip: without a reachable
+    server the fixture fails, so a missing database never passes silently.
+
 The async fixtures are declared with ``pytest_asyncio.fixture``, so they work in both the
 ``strict`` and ``auto`` modes of pytest-asyncio.
 """
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +44,15 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
     from aipartnerupflow.core.results import TreeResult
 
-__all__ = ["RunTree", "ServeAsgi", "run_tree", "serve_asgi", "task_manager"]
+__all__ = [
+    "RunTree",
+    "ServeAsgi",
+    "postgres_schema",
+    "postgres_url",
+    "run_tree",
+    "serve_asgi",
+    "task_manager",
+]
 
 RunTree = Callable[..., Awaitable["TreeResult"]]
 ServeAsgi = Callable[..., LoopbackServer]
@@ -77,3 +94,27 @@ def serve_asgi() -> Iterator[ServeAsgi]:
     yield start
     for server in reversed(servers):
         server.stop()
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """The PostgreSQL server the tests use."""
+    return os.environ.get("APFLOW_TEST_POSTGRES_URL",
+                          "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+@pytest.fixture
+def postgres_schema(postgres_url: str) -> Iterator[str]:
+    """A fresh schema, dropped afterwards; fails (never skips) without PostgreSQL."""
+    import sqlalchemy as sa
+
+    name = f"apflow_test_{uuid.uuid4().hex[:10]}"
+    engine = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.execute(sa.text(f"CREATE SCHEMA {name}"))
+    try:
+        yield name
+    finally:
+        with engine.begin() as conn:
+            conn.execute(sa.text(f"DROP SCHEMA {name} CASCADE"))
+        engine.dispose()
