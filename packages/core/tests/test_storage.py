@@ -207,3 +207,18 @@ async def test_cancelling_a_stored_tree_that_is_not_running(manager: TaskManager
     assert stored == {"root": "pending", "a": "cancelled", "b": "cancelled", "c": "cancelled",
                       "opt": "pending"}
     assert await manager.cancel_task("a") == []
+
+
+async def test_unreachable_or_refused_postgres_is_one_clear_line() -> None:
+    from aipartnerupflow.core.errors import StorageError
+
+    store = create_session("postgresql://nobody:hunter2@127.0.0.1:5432/postgres")
+    with pytest.raises(StorageError) as info:
+        await store.initialize()
+    await store.close()
+    message = str(info.value)
+    assert message.startswith("cannot open the task database "
+                              "postgresql+psycopg://nobody:***@127.0.0.1:5432/postgres: ")
+    assert "hunter2" not in message and "\n" not in message
+    assert message.endswith(('role "nobody" does not exist',
+                             'password authentication failed for user "nobody"'))

@@ -17,10 +17,10 @@ from aipartnerupflow.core.hooks import get_task_tree_hooks, run_hook
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 from aipartnerupflow.core.repository import TaskRepository
-from aipartnerupflow.core.results import TaskOutcome, TreeResult
+from aipartnerupflow.core.results import TreeResult
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.storage import TaskStorage, get_default_session
-from aipartnerupflow.core.tree import TaskTreeNode, aggregate_status, subtree_ids
+from aipartnerupflow.core.tree import TaskTreeNode, subtree_ids
 from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
@@ -158,7 +158,7 @@ class TaskManager:
         finally:
             self._runs.pop(root.id, None)
             _running_roots.pop(root.id, None)
-            result = self._result(root, tasks)
+            result = TreeResult.of(root.id, tasks)
             self.events.publish(
                 EventKind.TREE_FINISHED,
                 root.id,
@@ -220,12 +220,6 @@ class TaskManager:
                 },
             )
         return chosen
-
-    @staticmethod
-    def _result(root: TaskModel, tasks: Sequence[TaskModel]) -> TreeResult:
-        outcomes = [TaskOutcome.of(t) for t in tasks]
-        ordered = sorted(outcomes, key=lambda o: o.id != root.id)
-        return TreeResult(root.id, aggregate_status([o.status for o in outcomes]), ordered)
 
     async def resume_interrupted(self) -> list[TreeResult]:
         """Run again the trees a crashed process left unfinished (interrupted attempts count)."""

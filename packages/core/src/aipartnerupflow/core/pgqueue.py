@@ -53,7 +53,7 @@ async def connect(url: str, *, autocommit: bool = True, application_name: str = 
         raise ConfigurationError(
             'PostgreSQL needs the psycopg driver: pip install "aipartnerupflow[postgres]"'
         ) from None
-    from aipartnerupflow.core.storage import redact_url
+    from aipartnerupflow.core.storage import connect_error, redact_url
 
     try:
         return await psycopg.AsyncConnection.connect(
@@ -64,14 +64,6 @@ async def connect(url: str, *, autocommit: bool = True, application_name: str = 
         )
     except psycopg.OperationalError as exc:
         raise StorageError(f"cannot connect to {redact_url(url)}: {connect_error(exc)}") from None
-
-
-def connect_error(exc: BaseException) -> str:
-    """The cause of a failed connection in a few words (libpq's first line, sans prefix)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    if not lines:
-        return "connection failed"
-    return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:  ", "")
 
 
 def row_to_task(row: dict[str, Any]) -> TaskModel:

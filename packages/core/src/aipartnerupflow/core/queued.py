@@ -4,7 +4,6 @@ cancel across workers. Workers (:mod:`aipartnerupflow.core.worker`) do the runni
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import time
 from collections.abc import AsyncIterator
@@ -25,7 +24,7 @@ from aipartnerupflow.core.pgqueue import (
     prepare_queued,
 )
 from aipartnerupflow.core.results import TreeResult
-from aipartnerupflow.core.tree import TaskTreeNode, aggregate_status
+from aipartnerupflow.core.tree import TaskTreeNode
 from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
 if TYPE_CHECKING:
@@ -68,12 +67,7 @@ async def _open_count(conn: Any, table: str, root_id: str) -> int | None:
 
 
 async def _result(manager: TaskManager, root_id: str) -> TreeResult:
-    tasks = await manager.storage.get_tree(root_id)
-    tasks.sort(key=lambda t: t.id != root_id)
-    from aipartnerupflow.core.results import TaskOutcome
-
-    outcomes = [TaskOutcome.of(t) for t in tasks]
-    return TreeResult(root_id, aggregate_status([o.status for o in outcomes]), outcomes)
+    return TreeResult.of(root_id, await manager.storage.get_tree(root_id))
 
 
 async def stream_tree(
@@ -177,16 +171,6 @@ async def cancel_queued(manager: TaskManager, ids: set[str]) -> list[str]:
                     sa.text("SELECT pg_notify(:c, :p)"), {"c": CANCEL_CHANNEL, "p": row[0]}
                 )
             conn.execute(sa.text(f"NOTIFY {READY_CHANNEL}"))
-            with contextlib.suppress(Exception):
-                conn.execute(
-                    sa.text("SELECT pg_notify(:c, :p)"),
-                    {
-                        "c": EVENTS_CHANNEL,
-                        "p": json.dumps(
-                            {"k": "task_status", "r": "", "t": "", "n": "", "s": "cancelled"}
-                        ),
-                    },
-                )
             return sorted([row[0] for row in ended] + [row[0] for row in running])
 
     return await store.run_sql(cancel)

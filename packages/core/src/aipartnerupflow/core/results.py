@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,14 @@ class TreeResult:
     root_id: str
     status: str
     tasks: list[TaskOutcome] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, root_id: str, tasks: Sequence[TaskModel]) -> TreeResult:
+        """The result recorded in a tree's rows: root first, completed only if all completed."""
+        from aipartnerupflow.core.tree import aggregate_status
+
+        outcomes = sorted((TaskOutcome.of(t) for t in tasks), key=lambda o: o.id != root_id)
+        return cls(root_id, aggregate_status([o.status for o in outcomes]), outcomes)
 
     @property
     def root(self) -> TaskOutcome:

@@ -23,7 +23,7 @@ import socket
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -85,7 +85,6 @@ class _End:
     error: str | None = None
     run_after: datetime | None = None
     requeue: bool = False  # back in line without counting an attempt
-    done: asyncio.Future[bool] | None = field(default=None)
 
 
 class Worker:

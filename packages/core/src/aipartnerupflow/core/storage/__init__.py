@@ -16,6 +16,7 @@ from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 __all__ = [
     "TaskQuery",
     "TaskStorage",
+    "connect_error",
     "create_session",
     "default_database_url",
     "get_default_session",
@@ -52,6 +53,14 @@ def normalize_url(url: str) -> str:
         f"unsupported database URL {redact_url(url)!r}: use duckdb:///path/to/file.duckdb, "
         "duckdb:///:memory: or postgresql://user:password@host:5432/dbname"
     )
+
+
+def connect_error(exc: BaseException) -> str:
+    """The cause of a failed connection in a few words (libpq's first line, sans prefix)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    if not lines:
+        return "connection failed"
+    return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:  ", "")
 
 
 def redact_url(url: str) -> str:

@@ -457,10 +457,11 @@ def _storage_error(url: str, exc: sa.exc.DBAPIError) -> StorageError:
             "DuckDB allows one process per file: stop that process, talk to it through its API "
             "server, or set AIPARTNERUPFLOW_DATABASE_URL to another database."
         )
-    from aipartnerupflow.core.storage import redact_url
+    from aipartnerupflow.core.storage import connect_error, redact_url
 
-    first = text.strip().splitlines()[0] if text.strip() else type(exc.orig).__name__
-    return StorageError(f"cannot open the task database {redact_url(url)}: {first}")
+    return StorageError(
+        f"cannot open the task database {redact_url(url)}: {connect_error(exc.orig or exc)}"
+    )
 
 
 _open_stores: weakref.WeakSet[SqlTaskStorage] = weakref.WeakSet()
