@@ -173,3 +173,48 @@ async def test_websocket_streams_a_tree_until_it_finishes() -> None:
             raise AssertionError("bob must not watch alice's tree")
         except websockets.exceptions.WebSocketException:
             pass
+
+
+async def _crash_leftover(server: Any, prefix: str, bearer: str | None = None) -> None:
+    """A tree that a crashed process left with a task in progress."""
+    await call(server, "tasks.create", {"tasks": chain(prefix)}, bearer=bearer)
+    repo = server.app.state.task_manager.task_repository
+    await repo.update_task(f"{prefix}root", status="in_progress", lease_owner="gone:1:dead")
+    await repo.update_task(f"{prefix}a", status="in_progress", lease_owner="gone:1:dead")
+
+
+async def test_resume_runs_interrupted_trees_of_the_caller_only() -> None:
+    async with in_process(jwt_secret_key=SECRET) as server:
+        alice, bob = token("alice"), token("bob")
+        await _crash_leftover(server, "ra-", alice)
+        await _crash_leftover(server, "rb-", bob)
+        await call(server, "tasks.create", {"tasks": chain("fresh-")}, bearer=alice)
+        resumed = (await call(server, "tasks.resume", {}, bearer=alice))["result"]
+        assert [r["root_id"] for r in resumed] == ["ra-root"]
+        assert resumed[0]["status"] == "completed"
+        assert {t["id"] for t in resumed[0]["tasks"]} == {"ra-root", "ra-a", "ra-b"}
+        bobs = (await call(server, "tasks.get", {"task_id": "rb-a"}, bearer=bob))["result"]
+        assert bobs["status"] == "in_progress"  # alice cannot resume bob's tree
+        fresh = (await call(server, "tasks.get", {"task_id": "fresh-root"}, bearer=alice))
+        assert fresh["result"]["status"] == "pending"  # never started: not interrupted
+        assert (await call(server, "tasks.resume", {}, bearer=alice))["result"] == []
+        admin = token("ops", roles="admin")
+        again = (await call(server, "tasks.resume", {}, bearer=admin))["result"]
+        assert [r["root_id"] for r in again] == ["rb-root"]
+
+
+async def test_resume_leaves_trees_this_server_runs() -> None:
+    async with in_process() as server:
+        await call(server, "tasks.create", {"tasks": chain("own-")})
+        manager = server.app.state.task_manager
+        await manager.task_repository.update_task(
+            "own-a", status="in_progress", lease_owner=manager.owner_id)
+        assert (await call(server, "tasks.resume", {}))["result"] == []
+
+
+async def test_health_names_the_schema_revision() -> None:
+    from aipartnerupflow.core.storage.schema import HEAD_REVISION
+
+    async with in_process() as server:
+        health = (await server.http.get("/system/health")).json()
+    assert health["schema_revision"] == HEAD_REVISION

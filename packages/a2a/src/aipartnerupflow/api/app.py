@@ -32,6 +32,7 @@ from aipartnerupflow.api.push import PushUrlPolicy, QueuedPushSender
 from aipartnerupflow.api.security import AuthMiddleware, BodySizeLimitMiddleware, JwtVerifier
 from aipartnerupflow.api.store import SqlPushConfigStore, SqlTaskStore
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
+from aipartnerupflow.core.storage.schema import HEAD_REVISION
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
@@ -124,6 +125,7 @@ def create_app(
             "version": card.version,
             "uptime_seconds": round(time.time() - started, 3),
             "running_trees": len(service.runs),
+            "schema_revision": HEAD_REVISION,
         })
 
     routes: list[BaseRoute] = [

@@ -113,6 +113,7 @@ class TasksApi:
             "tasks.cancel": self.cancel,
             "tasks.copy": self.copy,
             "tasks.execute": self.execute,
+            "tasks.resume": self.resume,
         }
 
     # -- scoping -------------------------------------------------------------------------
@@ -278,6 +279,20 @@ class TasksApi:
         data["root_task_id"] = root_id
         return data
 
+    async def resume(self, params: dict[str, Any], caller: Caller | None) -> list[dict[str, Any]]:
+        """Run again the caller's trees a crashed process left unfinished; their results.
+
+        Trees this server is running are not interrupted (their tasks are leased by it).
+        """
+        results = []
+        for root_id in await self.manager.storage.interrupted_roots([self.manager.owner_id]):
+            try:
+                await self._task(root_id, caller)
+            except RpcError:
+                continue  # another user's tree
+            results.append((await self.manager.execute_tree(root_id)).to_dict())
+        return results
+
     async def stream(self, request_id: Any, params: dict[str, Any],
                      caller: Caller | None) -> AsyncIterator[dict[str, Any]]:
         """``tasks.execute`` with ``use_streaming``: a start frame, every event, then the end."""
@@ -428,6 +443,8 @@ METHODS = {
     "tasks.copy": "Copy the tree of task_id with fresh ids, all pending.",
     "tasks.execute": "Run task_id's tree (rerun: none|all|failed) or new tasks; "
                      "use_streaming: true answers with server-sent events.",
+    "tasks.resume": "Run again the caller's trees a crashed process left unfinished; "
+                    "returns their results.",
 }
 
 
@@ -468,7 +485,9 @@ def openapi_document(methods: list[str]) -> dict[str, Any]:
                                 "schema": {"type": "string"}}],
                 "responses": {"101": {"description": "switching to WebSocket"}},
             }},
-            "/system/health": {"get": {"summary": "Liveness", "security": [],
+            "/system/health": {"get": {"summary": "Liveness, version, and the schema revision "
+                                                  "the server migrated its database to",
+                                       "security": [],
                                        "responses": {"200": {"description": "healthy"}}}},
             "/.well-known/agent-card.json": {"get": {
                 "summary": "A2A agent card", "security": [],
