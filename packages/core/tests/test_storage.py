@@ -222,3 +222,57 @@ async def test_unreachable_or_refused_postgres_is_one_clear_line() -> None:
     assert "hunter2" not in message and "\n" not in message
     assert message.endswith(('role "nobody" does not exist',
                              'password authentication failed for user "nobody"'))
+
+
+def test_column_kinds_match_the_table_definition() -> None:
+    from aipartnerupflow.core.models import TASK_COLUMNS
+    from aipartnerupflow.core.storage.schema import COLUMN_KINDS, build_tasks_table
+
+    kinds = {sa.String: "text", sa.Text: "text", sa.Integer: "int", sa.Float: "float",
+             sa.Boolean: "bool", sa.DateTime: "timestamp", sa.JSON: "json"}
+    table = build_tasks_table(sa.MetaData(), "t")
+    from_table = {
+        c.name: next(k for t, k in kinds.items() if isinstance(c.type, t)) for c in table.columns
+    }
+    assert from_table == COLUMN_KINDS
+    assert set(from_table) == set(TASK_COLUMNS)
+
+
+async def test_json_values_of_every_shape_round_trip(store: Any) -> None:
+    from aipartnerupflow.core.models import TaskModel
+
+    values: list[Any] = ["hello", "", 0, 1.5, True, None, [], [1, "two", None], {"a": {"b": []}},
+                         '{"looks": "like json"}']
+    await store.insert_tasks([TaskModel(name=f"t{i}", id=f"j{i}", result=v)
+                              for i, v in enumerate(values)])
+    stored = {t.id: t.result for t in await store.get_tasks([f"j{i}" for i in range(10)])}
+    assert stored == {f"j{i}": v for i, v in enumerate(values)}
+    assert await store.update_task("j0", {"result": "plain text", "inputs": {"k": [1]}})
+    assert not await store.update_task("missing", {"result": 1})
+    again = await store.get_task("j0")
+    assert again is not None and again.result == "plain text" and again.inputs == {"k": [1]}
+    assert await store.delete_tasks(["j1", "j2", "missing"]) == 2
+
+
+async def test_duckdb_runs_without_sqlalchemy_once_migrated(tmp_path: Path) -> None:
+    """The embedded path (the CLI's) loads SQLAlchemy only to migrate a fresh file."""
+    db = tmp_path / "light.duckdb"
+    script = textwrap.dedent(
+        f"""
+        import asyncio, sys
+        from aipartnerupflow.core import TaskManager, create_session
+
+        async def main():
+            async with TaskManager(create_session("duckdb:///{db}")) as tm:
+                result = await tm.run_tasks([{{"name": "root"}}])
+                assert result.status == "completed", result
+            print("sqlalchemy" in sys.modules)
+
+        asyncio.run(main())
+        """
+    )
+    first = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    second = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
+    assert first.stdout.strip() == "True"  # Alembic created the schema
+    assert second.stdout.strip() == "False"

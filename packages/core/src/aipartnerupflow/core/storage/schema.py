@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import sqlalchemy as sa
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = [
+    "COLUMN_KINDS",
     "HEAD_REVISION",
     "build_tasks_table",
     "queue_columns",
@@ -40,8 +42,40 @@ def version_table_name(table: str) -> str:
     return f"{table}_alembic_version"
 
 
+#: Each column's kind, for the raw SQL paths (kept equal to the table below by a test).
+COLUMN_KINDS: dict[str, str] = {
+    **dict.fromkeys(
+        (
+            "id",
+            "parent_id",
+            "root_id",
+            "user_id",
+            "name",
+            "status",
+            "error",
+            "lease_owner",
+            "original_task_id",
+            "dispatch",
+        ),
+        "text",
+    ),
+    **dict.fromkeys(("priority", "position", "attempts", "open_deps"), "int"),
+    **dict.fromkeys(("progress", "timeout_seconds"), "float"),
+    **dict.fromkeys(("has_children", "has_copy", "cancel_requested"), "bool"),
+    **dict.fromkeys(
+        ("lease_expires_at", "created_at", "started_at", "updated_at", "completed_at", "run_after"),
+        "timestamp",
+    ),
+    **dict.fromkeys(
+        ("dependencies", "inputs", "params", "schemas", "result", "retry", "dependents"), "json"
+    ),
+}
+
+
 def build_tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
     """The tasks table definition (the shape the newest migration creates)."""
+    import sqlalchemy as sa
+
     ts = sa.DateTime(timezone=True)
     return sa.Table(
         name,
@@ -79,6 +113,8 @@ def build_tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
 
 def queue_columns() -> list[sa.Column[Any]]:
     """Columns of revision 0002: the work queue that PostgreSQL workers claim from."""
+    import sqlalchemy as sa
+
     return [
         sa.Column("dispatch", sa.String(10), nullable=False, server_default="local"),
         sa.Column("open_deps", sa.Integer, nullable=False, server_default="0"),

@@ -1,8 +1,9 @@
-"""The SQL task store: SQLAlchemy on one dedicated database thread, with group commit.
+"""The SQL task store: one dedicated database thread, with group commit.
 
 DuckDB is synchronous and single-writer, so every statement runs on one thread that owns the
-connection. State changes queued with ``write_behind`` are coalesced per task and written with
-one columnar statement per batch; reads and immediate writes run in queue order after them.
+connection (a :mod:`~aipartnerupflow.core.storage.drivers` driver). State changes queued with
+``write_behind`` are coalesced per task and written with one columnar statement per batch;
+reads and immediate writes run in queue order after them.
 """
 
 from __future__ import annotations
@@ -13,26 +14,22 @@ import contextlib
 import json
 import logging
 import queue
-import re
 import threading
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-import sqlalchemy as sa
-
-from aipartnerupflow.core.errors import (
-    DatabaseLockedError,
-    StorageError,
-    TaskAlreadyExistsError,
-)
+from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
-from aipartnerupflow.core.storage.migrate import upgrade
-from aipartnerupflow.core.storage.schema import build_tasks_table, task_table_name
+from aipartnerupflow.core.storage.drivers import Driver, open_driver, taken_ids_error
+from aipartnerupflow.core.storage.schema import COLUMN_KINDS, task_table_name
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
 
 __all__ = ["SqlTaskStorage"]
 
@@ -40,24 +37,27 @@ log = logging.getLogger("aipartnerupflow.storage")
 R = TypeVar("R")
 
 _STOP = object()
-_DUCKDB_TYPES = {
-    sa.String: "VARCHAR",
-    sa.Text: "VARCHAR",
-    sa.Integer: "INTEGER",
-    sa.Float: "DOUBLE",
-    sa.Boolean: "BOOLEAN",
-    sa.DateTime: "TIMESTAMPTZ",
-    sa.JSON: "VARCHAR",
+_SQL_TYPES = {
+    "duckdb": {
+        "text": "VARCHAR",
+        "int": "INTEGER",
+        "float": "DOUBLE",
+        "bool": "BOOLEAN",
+        "timestamp": "TIMESTAMPTZ",
+        "json": "VARCHAR",
+    },
+    "postgresql": {
+        "text": "text",
+        "int": "integer",
+        "float": "double precision",
+        "bool": "boolean",
+        "timestamp": "timestamptz",
+        "json": "text",
+    },
 }
-_POSTGRES_TYPES = {
-    sa.String: "text",
-    sa.Text: "text",
-    sa.Integer: "integer",
-    sa.Float: "double precision",
-    sa.Boolean: "boolean",
-    sa.DateTime: "timestamptz",
-    sa.JSON: "text",
-}
+_COLUMNS = ", ".join(TASK_COLUMNS)
+_JSON_AT = tuple(i for i, name in enumerate(TASK_COLUMNS) if COLUMN_KINDS[name] == "json")
+_CHUNK = 5000
 
 
 def _to_json(value: Any) -> str | None:
@@ -69,62 +69,90 @@ def _to_json(value: Any) -> str | None:
     return json.dumps(value)
 
 
-def _sql_type(column: sa.Column[Any], types: dict[Any, str]) -> str:
-    for py_type, sql in types.items():
-        if isinstance(column.type, py_type):
-            return sql
-    raise TypeError(f"no bulk SQL type for column {column.name}")
+class _Sql:
+    """The store's statements for one table and dialect (``?`` placeholders)."""
 
-
-class _Columnar:
-    """Columnar bulk INSERT/UPDATE statements (``unnest`` of array parameters)."""
-
-    def __init__(self, table: sa.Table, dialect: str) -> None:
+    def __init__(self, table: str, dialect: str) -> None:
         self.table = table
-        self.postgres = dialect == "postgresql"
-        types = _POSTGRES_TYPES if self.postgres else _DUCKDB_TYPES
-        self.types = {c.name: _sql_type(c, types) for c in table.columns}
-        self.json = {c.name for c in table.columns if isinstance(c.type, sa.JSON)}
+        types = _SQL_TYPES[dialect]
+        self.types = {name: types[COLUMN_KINDS[name]] for name in TASK_COLUMNS}
+        self.json = {name for name in TASK_COLUMNS if COLUMN_KINDS[name] == "json"}
 
-    def _expr(self, name: str, index: int) -> str:
-        placeholder = "%s" if self.postgres else f"${index}"
-        expr = f"unnest({placeholder}::{self.types[name]}[])"
+    def value(self, name: str, value: Any) -> Any:
+        return _to_json(value) if name in self.json else value
+
+    def _param(self, name: str) -> str:
+        expr = f"CAST(? AS {self.types[name]})"
         return f"{expr}::json" if name in self.json else expr
 
-    def _id_expr(self) -> str:
-        return "unnest(%s::text[])" if self.postgres else "unnest($1::VARCHAR[])"
+    def _array(self, name: str) -> str:
+        expr = f"unnest(CAST(? AS {self.types[name]}[]))"
+        return f"{expr}::json" if name in self.json else expr
 
     def column(self, name: str, values: Sequence[Any]) -> list[Any]:
         if name in self.json:
             return [_to_json(v) for v in values]
         return list(values)
 
-    def insert(self, conn: sa.Connection, rows: Sequence[TaskModel]) -> None:
-        names = list(TASK_COLUMNS)
-        exprs = ", ".join(self._expr(n, i + 1) for i, n in enumerate(names))
-        sql = f"INSERT INTO {self.table.name} ({', '.join(names)}) SELECT {exprs}"
-        params = [self.column(n, [getattr(r, n) for r in rows]) for n in names]
-        conn.exec_driver_sql(sql, tuple(params))
+    def select(self, where: str, order: str = "") -> str:
+        return f"SELECT {_COLUMNS} FROM {self.table} WHERE {where}{order}"
 
-    def update(self, conn: sa.Connection, changes: dict[str, dict[str, Any]]) -> None:
+    def insert(self, driver: Driver, rows: Sequence[TaskModel]) -> None:
+        """Every row in one columnar statement."""
+        exprs = ", ".join(self._array(n) for n in TASK_COLUMNS)
+        sql = f"INSERT INTO {self.table} ({_COLUMNS}) SELECT {exprs}"
+        driver.fetch(sql, [self.column(n, [getattr(r, n) for r in rows]) for n in TASK_COLUMNS])
+
+    def update_many(self, driver: Driver, changes: dict[str, dict[str, Any]]) -> None:
+        """One columnar UPDATE per distinct set of changed columns."""
         groups: dict[tuple[str, ...], list[str]] = {}
         for task_id, fields in changes.items():
             groups.setdefault(tuple(sorted(fields)), []).append(task_id)
         for names, ids in groups.items():
             sets = ", ".join(f"{n} = u.{n}" for n in names)
-            cols = ", ".join(f"{self._expr(n, i + 2)} AS {n}" for i, n in enumerate(names))
+            cols = ", ".join(f"{self._array(n)} AS {n}" for n in names)
             sql = (
-                f"UPDATE {self.table.name} SET {sets} FROM (SELECT {self._id_expr()} AS uid, "
-                f"{cols}) AS u WHERE {self.table.name}.id = u.uid"
+                f"UPDATE {self.table} SET {sets} FROM (SELECT unnest(CAST(? AS TEXT[])) AS uid, "
+                f"{cols}) AS u WHERE {self.table}.id = u.uid"
             )
             params = [ids] + [self.column(n, [changes[i][n] for i in ids]) for n in names]
-            conn.exec_driver_sql(sql, tuple(params))
+            driver.fetch(sql, params)
+
+    def update_one(self, driver: Driver, task_id: str, fields: dict[str, Any]) -> bool:
+        sets = ", ".join(f"{n} = {self._param(n)}" for n in fields)
+        sql = f"UPDATE {self.table} SET {sets} WHERE id = ? RETURNING id"
+        params = [self.value(n, v) for n, v in fields.items()] + [task_id]
+        return bool(driver.fetch(sql, params))
+
+    @staticmethod
+    def where(q: TaskQuery) -> tuple[str, list[Any]]:
+        cond: list[str] = []
+        params: list[Any] = []
+        if q.user_id is not None:
+            cond.append("user_id = ?")
+            params.append(q.user_id)
+        if q.status is not None:
+            cond.append("status IN (SELECT unnest(CAST(? AS TEXT[])))")
+            params.append([q.status] if isinstance(q.status, str) else list(q.status))
+        if q.root_id is not None:
+            cond.append("(root_id = ? OR id = ?)")
+            params += [q.root_id, q.root_id]
+        if q.parent_id == "":
+            cond.append("parent_id IS NULL")
+        elif q.parent_id is not None:
+            cond.append("parent_id = ?")
+            params.append(q.parent_id)
+        if q.name is not None:
+            cond.append("name = ?")
+            params.append(q.name)
+        return (" AND ".join(cond) or "TRUE"), params
 
 
 @dataclass(slots=True)
 class _Call:
-    fn: Callable[[sa.Connection], Any]
+    fn: Callable[[Any], Any]
     future: Future[Any]
+    sqlalchemy: bool
 
 
 class _DbThread(threading.Thread):
@@ -134,7 +162,7 @@ class _DbThread(threading.Thread):
         super().__init__(name=f"aipartnerupflow-db-{id(store):x}", daemon=True)
         self.store = store
         self.jobs: queue.SimpleQueue[Any] = queue.SimpleQueue()
-        self.conn: sa.Connection | None = None
+        self.driver: Driver | None = None
         self.write_error: BaseException | None = None
         self.batches = 0
 
@@ -157,128 +185,153 @@ class _DbThread(threading.Thread):
                     continue
                 self._write(pending)
                 pending = {}
-                fn, fut = job.fn, job.future
-                if not fut.set_running_or_notify_cancel():
-                    continue
-                try:
-                    conn = self._connection()
-                    result = fn(conn)
-                    if conn.in_transaction():
-                        conn.commit()
-                    fut.set_result(result)
-                except BaseException as exc:
-                    self._rollback()
-                    fut.set_exception(exc)
+                self._run_call(job)
             self._write(pending)
             pending = {}
 
-    def _connection(self) -> sa.Connection:
-        if self.conn is None:
-            self.conn = self.store._connect()
-        return self.conn
+    def _run_call(self, job: _Call) -> None:
+        if not job.future.set_running_or_notify_cancel():
+            return
+        try:
+            driver = self._driver()
+            result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
+            driver.end_call(failed=False)
+            job.future.set_result(result)
+        except BaseException as exc:
+            if self.driver is not None:
+                try:
+                    self.driver.end_call(failed=True)
+                except Exception:  # pragma: no cover - connection already broken
+                    log.exception("rollback failed")
+            job.future.set_exception(exc)
+
+    def _driver(self) -> Driver:
+        if self.driver is None:
+            driver = self.store._new_driver()
+            try:
+                driver.open()
+            except BaseException:
+                driver.close()
+                raise
+            self.driver = driver
+        return self.driver
 
     def _write(self, pending: dict[str, dict[str, Any]]) -> None:
         if not pending:
             return
         try:
-            conn = self._connection()
-            with conn.begin():
-                self.store._columnar.update(conn, pending)
+            driver = self._driver()
+            with driver.transaction():
+                self.store._sql.update_many(driver, pending)
             self.batches += 1
         except BaseException as exc:
             log.error("could not write %d task changes: %s", len(pending), exc)
             self.write_error = exc
         pending.clear()
 
-    def _rollback(self) -> None:
-        if self.conn is not None and self.conn.in_transaction():
-            try:
-                self.conn.rollback()
-            except Exception:  # pragma: no cover - connection already broken
-                log.exception("rollback failed")
-
     def _disconnect(self) -> None:
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
+        if self.driver is not None:
+            self.driver.close()
+            self.driver = None
 
 
 class SqlTaskStorage(TaskStorage):
-    """A task store on SQLAlchemy: DuckDB (embedded file or in-memory) or PostgreSQL."""
+    """A task store on DuckDB (embedded file or in-memory) or PostgreSQL."""
 
     def __init__(self, url: str, *, engine_kwargs: dict[str, Any] | None = None) -> None:
+        from aipartnerupflow.core.storage import redact_url
+
         self.url = url
+        self.label = redact_url(url)
         self._engine_kwargs = engine_kwargs or {}
-        self._engine: sa.Engine | None = None
-        self._table = build_tasks_table(sa.MetaData(), task_table_name())
+        self._table_name = task_table_name()
+        self._table: sa.Table | None = None
         self.dialect = "postgresql" if url.startswith("postgresql") else "duckdb"
-        self._columnar = _Columnar(self._table, self.dialect)
+        self._sql = _Sql(self._table_name, self.dialect)
+        self._json_loads: Callable[[Any], Any] | None = None
         self._thread: _DbThread | None = None
         self._lock = threading.Lock()
         self._closed = False
-        self.statements = 0
         _open_stores.add(self)
 
     # -- the database thread -------------------------------------------------------------
 
     @property
     def table(self) -> sa.Table:
-        """The tasks table."""
+        """The tasks table as SQLAlchemy metadata (loads SQLAlchemy)."""
+        if self._table is None:
+            import sqlalchemy as sa
+
+            from aipartnerupflow.core.storage.schema import build_tasks_table
+
+            self._table = build_tasks_table(sa.MetaData(), self._table_name)
         return self._table
 
-    def _count_statement(self, *args: Any) -> None:
-        self.statements += 1
+    @property
+    def statements(self) -> int:
+        """SQL statements sent so far (for benchmarks)."""
+        thread = self._thread
+        return thread.driver.statements if thread and thread.driver else 0
 
     @property
     def write_batches(self) -> int:
         """How many group-commit batches were written (for benchmarks)."""
         return self._thread.batches if self._thread else 0
 
-    def _connect(self) -> sa.Connection:
-        try:
-            self._engine = sa.create_engine(
-                self.url, poolclass=sa.pool.StaticPool, **self._engine_kwargs
-            )
-            if self.dialect == "postgresql":
-                self._engine = self._engine.execution_options(isolation_level="READ COMMITTED")
-            sa.event.listen(self._engine, "before_cursor_execute", self._count_statement)
-            conn = self._engine.connect()
-            upgrade(conn, self._table.name)
-            return conn
-        except sa.exc.DBAPIError as exc:
-            raise _storage_error(self.url, exc) from None
+    def _new_driver(self) -> Driver:
+        driver = open_driver(self.url, self._table_name, self._engine_kwargs)
+        self._json_loads = driver.decode_json
+        return driver
 
     def _ensure_thread(self) -> _DbThread:
         thread = self._thread
         if thread is None:
             with self._lock:
                 if self._closed:
-                    raise StorageError(f"the task store {self.url} is closed")
+                    raise StorageError(f"the task store {self.label} is closed")
                 if self._thread is None:
                     self._thread = _DbThread(self)
                     self._thread.start()
                 thread = self._thread
         return thread
 
-    async def _call(self, fn: Callable[[sa.Connection], R]) -> R:
+    def _submit(self, fn: Callable[[Any], R], sqlalchemy: bool) -> Future[R]:
         fut: Future[R] = Future()
-        self._ensure_thread().jobs.put(_Call(fn, fut))
-        return await asyncio.wrap_future(fut)
+        self._ensure_thread().jobs.put(_Call(fn, fut, sqlalchemy))
+        return fut
+
+    async def _call(self, fn: Callable[[Driver], R]) -> R:
+        return await asyncio.wrap_future(self._submit(fn, sqlalchemy=False))
 
     async def run_sql(self, fn: Callable[[sa.Connection], R]) -> R:
-        """Run ``fn(connection)`` on the database thread, after every queued write."""
-        return await self._call(fn)
+        """Run ``fn(connection)`` with a SQLAlchemy connection on the database thread, after
+        every queued write."""
+        return await asyncio.wrap_future(self._submit(fn, sqlalchemy=True))
 
     def call_sync(self, fn: Callable[[sa.Connection], R]) -> R:
-        """Run ``fn(connection)`` on the database thread and wait (for non-async callers)."""
-        fut: Future[R] = Future()
-        self._ensure_thread().jobs.put(_Call(fn, fut))
-        return fut.result()
+        """Like :meth:`run_sql`, but waits in the calling thread (for non-async callers)."""
+        return self._submit(fn, sqlalchemy=True).result()
+
+    def _models(self, rows: list[tuple[Any, ...]]) -> list[TaskModel]:
+        loads = self._json_loads
+        if loads is None:  # pragma: no cover - rows come after the driver exists
+            raise StorageError("the task store is not open")
+        models = []
+        for row in rows:
+            values = list(row)
+            for i in _JSON_AT:
+                values[i] = loads(values[i])
+            models.append(TaskModel(*values))
+        return models
+
+    async def _select(self, where: str, params: Sequence[Any], order: str = "") -> list[TaskModel]:
+        sql = self._sql.select(where, order)
+        return self._models(await self._call(lambda d: d.fetch(sql, params)))
 
     # -- TaskStorage ---------------------------------------------------------------------
 
     async def initialize(self) -> None:
-        await self._call(lambda conn: None)
+        await self._call(lambda driver: None)
 
     async def close(self) -> None:
         await asyncio.to_thread(self.close_sync)
@@ -291,9 +344,6 @@ class SqlTaskStorage(TaskStorage):
         if thread is not None:
             thread.jobs.put(_STOP)
             thread.join()
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
 
     async def insert_tasks(self, tasks: Sequence[TaskModel]) -> None:
         if not tasks:
@@ -306,113 +356,63 @@ class SqlTaskStorage(TaskStorage):
             if row.updated_at is None:
                 row.updated_at = now
 
-        def insert(conn: sa.Connection) -> None:
+        def insert(driver: Driver) -> None:
             try:
-                with conn.begin():
-                    self._columnar.insert(conn, rows)
-            except sa.exc.DBAPIError as exc:
-                taken = self._existing(conn, [t.id for t in rows])
-                if conn.in_transaction():
-                    conn.rollback()
-                if not taken:
-                    raise StorageError(
-                        f"could not insert tasks into {self.url}: {exc.orig}"
-                    ) from exc
-                raise TaskAlreadyExistsError(
-                    "task id(s) already exist in the store: "
-                    + ", ".join(sorted(taken))
-                    + ". Leave out 'id' to get fresh ids, or pick ids that are not used."
-                ) from None
+                with driver.transaction():
+                    self._sql.insert(driver, rows)
+            except Exception as exc:
+                taken = self._existing(driver, [t.id for t in rows])
+                if taken:
+                    raise taken_ids_error(sorted(taken)) from None
+                cause = getattr(exc, "orig", None) or exc
+                raise StorageError(f"could not insert tasks into {self.label}: {cause}") from exc
 
         await self._call(insert)
 
-    def _existing(self, conn: sa.Connection, ids: Sequence[str]) -> set[str]:
+    def _existing(self, driver: Driver, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
-        for i in range(0, len(ids), 5000):
-            chunk = list(ids[i : i + 5000])
-            stmt = sa.select(self._table.c.id).where(self._table.c.id.in_(chunk))
-            found.update(r[0] for r in conn.execute(stmt))
+        sql = f"SELECT id FROM {self._table_name} WHERE id IN (SELECT unnest(CAST(? AS TEXT[])))"
+        for i in range(0, len(ids), _CHUNK):
+            found.update(r[0] for r in driver.fetch(sql, [list(ids[i : i + _CHUNK])]))
         return found
 
-    def _select(self, conn: sa.Connection, stmt: sa.Select[Any]) -> list[TaskModel]:
-        return [TaskModel(**row._mapping) for row in conn.execute(stmt)]
-
     async def get_task(self, task_id: str) -> TaskModel | None:
-        t = self._table
-        rows = await self._call(lambda c: self._select(c, sa.select(t).where(t.c.id == task_id)))
+        rows = await self._select("id = ?", [task_id])
         return rows[0] if rows else None
 
     async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskModel]:
-        t = self._table
-        ids = list(task_ids)
-        return await self._call(lambda c: self._select(c, sa.select(t).where(t.c.id.in_(ids))))
+        return await self._select("id IN (SELECT unnest(CAST(? AS TEXT[])))", [list(task_ids)])
 
     async def get_tree(self, root_id: str) -> list[TaskModel]:
-        t = self._table
-        stmt = (
-            sa.select(t)
-            .where(sa.or_(t.c.root_id == root_id, t.c.id == root_id))
-            .order_by(t.c.position)
-        )
-        return await self._call(lambda c: self._select(c, stmt))
+        return await self._select("root_id = ? OR id = ?", [root_id, root_id], " ORDER BY position")
 
     async def get_children(self, parent_id: str) -> list[TaskModel]:
-        t = self._table
-        stmt = sa.select(t).where(t.c.parent_id == parent_id).order_by(t.c.priority, t.c.position)
-        return await self._call(lambda c: self._select(c, stmt))
-
-    def _where(self, q: TaskQuery) -> list[sa.ColumnElement[bool]]:
-        t = self._table
-        cond: list[sa.ColumnElement[bool]] = []
-        if q.user_id is not None:
-            cond.append(t.c.user_id == q.user_id)
-        if q.status is not None:
-            statuses = [q.status] if isinstance(q.status, str) else list(q.status)
-            cond.append(t.c.status.in_(statuses))
-        if q.root_id is not None:
-            cond.append(sa.or_(t.c.root_id == q.root_id, t.c.id == q.root_id))
-        if q.parent_id == "":
-            cond.append(t.c.parent_id.is_(None))
-        elif q.parent_id is not None:
-            cond.append(t.c.parent_id == q.parent_id)
-        if q.name is not None:
-            cond.append(t.c.name == q.name)
-        return cond
+        return await self._select("parent_id = ?", [parent_id], " ORDER BY priority, position")
 
     async def list_tasks(self, query: TaskQuery) -> list[TaskModel]:
-        t = self._table
-        order = (
-            [t.c.created_at.desc(), t.c.position.desc()]
-            if query.newest_first
-            else [t.c.created_at, t.c.position]
+        where, params = self._sql.where(query)
+        desc = " DESC" if query.newest_first else ""
+        order = f" ORDER BY created_at{desc}, position{desc} LIMIT ? OFFSET ?"
+        return await self._select(
+            where, [*params, max(0, query.limit), max(0, query.offset)], order
         )
-        stmt = (
-            sa.select(t)
-            .where(*self._where(query))
-            .order_by(*order)
-            .limit(max(0, query.limit))
-            .offset(max(0, query.offset))
-        )
-        return await self._call(lambda c: self._select(c, stmt))
 
     async def count_tasks(self, query: TaskQuery) -> dict[str, int]:
-        t = self._table
-        stmt = (
-            sa.select(t.c.status, sa.func.count()).where(*self._where(query)).group_by(t.c.status)
-        )
-        rows = await self._call(lambda c: c.execute(stmt).all())
+        where, params = self._sql.where(query)
+        sql = f"SELECT status, count(*) FROM {self._table_name} WHERE {where} GROUP BY status"
+        rows = await self._call(lambda d: d.fetch(sql, params))
         return {str(status): int(n) for status, n in rows}
 
     async def update_task(self, task_id: str, fields: dict[str, Any]) -> bool:
         unknown = set(fields) - set(TASK_COLUMNS)
         if unknown:
             raise StorageError(f"unknown task field(s): {', '.join(sorted(unknown))}")
-        t = self._table
+        if not fields:
+            return await self.get_task(task_id) is not None
 
-        def update(conn: sa.Connection) -> bool:
-            with conn.begin():
-                res = conn.execute(sa.update(t).where(t.c.id == task_id).values(**fields))
-            return bool(res.rowcount)
+        def update(driver: Driver) -> bool:
+            with driver.transaction():
+                return self._sql.update_one(driver, task_id, fields)
 
         return await self._call(update)
 
@@ -420,48 +420,39 @@ class SqlTaskStorage(TaskStorage):
         self._ensure_thread().jobs.put((task_id, fields))
 
     async def flush(self) -> None:
-        await self._call(lambda conn: None)
+        await self._call(lambda driver: None)
         thread = self._thread
         if thread is not None and thread.write_error is not None:
             exc, thread.write_error = thread.write_error, None
-            raise StorageError(f"task changes could not be written to {self.url}: {exc}") from exc
+            raise StorageError(f"task changes could not be written to {self.label}: {exc}") from exc
 
     async def delete_tasks(self, task_ids: Sequence[str]) -> int:
-        t = self._table
         ids = list(task_ids)
+        sql = (
+            f"DELETE FROM {self._table_name} "
+            "WHERE id IN (SELECT unnest(CAST(? AS TEXT[]))) RETURNING id"
+        )
 
-        def delete(conn: sa.Connection) -> int:
-            with conn.begin():
-                return int(conn.execute(sa.delete(t).where(t.c.id.in_(ids))).rowcount)
+        def delete(driver: Driver) -> int:
+            with driver.transaction():
+                return len(driver.fetch(sql, [ids]))
 
         return await self._call(delete)
 
     async def interrupted_roots(self, live_owners: Sequence[str]) -> list[str]:
-        t = self._table
-        owners = list(live_owners)
-        root = sa.func.coalesce(t.c.root_id, t.c.id)
-        stmt = sa.select(root).where(t.c.status == "in_progress").distinct()
-        if owners:
-            stmt = stmt.where(sa.or_(t.c.lease_owner.is_(None), t.c.lease_owner.not_in(owners)))
-        rows = await self._call(lambda c: c.execute(stmt).all())
-        return [str(r[0]) for r in rows]
-
-
-def _storage_error(url: str, exc: sa.exc.DBAPIError) -> StorageError:
-    text = str(exc.orig) if exc.orig is not None else str(exc)
-    if "Could not set lock on file" in text or "Conflicting lock" in text:
-        match = re.search(r"Conflicting lock is held in (.*?) \(PID (\d+)\)", text)
-        holder = f"process {match.group(2)} ({match.group(1)})" if match else "another process"
-        return DatabaseLockedError(
-            f"the task database {url.removeprefix('duckdb:///')} is in use by {holder}. "
-            "DuckDB allows one process per file: stop that process, talk to it through its API "
-            "server, or set AIPARTNERUPFLOW_DATABASE_URL to another database."
+        sql = (
+            f"SELECT DISTINCT coalesce(root_id, id) FROM {self._table_name} "
+            "WHERE status = 'in_progress'"
         )
-    from aipartnerupflow.core.storage import connect_error, redact_url
-
-    return StorageError(
-        f"cannot open the task database {redact_url(url)}: {connect_error(exc.orig or exc)}"
-    )
+        params: list[Any] = []
+        if live_owners:
+            sql += (
+                " AND (lease_owner IS NULL OR lease_owner NOT IN "
+                "(SELECT unnest(CAST(? AS TEXT[]))))"
+            )
+            params.append(list(live_owners))
+        rows = await self._call(lambda d: d.fetch(sql, params))
+        return [str(r[0]) for r in rows]
 
 
 _open_stores: weakref.WeakSet[SqlTaskStorage] = weakref.WeakSet()
