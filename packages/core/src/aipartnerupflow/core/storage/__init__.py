@@ -76,7 +76,12 @@ def redact_url(url: str) -> str:
 
 
 def create_session(url: str | None = None, **engine_kwargs: Any) -> TaskStorage:
-    """A task store for ``url`` (default: :func:`default_database_url`). Opened on first use."""
+    """A task store for ``url`` (default: :func:`default_database_url`). Opened on first use.
+
+    ``engine_kwargs`` go to SQLAlchemy's ``create_engine`` for PostgreSQL; a DuckDB store
+    talks to ``duckdb`` directly and takes only ``connect_args={"config": {...}}`` (DuckDB
+    settings such as ``threads`` or ``memory_limit``).
+    """
     target = normalize_url(url or default_database_url())
     if target.startswith("postgresql+psycopg://"):
         from aipartnerupflow.core.storage.postgres import create_postgres_storage
