@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import json
 import os
+import socket
+import subprocess
 import sys
 import textwrap
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["APFLOW", "FAKE_CLI_PLUGIN", "FAKE_SERVER", "PLUGIN", "TESTS_DIR", "Env", "make_dist"]
+__all__ = [
+    "APFLOW",
+    "FAKE_CLI_PLUGIN",
+    "FAKE_SERVER",
+    "PLUGIN",
+    "TESTS_DIR",
+    "Env",
+    "free_port",
+    "make_dist",
+    "slow_tree",
+    "start_apflow",
+    "wait_for",
+]
 
 TESTS_DIR = Path(__file__).parent
 PLUGIN = "apflow_cli_testplugins"
@@ -104,3 +120,35 @@ def greet(name: str = "world") -> None:
 def other() -> None:
     """Another command."""
 '''
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def wait_for(path: Path, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.05)
+
+
+def slow_tree(marker: Path, seconds: float = 60) -> str:
+    return json.dumps([
+        {"id": "root", "name": "Root", "schemas": {"method": "cli_slow"},
+         "inputs": {"seconds": seconds, "started_file": str(marker)}},
+        {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_slow"},
+         "inputs": {"seconds": seconds}},
+        {"id": "after", "name": "After", "parent_id": "root", "dependencies": ["kid"],
+         "schemas": {"method": "cli_echo"}, "inputs": {"text": "never"}},
+    ])
+
+
+def start_apflow(sandbox: Env, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([str(APFLOW), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=sandbox.environ(),
+                            cwd=sandbox.root / "work")

@@ -15,45 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from apflow_cli_testkit import APFLOW, FAKE_SERVER, PLUGIN, Env
+from apflow_cli_testkit import (
+    APFLOW,
+    FAKE_SERVER,
+    PLUGIN,
+    Env,
+    free_port,
+    slow_tree,
+    start_apflow,
+    wait_for,
+)
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 HEAVY = ("sqlalchemy", "duckdb", "duckdb_engine", "pydantic", "alembic", "jsonschema",
          "rich.progress", "rich.live", "rich.markdown", "rich.syntax", "pygments",
          "aipartnerupflow.core.manager", "aipartnerupflow.core.engine", "dotenv", "asyncio")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def wait_for(path: Path, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{path} never appeared")
-        time.sleep(0.05)
-
-
-def slow_tree(marker: Path, seconds: float = 60) -> str:
-    return json.dumps([
-        {"id": "root", "name": "Root", "schemas": {"method": "cli_slow"},
-         "inputs": {"seconds": seconds, "started_file": str(marker)}},
-        {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_slow"},
-         "inputs": {"seconds": seconds}},
-        {"id": "after", "name": "After", "parent_id": "root", "dependencies": ["kid"],
-         "schemas": {"method": "cli_echo"}, "inputs": {"text": "never"}},
-    ])
-
-
-def start_apflow(sandbox: Env, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(APFLOW), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=sandbox.environ(),
-                            cwd=sandbox.root / "work")
 
 
 # -- start-up ------------------------------------------------------------------------------

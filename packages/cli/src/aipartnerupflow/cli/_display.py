@@ -183,11 +183,13 @@ class _Tracking(Display):
     def task(self, task: TaskModel) -> None:
         row = self.rows.get(task.id)
         if row is not None and (row.status, row.progress) != (task.status, task.progress):
+            status_changed = row.status != task.status
             row.update(task)
-            self._changed(row)
+            if status_changed:
+                self._changed(row)
 
     def _changed(self, row: TaskRow) -> None:
-        """A row's status changed."""
+        """A row's status changed (progress alone does not count)."""
 
     def _apply(self, event: TaskEvent) -> TaskRow | None:
         row = self.rows.get(event.task_id)

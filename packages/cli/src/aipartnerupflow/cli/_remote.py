@@ -1,8 +1,9 @@
 """Reaching the data through the daemon's API while it holds the embedded DuckDB file.
 
-The A2A server answers JSON-RPC on ``POST /tasks`` (``tasks.get``, ``tasks.list``, ...). When
-a command finds the database locked by the running ``a2a`` daemon of the same database, it
-asks the server instead. Only the standard library is used (``urllib``).
+The A2A server answers JSON-RPC on ``POST /tasks`` (``tasks.get``, ``tasks.list``, ...; runs
+stream their events as server-sent events). When a command finds the database locked by the
+running ``a2a`` daemon of the same database, it asks the server instead. Only the standard
+library is used (``urllib``).
 """
 
 from __future__ import annotations
@@ -10,13 +11,17 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aipartnerupflow.cli._common import CliError, CliState, run_async
 
 if TYPE_CHECKING:
+    import urllib.request
+    from http.client import HTTPResponse
+
     from aipartnerupflow.core.models import TaskModel
     from aipartnerupflow.core.tree import TaskTreeNode
 
@@ -28,6 +33,7 @@ __all__ = [
     "local_or_remote",
     "model",
     "server_for",
+    "sse_data",
     "tree_from_nested",
 ]
 
@@ -35,6 +41,8 @@ T = TypeVar("T")
 
 TOKEN_ENV = "AIPARTNERUPFLOW_API_TOKEN"
 NOT_FOUND = -32001
+#: Seconds without a byte before a stream counts as broken (the server pings every 15 s).
+STREAM_TIMEOUT = 90.0
 
 
 class RemoteError(CliError):
@@ -52,9 +60,47 @@ class Remote:
     url: str
     token: str | None = None
 
-    def call(self, method: str, params: dict[str, Any]) -> Any:
-        """Call one method; JSON-RPC errors become :class:`RemoteError`."""
-        import urllib.error
+    def call(self, method: str, params: dict[str, Any], *,
+             timeout: float | None = 60) -> Any:
+        """Call one method; JSON-RPC errors become :class:`RemoteError`.
+
+        ``timeout=None`` waits as long as the server works (for methods that run trees).
+        """
+        with self._post(method, params, timeout) as response:
+            return _result(self._read_json(response))
+
+    def stream(self, method: str, params: dict[str, Any]) -> Generator[Any, None, None]:
+        """Call a method with ``use_streaming``: the result of each server-sent frame.
+
+        An error before the stream starts, or in a frame, becomes :class:`RemoteError`.
+        """
+        with self._post(method, {**params, "use_streaming": True}, STREAM_TIMEOUT) as response:
+            if not response.headers.get("Content-Type", "").startswith("text/event-stream"):
+                yield _result(self._read_json(response))
+                return
+            for data in sse_data(self._lines(response)):
+                try:
+                    frame = json.loads(data)
+                except ValueError:
+                    raise CliError(f"the server at {self.url} sent a malformed event: "
+                                   f"{data[:80]!r}") from None
+                yield _result(frame)
+
+    def health(self) -> dict[str, Any]:
+        """``GET /system/health`` (public: no token needed)."""
+        import urllib.request
+
+        request = urllib.request.Request(f"{self.url}/system/health", method="GET")
+        with self._open(request, 30) as response:
+            data = self._read_json(response)
+        if not isinstance(data, dict):
+            raise CliError(f"the server at {self.url} answered /system/health with "
+                           f"{type(data).__name__}, not a JSON object")
+        return data
+
+    @contextmanager
+    def _post(self, method: str, params: dict[str, Any],
+              timeout: float | None) -> Iterator[HTTPResponse]:
         import urllib.request
 
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
@@ -64,21 +110,71 @@ class Remote:
             headers["Authorization"] = f"Bearer {self.token}"
         request = urllib.request.Request(f"{self.url}/tasks", data=body, headers=headers,
                                          method="POST")
+        with self._open(request, timeout) as response:
+            yield response
+
+    @contextmanager
+    def _open(self, request: urllib.request.Request,
+              timeout: float | None) -> Iterator[HTTPResponse]:
+        import urllib.error
+        import urllib.request
+
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
-                reply = json.loads(response.read())
+            response = urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
                 raise CliError(f"the server at {self.url} refused the request ({exc.code}); "
                                f"set {TOKEN_ENV} to a valid token") from None
             raise CliError(f"the server at {self.url} answered HTTP {exc.code}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
-            raise CliError(f"the daemon at {self.url} holds the database but does not answer "
-                           f"({exc}); check `apflow daemon status`") from None
-        error = reply.get("error")
-        if error:
-            raise RemoteError(str(error.get("message", error)), int(error.get("code", 0)))
-        return reply.get("result")
+        except (urllib.error.URLError, OSError) as exc:
+            raise self._unreachable(exc) from None
+        with response:
+            yield response
+
+    def _read_json(self, response: HTTPResponse) -> Any:
+        try:
+            return json.loads(response.read())
+        except (OSError, ValueError) as exc:
+            raise self._unreachable(exc) from None
+
+    def _lines(self, response: HTTPResponse) -> Iterator[str]:
+        try:
+            for raw in response:
+                yield raw.decode("utf-8", errors="replace")
+        except OSError as exc:
+            raise CliError(f"the connection to the daemon at {self.url} broke ({exc}); check "
+                           "`apflow daemon status` and `apflow daemon logs`") from None
+
+    def _unreachable(self, exc: BaseException) -> CliError:
+        return CliError(f"the daemon at {self.url} holds the database but does not answer "
+                        f"({exc}); check `apflow daemon status`")
+
+
+def _result(reply: Any) -> Any:
+    if not isinstance(reply, dict):
+        raise CliError(f"unexpected answer from the server: {str(reply)[:80]}")
+    error = reply.get("error")
+    if error:
+        if not isinstance(error, dict):
+            raise RemoteError(str(error), 0)
+        raise RemoteError(str(error.get("message", error)), int(error.get("code", 0)))
+    return reply.get("result")
+
+
+def sse_data(lines: Iterable[str]) -> Iterator[str]:
+    """The ``data`` of each server-sent event (comments and other fields are skipped)."""
+    data: list[str] = []
+    for line in lines:
+        line = line.rstrip("\r\n")
+        if not line:
+            if data:
+                yield "\n".join(data)
+                data = []
+        elif line.startswith("data:"):
+            value = line[5:]
+            data.append(value[1:] if value.startswith(" ") else value)
+    if data:
+        yield "\n".join(data)
 
 
 def server_for(state: CliState) -> Remote | None:

@@ -1,12 +1,28 @@
-"""``apflow db``: database maintenance."""
+"""``apflow db``: database maintenance.
+
+While the ``a2a`` daemon holds the embedded DuckDB file, ``db upgrade`` cannot open it; the
+daemon applied the migrations when it opened the database, so the command asks the daemon's
+``/system/health`` which schema revision it migrated to and succeeds when that is the revision
+this installation expects.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from aipartnerupflow.cli._common import get_state, print_json, redact_url, run_async
+from aipartnerupflow.cli._common import (
+    CliError,
+    CliState,
+    get_state,
+    print_json,
+    redact_url,
+    run_async,
+)
+
+if TYPE_CHECKING:
+    from aipartnerupflow.cli._remote import Remote
 
 __all__ = ["app"]
 
@@ -36,10 +52,44 @@ def upgrade(
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
 ) -> None:
     """Create the database or apply pending schema migrations."""
+    from aipartnerupflow.core.errors import DatabaseLockedError
+
     state = get_state(ctx)
     state.setup_logging()
-    url = run_async(_upgrade(state.database_url))
+    try:
+        url = run_async(_upgrade(state.database_url))
+    except DatabaseLockedError:
+        from aipartnerupflow.cli._remote import server_for
+
+        server = server_for(state)
+        if server is None:
+            raise
+        report = _migrated_by_daemon(state, server)
+        if json_output:
+            print_json(report)
+        else:
+            typer.echo(f"Database {report['database']} is up to date (schema revision "
+                       f"{report['schema_revision']}): the apflow daemon at {server.url} holds "
+                       "it and applied the migrations when it opened it.")
+        return
     if json_output:
         print_json({"database": redact_url(url), "status": "up to date"})
     else:
         typer.echo(f"Database {redact_url(url)} is up to date.")
+
+
+def _migrated_by_daemon(state: CliState, server: Remote) -> dict[str, Any]:
+    """The daemon's schema revision when it is the one this installation expects."""
+    from aipartnerupflow.core.storage.schema import HEAD_REVISION
+
+    revision = server.health().get("schema_revision")
+    if revision != HEAD_REVISION:
+        held = f"at schema revision {revision}" if revision else \
+            "without saying its schema revision (an older server)"
+        raise CliError(
+            f"the apflow daemon at {server.url} holds the database {held}, but this apflow "
+            f"expects revision {HEAD_REVISION}. Restart the daemon (apflow daemon restart) so "
+            "it migrates the database as it opens it, or stop it (apflow daemon stop) and run "
+            "apflow db upgrade again.")
+    return {"database": redact_url(state.resolved_database_url()), "status": "up to date",
+            "schema_revision": revision, "migrated_by": "daemon", "daemon_url": server.url}

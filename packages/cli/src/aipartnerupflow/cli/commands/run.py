@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     import asyncio
 
     from aipartnerupflow.cli._display import Display
-    from aipartnerupflow.cli._remote import Remote
     from aipartnerupflow.core.manager import TaskManager
     from aipartnerupflow.core.results import TreeResult
     from aipartnerupflow.core.tree import TaskTreeNode
@@ -46,7 +45,6 @@ __all__ = [
     "follow_run",
     "renew_ids",
     "result_from_tasks",
-    "run_on_server",
 ]
 
 app = typer.Typer(help="Run task trees.", no_args_is_help=True, add_completion=False,
@@ -150,6 +148,7 @@ def renew_ids(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def result_from_tasks(root_id: str, tasks: list[Any]) -> dict[str, Any]:
+    """The ``--json`` document of a tree from its tasks (root first)."""
     from aipartnerupflow.core.tree import aggregate_status
 
     ordered = sorted(tasks, key=lambda t: t.id != root_id)
@@ -307,55 +306,6 @@ async def follow_queued(tm: TaskManager, tree: TaskTreeNode, display: Display, *
                       time.monotonic() - began)
 
 
-def run_on_server(server: Remote, tasks: list[dict[str, Any]], user_id: str | None,
-                  keep_ids: bool) -> RunOutcome:
-    """Run the tree on the daemon that holds the database (``tasks.execute``; no live view).
-
-    Ctrl-C cancels the tree on the server and waits for it to end.
-    """
-    from aipartnerupflow.cli._remote import RemoteError, flatten, model
-    from aipartnerupflow.core.status import TaskStatus
-
-    if user_id is not None:
-        raise CliError("the daemon holds the database, and through its API tasks belong to "
-                       "the authenticated user: drop --user-id, or stop the daemon")
-    items = [dict(t) if isinstance(t, dict) else t for t in tasks]
-    for item in items:  # ids chosen here, so the root is known if Ctrl-C comes
-        if isinstance(item, dict) and not item.get("id"):
-            item["id"] = str(uuid.uuid4())
-    roots = [t["id"] for t in items if isinstance(t, dict) and not t.get("parent_id")]
-    root_id = roots[0] if len(roots) == 1 else None
-    sys.stderr.write(f"Note: the daemon holds the database; running the tree on it at "
-                     f"{server.url} (no live view).\n")
-    began = time.monotonic()
-    try:
-        try:
-            reply = server.call("tasks.execute", {"tasks": items})
-        except RemoteError as exc:
-            if keep_ids or "already exist" not in exc.message:
-                raise
-            items = renew_ids(items)
-            roots = [t["id"] for t in items if isinstance(t, dict) and not t.get("parent_id")]
-            root_id = roots[0] if len(roots) == 1 else None
-            sys.stderr.write(f"Note: {exc.message.split('.')[0]}; this run uses fresh ids.\n")
-            reply = server.call("tasks.execute", {"tasks": items})
-    except KeyboardInterrupt:
-        if root_id is None:
-            raise
-        sys.stderr.write("Cancelling the tree on the daemon...\n")
-        server.call("tasks.cancel", {"task_id": root_id})
-        deadline = time.monotonic() + 60
-        while True:
-            found = [model(d) for d in flatten(server.call("tasks.tree", {"task_id": root_id}))]
-            if all(TaskStatus.is_terminal(t.status) for t in found) or \
-                    time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
-        return RunOutcome(result_from_tasks(root_id, found), True, time.monotonic() - began)
-    result = {"root_id": reply["root_id"], "status": reply["status"], "tasks": reply["tasks"]}
-    return RunOutcome(result, False, time.monotonic() - began)
-
-
 def finish(outcome: RunOutcome, json_output: bool, output: str | None) -> None:
     """Print the result (JSON or summary), write ``--output``, exit with the right code."""
     if output is not None:
@@ -503,7 +453,9 @@ def flow(
         server = server_for(state)
         if server is None or queue:
             raise
-        outcome = run_on_server(server, task_list, user_id, keep_ids)
+        from aipartnerupflow.cli._remote_run import run_on_server
+
+        outcome = run_on_server(server, task_list, user_id, keep_ids, concurrency, display)
     if isinstance(outcome, str):
         if json_output:
             print_json({"root_id": outcome, "status": "queued"})

@@ -16,7 +16,6 @@ from aipartnerupflow.cli._common import (
     get_state,
     open_manager,
     print_json,
-    run_async,
 )
 from aipartnerupflow.cli._remote import (
     NOT_FOUND,
@@ -33,6 +32,7 @@ from aipartnerupflow.cli.commands.run import (
     finish,
     follow_run,
     renew_ids,
+    result_from_tasks,
 )
 
 if TYPE_CHECKING:
@@ -403,9 +403,17 @@ def create(
 
     async def go() -> TaskTreeNode:
         async with open_manager(_state(ctx)) as tm:
+            await tm.storage.initialize()  # a locked database shows up before validation
             return await tm.create_task_tree_from_array(task_list, user_id=user_id)
 
-    node = run_async(go())
+    def remote(server: Remote) -> TaskTreeNode:
+        if user_id is not None:
+            raise CliError("the daemon holds the database, and through its API tasks belong to "
+                           "the authenticated user: drop --user-id, or stop the daemon "
+                           "(apflow daemon stop) to create them here")
+        return tree_from_nested(server.call("tasks.create", {"tasks": task_list}))
+
+    node = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json({"root_id": node.task.id, "tasks": [t.to_dict() for t in node.tasks()]})
     else:
@@ -443,7 +451,18 @@ def execute(
             return await follow_run(tm, node, lambda: tm.execute_tree(root_id, rerun=mode),
                                     display)
 
-    finish(run_async(go()), json_output, None)
+    def remote(server: Remote) -> Any:
+        from aipartnerupflow.cli._remote_run import follow_on_server
+
+        if concurrency is not None:
+            raise CliError("the daemon holds the database and runs trees with its own "
+                           "concurrency limit: drop --concurrency, or stop the daemon (apflow "
+                           "daemon stop) to run the tree here")
+        task = _remote_task(server, task_id)
+        root_id = task.root_id or task.id
+        return follow_on_server(server, {"task_id": root_id, "rerun": mode}, display, root_id)
+
+    finish(local_or_remote(_state(ctx), go, remote), json_output, None)
 
 
 @app.command("resume")
@@ -453,7 +472,11 @@ def resume(ctx: typer.Context, json_output: JsonOpt = False) -> None:
         async with open_manager(_state(ctx)) as tm:
             return [r.to_dict() for r in await tm.resume_interrupted()]
 
-    results = run_async(go())
+    def remote(server: Remote) -> list[dict[str, Any]]:
+        results: list[dict[str, Any]] = server.call("tasks.resume", {}, timeout=None)
+        return results
+
+    results = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json(results)
     elif not results:
@@ -608,7 +631,7 @@ def watch(
     live: LiveOpt = None,
     json_output: JsonOpt = False,
 ) -> None:
-    """Follow a tree run by another process until it ends (polls the database)."""
+    """Follow a tree run by another process until it ends (polls the database or the daemon)."""
     from aipartnerupflow.cli._display import make_display, print_summary
     from aipartnerupflow.core.status import TaskStatus
 
@@ -632,13 +655,22 @@ def watch(
                     await asyncio.sleep(interval)
             finally:
                 display.stop()
-            from aipartnerupflow.cli.commands.run import result_from_tasks
-
             return result_from_tasks(root_id, tasks)
+
+    def remote(server: Remote) -> dict[str, Any]:
+        from aipartnerupflow.cli._remote_run import poll_tree
+
+        task = _remote_task(server, task_id)
+        root_id = task.root_id or task.id
+        try:
+            tasks = poll_tree(server, root_id, display, interval, started=False)
+        finally:
+            display.stop()
+        return result_from_tasks(root_id, tasks)
 
     began = time.monotonic()
     try:
-        result = run_async(go())
+        result = local_or_remote(_state(ctx), go, remote)
     except KeyboardInterrupt:
         sys.stderr.write("Stopped watching.\n")
         raise typer.Exit(EXIT_INTERRUPTED) from None
