@@ -13,11 +13,18 @@ from apflow_cli_testkit import PLUGIN, Env, free_port, slow_tree, start_apflow, 
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
-TWO = json.dumps([
-    {"id": "root", "name": "Root", "schemas": {"method": "cli_echo"}, "inputs": {"text": "x"}},
-    {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_echo"},
-     "inputs": {"text": "y"}},
-])
+TWO = json.dumps(
+    [
+        {"id": "root", "name": "Root", "schemas": {"method": "cli_echo"}, "inputs": {"text": "x"}},
+        {
+            "id": "kid",
+            "name": "Kid",
+            "parent_id": "root",
+            "schemas": {"method": "cli_echo"},
+            "inputs": {"text": "y"},
+        },
+    ]
+)
 
 
 @pytest.fixture
@@ -27,8 +34,9 @@ def daemon(apflow: Run) -> Iterator[Callable[..., str]]:
 
     def start(**env: str) -> str:
         port = free_port()
-        proc = apflow("--plugin", PLUGIN, "daemon", "start", "--port", str(port), timeout=120,
-                      **env)
+        proc = apflow(
+            "--plugin", PLUGIN, "daemon", "start", "--port", str(port), timeout=120, **env
+        )
         assert proc.returncode == 0, proc.stderr
         started.append(True)
         return f"http://127.0.0.1:{port}"
@@ -39,8 +47,9 @@ def daemon(apflow: Run) -> Iterator[Callable[..., str]]:
         assert stopped.returncode == 0, stopped.stderr
 
 
-def test_run_flow_through_the_daemon_shows_the_run_live(apflow: Run,
-                                                        daemon: Callable[..., str]) -> None:
+def test_run_flow_through_the_daemon_shows_the_run_live(
+    apflow: Run, daemon: Callable[..., str]
+) -> None:
     url = daemon()
     proc = apflow("run", "flow", "--no-live", "--tasks", TWO)
     assert proc.returncode == 0, proc.stderr
@@ -50,8 +59,9 @@ def test_run_flow_through_the_daemon_shows_the_run_live(apflow: Run,
     assert lines[0] == "Running tree root (2 tasks)"
     # status lines come from the streamed events, before the summary
     assert lines.index("◐ Kid in_progress") < lines.index("✔ Kid completed")
-    assert lines.index("✔ Root completed") < next(i for i, x in enumerate(lines)
-                                                  if x.startswith("TASK"))
+    assert lines.index("✔ Root completed") < next(
+        i for i, x in enumerate(lines) if x.startswith("TASK")
+    )
     assert '{"echo": {"text": "y"}}' in proc.stdout
     assert "✔ Tree root completed (2 completed)" in proc.stdout
 
@@ -77,8 +87,9 @@ def test_run_flow_through_the_daemon_shows_the_run_live(apflow: Run,
     assert "own concurrency limit" in refused.stderr and "apflow daemon stop" in refused.stderr
 
 
-def test_ctrl_c_on_a_live_run_through_the_daemon(sandbox: Env, apflow: Run,
-                                                 daemon: Callable[..., str]) -> None:
+def test_ctrl_c_on_a_live_run_through_the_daemon(
+    sandbox: Env, apflow: Run, daemon: Callable[..., str]
+) -> None:
     daemon()
     marker = sandbox.root / "started"
     proc = start_apflow(sandbox, "run", "flow", "--no-live", "--tasks", slow_tree(marker))
@@ -98,8 +109,9 @@ def test_ctrl_c_on_a_live_run_through_the_daemon(sandbox: Env, apflow: Run,
     assert {s["status"] for s in statuses} == {"cancelled"}
 
 
-def test_create_execute_and_watch_through_the_daemon(sandbox: Env, apflow: Run,
-                                                     daemon: Callable[..., str]) -> None:
+def test_create_execute_and_watch_through_the_daemon(
+    sandbox: Env, apflow: Run, daemon: Callable[..., str]
+) -> None:
     daemon()
     created = apflow("tasks", "create", "--json", "--tasks", TWO)
     assert created.returncode == 0, created.stderr
@@ -108,8 +120,7 @@ def test_create_execute_and_watch_through_the_daemon(sandbox: Env, apflow: Run,
     assert {t["status"] for t in data["tasks"]} == {"pending"}
     human = apflow("tasks", "create", "--new-ids", "--tasks", TWO)
     assert human.returncode == 0 and "Created tree" in human.stdout
-    assert apflow("tasks", "create", "--user-id", "u", "--new-ids", "--tasks",
-                  TWO).returncode == 2
+    assert apflow("tasks", "create", "--user-id", "u", "--new-ids", "--tasks", TWO).returncode == 2
 
     executed = apflow("tasks", "execute", "kid", "--no-live")
     assert executed.returncode == 0, executed.stderr
@@ -149,11 +160,18 @@ def test_create_execute_and_watch_through_the_daemon(sandbox: Env, apflow: Run,
     assert json.loads(out)["status"] == "completed"
 
 
-def test_resume_through_the_daemon(sandbox: Env, apflow: Run,
-                                   daemon: Callable[..., str]) -> None:
+def test_resume_through_the_daemon(sandbox: Env, apflow: Run, daemon: Callable[..., str]) -> None:
     marker = sandbox.root / "started"
-    crashed = start_apflow(sandbox, "--plugin", PLUGIN, "run", "flow", "--json", "--tasks",
-                           slow_tree(marker, seconds=2))
+    crashed = start_apflow(
+        sandbox,
+        "--plugin",
+        PLUGIN,
+        "run",
+        "flow",
+        "--json",
+        "--tasks",
+        slow_tree(marker, seconds=2),
+    )
     wait_for(marker)
     crashed.kill()  # SIGKILL: tasks stay in_progress, owned by a dead process
     crashed.communicate()
@@ -169,8 +187,9 @@ def test_resume_through_the_daemon(sandbox: Env, apflow: Run,
     assert nothing.returncode == 0 and "No interrupted trees." in nothing.stdout
 
 
-def test_db_upgrade_while_the_daemon_holds_the_database(sandbox: Env, apflow: Run,
-                                                        daemon: Callable[..., str]) -> None:
+def test_db_upgrade_while_the_daemon_holds_the_database(
+    sandbox: Env, apflow: Run, daemon: Callable[..., str]
+) -> None:
     url = daemon()
     proc = apflow("db", "upgrade")
     assert proc.returncode == 0, proc.stderr
@@ -179,6 +198,10 @@ def test_db_upgrade_while_the_daemon_holds_the_database(sandbox: Env, apflow: Ru
     data = json.loads(apflow("db", "upgrade", "--json").stdout)
     from aipartnerupflow.core.storage.schema import HEAD_REVISION
 
-    assert data == {"database": sandbox.db_url, "status": "up to date",
-                    "schema_revision": HEAD_REVISION, "migrated_by": "daemon",
-                    "daemon_url": url}
+    assert data == {
+        "database": sandbox.db_url,
+        "status": "up to date",
+        "schema_revision": HEAD_REVISION,
+        "migrated_by": "daemon",
+        "daemon_url": url,
+    }

@@ -75,8 +75,9 @@ def _start_display(server: Remote, root_id: str, display: Display) -> None:
     display.start(tree_from_nested(server.call("tasks.tree", {"task_id": root_id})))
 
 
-def poll_tree(server: Remote, root_id: str, display: Display, interval: float, *,
-              started: bool = True) -> list[TaskModel]:
+def poll_tree(
+    server: Remote, root_id: str, display: Display, interval: float, *, started: bool = True
+) -> list[TaskModel]:
     """Show the stored state of a tree until every task has ended; its tasks."""
     from aipartnerupflow.core.status import TaskStatus
 
@@ -106,8 +107,9 @@ def _cancel(server: Remote, root_id: str) -> bool:
         time.sleep(CANCEL_POLL_SECONDS)
 
 
-def _cancel_and_wait(server: Remote, root_id: str, display: Display,
-                     started: bool) -> list[TaskModel]:
+def _cancel_and_wait(
+    server: Remote, root_id: str, display: Display, started: bool
+) -> list[TaskModel]:
     display.note("Cancelling the tree on the daemon... (press Ctrl-C again to stop waiting)")
     if not _cancel(server, root_id):
         raise KeyboardInterrupt  # the tree was never created: nothing to report
@@ -117,8 +119,9 @@ def _cancel_and_wait(server: Remote, root_id: str, display: Display,
         return _tree(server, root_id)
 
 
-def follow_on_server(server: Remote, params: dict[str, Any], display: Display,
-                     root_id: str | None = None) -> RunOutcome:
+def follow_on_server(
+    server: Remote, params: dict[str, Any], display: Display, root_id: str | None = None
+) -> RunOutcome:
     """Run ``tasks.execute`` (``params``) on the server, streaming its events to ``display``.
 
     ``root_id``, when known before the call, lets an early Ctrl-C cancel the tree.
@@ -132,8 +135,10 @@ def follow_on_server(server: Remote, params: dict[str, Any], display: Display,
                 try:
                     first = next(frames, None)
                     if not isinstance(first, dict) or not first.get("root_task_id"):
-                        raise CliError(f"the daemon at {server.url} did not start the run "
-                                       f"(it answered {str(first)[:80]})")
+                        raise CliError(
+                            f"the daemon at {server.url} did not start the run "
+                            f"(it answered {str(first)[:80]})"
+                        )
                     root_id = str(first["root_task_id"])
                     _start_display(server, root_id, display)
                     started = True
@@ -146,14 +151,16 @@ def follow_on_server(server: Remote, params: dict[str, Any], display: Display,
                                 break
                 finally:
                     frames.close()
-                tasks = _tree(server, root_id) if finished else poll_tree(
-                    server, root_id, display, CANCEL_POLL_SECONDS)
+                tasks = (
+                    _tree(server, root_id)
+                    if finished
+                    else poll_tree(server, root_id, display, CANCEL_POLL_SECONDS)
+                )
             except KeyboardInterrupt:
                 if root_id is None:
                     raise
                 tasks = _cancel_and_wait(server, root_id, display, started)
-                return RunOutcome(result_from_tasks(root_id, tasks), True,
-                                  time.monotonic() - began)
+                return RunOutcome(result_from_tasks(root_id, tasks), True, time.monotonic() - began)
     finally:
         display.stop()
     return RunOutcome(result_from_tasks(root_id, tasks), False, time.monotonic() - began)
@@ -164,29 +171,42 @@ def _root_of(items: list[Any]) -> str | None:
     return str(roots[0]) if len(roots) == 1 else None
 
 
-def run_on_server(server: Remote, tasks: list[dict[str, Any]], user_id: str | None,
-                  keep_ids: bool, concurrency: int | None, display: Display) -> RunOutcome:
+def run_on_server(
+    server: Remote,
+    tasks: list[dict[str, Any]],
+    user_id: str | None,
+    keep_ids: bool,
+    concurrency: int | None,
+    display: Display,
+) -> RunOutcome:
     """Create and run a tree on the daemon, shown live; fresh ids when the given ones are taken."""
     if user_id is not None:
-        raise CliError("the daemon holds the database, and through its API tasks belong to "
-                       "the authenticated user: drop --user-id, or stop the daemon "
-                       "(apflow daemon stop) to run the tree here")
+        raise CliError(
+            "the daemon holds the database, and through its API tasks belong to "
+            "the authenticated user: drop --user-id, or stop the daemon "
+            "(apflow daemon stop) to run the tree here"
+        )
     if concurrency is not None:
-        raise CliError("the daemon holds the database and runs trees with its own concurrency "
-                       "limit: drop --concurrency, or stop the daemon (apflow daemon stop) to "
-                       "run the tree here")
+        raise CliError(
+            "the daemon holds the database and runs trees with its own concurrency "
+            "limit: drop --concurrency, or stop the daemon (apflow daemon stop) to "
+            "run the tree here"
+        )
     items: list[Any] = [dict(t) if isinstance(t, dict) else t for t in tasks]
     for item in items:  # ids chosen here, so the root is known if Ctrl-C comes early
         if isinstance(item, dict) and not item.get("id"):
             item["id"] = str(uuid.uuid4())
-    sys.stderr.write(f"Note: the daemon holds the database; running the tree on it at "
-                     f"{server.url}.\n")
+    sys.stderr.write(
+        f"Note: the daemon holds the database; running the tree on it at {server.url}.\n"
+    )
     try:
         return follow_on_server(server, {"tasks": items}, display, _root_of(items))
     except RemoteError as exc:
         if keep_ids or "already exist" not in exc.message:
             raise
         items = renew_ids(items)
-        sys.stderr.write(f"Note: {exc.message.split('.')[0]}; this run uses fresh ids (root "
-                         f"{_root_of(items)}). Pass --keep-ids to make this an error.\n")
+        sys.stderr.write(
+            f"Note: {exc.message.split('.')[0]}; this run uses fresh ids (root "
+            f"{_root_of(items)}). Pass --keep-ids to make this an error.\n"
+        )
     return follow_on_server(server, {"tasks": items}, display, _root_of(items))
