@@ -18,7 +18,9 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
-LINT_PATHS = ["packages", "tools", "tests-integration", "benchmarks", "templates", "noxfile.py"]
+LINT_PATHS = [
+    "packages", "examples", "tools", "tests-integration", "benchmarks", "templates", "noxfile.py"
+]
 CORE_ONLY_TEST_DEPS = ["pytest>=9", "pytest-asyncio>=1.2", "hypothesis>=6.100", "psutil>=6"]
 PYTEST_FALLBACK_DEPS = ["pytest>=9", "pytest-asyncio>=1.2"]
 META_DIST = "aipartnerupflow"

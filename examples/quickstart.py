@@ -12,12 +12,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-import examples.executors  # noqa: E402,F401 - registers the example executors
-from aipartnerupflow import TaskManager, create_session  # noqa: E402
+import examples.executors  # noqa: F401 - registers the example executors
+from aipartnerupflow import TaskManager, create_session
 
 
-async def main(path: Path) -> int:
-    tasks = json.loads(path.read_text())
+async def main(tasks: list[dict[str, object]]) -> int:
     store = create_session()  # AIPARTNERUPFLOW_DATABASE_URL, else ~/.aipartnerup/data/...
     async with TaskManager(store) as manager:
         result = await manager.run_tasks(tasks, user_id="quickstart")
@@ -30,4 +29,5 @@ async def main(path: Path) -> int:
 
 if __name__ == "__main__":
     default = Path(__file__).with_name("pipeline.json")
-    sys.exit(asyncio.run(main(Path(sys.argv[1]) if len(sys.argv) > 1 else default)))
+    path = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    sys.exit(asyncio.run(main(json.loads(path.read_text()))))
