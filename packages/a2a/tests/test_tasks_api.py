@@ -36,6 +36,9 @@ async def test_create_get_tree_children_list_count() -> None:
         assert counts["total"] == 3
         bare = (await call(server, "tasks.create", chain("bare-")))["result"]
         assert bare["id"] == "bare-root"
+        one_tree = (await call(server, "tasks.count", {"root_id": "m-root"}))["result"]
+        assert one_tree["total"] == 3 and one_tree["pending"] == 3
+        assert (await call(server, "tasks.count", {}))["result"]["total"] == 6
 
 
 async def test_execute_returns_the_real_outcome_and_reruns() -> None:

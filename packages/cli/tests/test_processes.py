@@ -347,10 +347,12 @@ def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> 
         assert [c["id"] for c in tree["children"]] == ["kid"]
         counts = json.loads(apflow("tasks", "count", "--json").stdout)
         assert counts["completed"] == 2
-        missing = apflow("tasks", "get", "nope")
-        assert missing.returncode == 2 and "no task with id 'nope'" in missing.stderr
         copied = json.loads(apflow("tasks", "copy", "root", "--json").stdout)
         assert copied["tasks"] == 2
+        one_tree = json.loads(apflow("tasks", "count", "--root-id", "root", "--json").stdout)
+        assert one_tree["completed"] == 2 and one_tree["total"] == 2
+        missing = apflow("tasks", "get", "nope")
+        assert missing.returncode == 2 and "no task with id 'nope'" in missing.stderr
         remote = apflow("run", "flow", "--json", "--tasks", tasks)
         assert remote.returncode == 0, remote.stderr
         assert "running the tree on it" in remote.stderr and "fresh ids" in remote.stderr

@@ -187,7 +187,7 @@ class TasksApi:
     async def count(self, params: dict[str, Any], caller: Caller | None) -> dict[str, int]:
         counts: dict[str, int] = await self.repo.count_tasks(
             user_id=self._scope(caller, params), status=params.get("status"),
-            parent_id="" if params.get("root_only") else None)
+            root_id=params.get("root_id"), parent_id="" if params.get("root_only") else None)
         return counts
 
     async def tree(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
@@ -434,7 +434,7 @@ METHODS = {
     "tasks.get": "One task by task_id.",
     "tasks.detail": "Same as tasks.get.",
     "tasks.list": "Tasks of the caller: status, root_only (true), limit (100), offset (0).",
-    "tasks.count": "Counts per status (and total): status, root_only.",
+    "tasks.count": "Counts per status (and total): status, root_id, root_only.",
     "tasks.tree": "The whole tree containing task_id, nested.",
     "tasks.children": "Direct children of parent_id.",
     "tasks.update": "Edit a task that is not running; status only along allowed transitions.",

@@ -352,10 +352,9 @@ def count(
                 parent_id="" if roots_only else None)
 
     def remote(server: Remote) -> dict[str, int]:
-        if root_id is not None:
-            raise CliError("the daemon holds the database and its API cannot count by "
-                           "--root-id; use `apflow tasks list --root-id` or stop the daemon")
         params: dict[str, Any] = {"root_only": roots_only}
+        if root_id is not None:
+            params["root_id"] = root_id
         if statuses:
             params["status"] = statuses
         if user_id:
