@@ -351,6 +351,8 @@ def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> 
         assert copied["tasks"] == 2
         one_tree = json.loads(apflow("tasks", "count", "--root-id", "root", "--json").stdout)
         assert one_tree["completed"] == 2 and one_tree["total"] == 2
+        forced = apflow("tasks", "delete", "root", "--force")
+        assert forced.returncode == 2 and "cancel them first" in forced.stderr
         missing = apflow("tasks", "get", "nope")
         assert missing.returncode == 2 and "no task with id 'nope'" in missing.stderr
         remote = apflow("run", "flow", "--json", "--tasks", tasks)

@@ -573,8 +573,10 @@ def delete(
 
     def remote(server: Remote) -> int:
         if force:
-            raise CliError("the daemon holds the database and its API does not delete with "
-                           "--force; stop the daemon (apflow daemon stop) first")
+            raise CliError("the daemon holds the database and may be running these tasks, so "
+                           "its API does not delete with --force; cancel them first (apflow "
+                           f"tasks cancel {task_id}) and delete without --force, or stop the "
+                           "daemon (apflow daemon stop)")
         _remote_task(server, task_id)
         reply = server.call("tasks.delete", {"task_id": task_id})
         return int(reply["deleted_count"])
