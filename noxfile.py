@@ -211,12 +211,21 @@ def docs(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (printed as a table); never part of CI's pass/fail."""
-    script = ROOT / "benchmarks" / "run.py"
-    if not script.exists():
-        session.skip("benchmarks/run.py does not exist yet")
+    """Every benchmark, printed as tables; never part of CI's pass/fail.
+
+    ``nox -s bench -- cli_startup.py --runs 5`` runs one script with its own arguments.
+    """
     _uv_sync(session, "--all-packages", "--all-extras", "--group", "dev")
-    session.run("python", str(script), *session.posargs)
+    bench_dir = ROOT / "benchmarks"
+    if session.posargs:
+        session.run("python", str(bench_dir / session.posargs[0]), *session.posargs[1:])
+        return
+    results = bench_dir / "results"
+    session.run("python", str(bench_dir / "run.py"), "--compare", str(results / "duckdb.json"))
+    session.run("python", str(bench_dir / "run.py"), "--backend", "postgres",
+                "--compare", str(results / "postgres.json"))
+    for script in ("cli_startup.py", "workers.py", "a2a_server.py"):
+        session.run("python", str(bench_dir / script))
 
 
 @nox.session(venv_backend="none")
