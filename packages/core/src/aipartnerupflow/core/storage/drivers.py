@@ -39,6 +39,19 @@ class Driver(ABC):
         self.url = url
         self.table = table
         self.statements = 0
+        self._engine: sa.Engine | None = None
+        self._sa: sa.Connection | None = None
+
+    def _count(self, *args: Any) -> None:
+        self.statements += 1
+
+    def _close_sqlalchemy(self) -> None:
+        if self._sa is not None:
+            self._sa.close()
+            self._sa = None
+        if self._engine is not None:
+            self._engine.dispose()
+            self._engine = None
 
     @abstractmethod
     def open(self) -> None:
@@ -69,10 +82,6 @@ class Driver(ABC):
     def decode_json(self, value: Any) -> Any:
         """A JSON column's value as Python data."""
 
-    @abstractmethod
-    def is_integrity_error(self, exc: BaseException) -> bool:
-        """True when ``exc`` is a constraint violation (a taken primary key)."""
-
 
 class DuckDBDriver(Driver):
     """The embedded DuckDB database, through the ``duckdb`` module itself."""
@@ -90,8 +99,6 @@ class DuckDBDriver(Driver):
         self.config: dict[str, Any] = dict(engine_kwargs.get("connect_args", {}).get("config", {}))
         self.path = url.removeprefix("duckdb:///") or ":memory:"
         self.raw: duckdb.DuckDBPyConnection | None = None
-        self._sa: sa.Connection | None = None
-        self._engine: sa.Engine | None = None
 
     def open(self) -> None:
         import duckdb
@@ -150,9 +157,6 @@ class DuckDBDriver(Driver):
             self._sa = self._engine.connect()
         return self._sa
 
-    def _count(self, *args: Any) -> None:
-        self.statements += 1
-
     def end_call(self, failed: bool) -> None:
         if self._sa is not None and self._sa.in_transaction():
             if failed:
@@ -164,23 +168,13 @@ class DuckDBDriver(Driver):
                 self.raw.rollback()
 
     def close(self) -> None:
-        if self._sa is not None:
-            self._sa.close()
-            self._sa = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        self._close_sqlalchemy()
         if self.raw is not None:
             self.raw.close()
             self.raw = None
 
     def decode_json(self, value: Any) -> Any:
         return json.loads(value) if isinstance(value, str) else value
-
-    def is_integrity_error(self, exc: BaseException) -> bool:
-        import duckdb
-
-        return isinstance(exc, duckdb.ConstraintException)
 
 
 class SqlAlchemyDriver(Driver):
@@ -191,8 +185,6 @@ class SqlAlchemyDriver(Driver):
     def __init__(self, url: str, table: str, engine_kwargs: dict[str, Any]) -> None:
         super().__init__(url, table)
         self.engine_kwargs = engine_kwargs
-        self._engine: sa.Engine | None = None
-        self._sa: sa.Connection | None = None
 
     def open(self) -> None:
         import sqlalchemy as sa
@@ -212,9 +204,6 @@ class SqlAlchemyDriver(Driver):
                 f"cannot open the task database {redact_url(self.url)}: "
                 f"{connect_error(exc.orig or exc)}"
             ) from None
-
-    def _count(self, *args: Any) -> None:
-        self.statements += 1
 
     def sa_connection(self) -> sa.Connection:
         if self._sa is None:
@@ -243,20 +232,10 @@ class SqlAlchemyDriver(Driver):
                 conn.commit()
 
     def close(self) -> None:
-        if self._sa is not None:
-            self._sa.close()
-            self._sa = None
-        if self._engine is not None:
-            self._engine.dispose()
-            self._engine = None
+        self._close_sqlalchemy()
 
     def decode_json(self, value: Any) -> Any:
         return value  # psycopg decodes json columns itself
-
-    def is_integrity_error(self, exc: BaseException) -> bool:
-        import sqlalchemy as sa
-
-        return isinstance(exc, sa.exc.IntegrityError)
 
 
 def open_driver(url: str, table: str, engine_kwargs: dict[str, Any]) -> Driver:
