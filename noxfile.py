@@ -19,7 +19,13 @@ nox.options.error_on_missing_interpreters = True
 
 ROOT = Path(__file__).resolve().parent
 LINT_PATHS = [
-    "packages", "examples", "tools", "tests-integration", "benchmarks", "templates", "noxfile.py"
+    "packages",
+    "examples",
+    "tools",
+    "tests-integration",
+    "benchmarks",
+    "templates",
+    "noxfile.py",
 ]
 CORE_ONLY_TEST_DEPS = ["pytest>=9", "pytest-asyncio>=1.2", "hypothesis>=6.100", "psutil>=6"]
 PYTEST_FALLBACK_DEPS = ["pytest>=9", "pytest-asyncio>=1.2"]
@@ -89,10 +95,11 @@ def _pytest(session: nox.Session, *paths: str) -> None:
 
 @nox.session
 def lint(session: nox.Session) -> None:
-    """Ruff over every Python file we own, and the lock file is current."""
+    """Ruff (lint and format) over every Python file we own, and the lock file is current."""
     session.install("ruff>=0.15")
     paths = [p for p in LINT_PATHS if (ROOT / p).exists()]
     session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
     session.run("uv", "lock", "--check", external=True)
 
 
@@ -222,8 +229,14 @@ def bench(session: nox.Session) -> None:
         return
     results = bench_dir / "results"
     session.run("python", str(bench_dir / "run.py"), "--compare", str(results / "duckdb.json"))
-    session.run("python", str(bench_dir / "run.py"), "--backend", "postgres",
-                "--compare", str(results / "postgres.json"))
+    session.run(
+        "python",
+        str(bench_dir / "run.py"),
+        "--backend",
+        "postgres",
+        "--compare",
+        str(results / "postgres.json"),
+    )
     for script in ("cli_startup.py", "workers.py", "a2a_server.py"):
         session.run("python", str(bench_dir / script))
 

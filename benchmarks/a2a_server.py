@@ -37,19 +37,27 @@ def _free_port() -> int:
 def _tree(n: int, tag: str) -> list[dict[str, Any]]:
     """A root and n-1 children: grouping tasks, which run nothing (a no-op tree)."""
     tasks: list[dict[str, Any]] = [{"id": f"{tag}-0", "name": f"noop {tag} 0"}]
-    tasks += [{"id": f"{tag}-{i}", "name": f"noop {tag} {i}", "parent_id": f"{tag}-0"}
-              for i in range(1, n)]
+    tasks += [
+        {"id": f"{tag}-{i}", "name": f"noop {tag} {i}", "parent_id": f"{tag}-0"}
+        for i in range(1, n)
+    ]
     return tasks
 
 
 def _send(tasks: list[dict[str, Any]], message_id: str) -> dict[str, Any]:
-    return {"message": {"role": "ROLE_USER", "messageId": message_id,
-                        "parts": [{"data": {"tasks": tasks}}]}}
+    return {
+        "message": {
+            "role": "ROLE_USER",
+            "messageId": message_id,
+            "parts": [{"data": {"tasks": tasks}}],
+        }
+    }
 
 
 async def _rpc(http: httpx.AsyncClient, method: str, params: dict[str, Any]) -> dict[str, Any]:
-    response = await http.post("/", json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                          "params": params}, headers=V1)
+    response = await http.post(
+        "/", json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params}, headers=V1
+    )
     body: dict[str, Any] = response.json()
     if "error" in body:
         raise RuntimeError(body["error"])
@@ -81,8 +89,11 @@ async def bench_send(http: httpx.AsyncClient, runs: int) -> dict[str, Any]:
         latencies.append(time.perf_counter() - start)
         assert body["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     latencies.sort()
-    return {"runs": runs, "p50_ms": round(statistics.median(latencies) * 1000, 1),
-            "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1)}
+    return {
+        "runs": runs,
+        "p50_ms": round(statistics.median(latencies) * 1000, 1),
+        "p95_ms": round(latencies[int(len(latencies) * 0.95) - 1] * 1000, 1),
+    }
 
 
 async def bench_streams(base: str, seconds: float, server: psutil.Process) -> dict[str, Any]:
@@ -97,16 +108,25 @@ async def bench_streams(base: str, seconds: float, server: psutil.Process) -> di
             i = 0
             while time.perf_counter() < stop:
                 i += 1
-                payload = {"jsonrpc": "2.0", "id": 1, "method": "SendStreamingMessage",
-                           "params": _send(_tree(3, f"c{n}-{i}"), f"c{n}-{i}")}
+                payload = {
+                    "jsonrpc": "2.0",
+                    "id": 1,
+                    "method": "SendStreamingMessage",
+                    "params": _send(_tree(3, f"c{n}-{i}"), f"c{n}-{i}"),
+                }
                 try:
                     async with http.stream("POST", "/", json=payload, headers=V1) as response:
                         last = None
                         async for line in response.aiter_lines():
                             if line.startswith("data:"):
                                 last = json.loads(line[5:])
-                    state = (last or {}).get("result", {}).get("statusUpdate", {}).get(
-                        "status", {}).get("state")
+                    state = (
+                        (last or {})
+                        .get("result", {})
+                        .get("statusUpdate", {})
+                        .get("status", {})
+                        .get("state")
+                    )
                     if state != "TASK_STATE_COMPLETED":
                         errors += 1
                     streams += 1
@@ -115,8 +135,13 @@ async def bench_streams(base: str, seconds: float, server: psutil.Process) -> di
 
     await asyncio.gather(*(client(n) for n in range(50)))
     rss_end = server.memory_info().rss
-    return {"clients": 50, "streams": streams, "errors": errors,
-            "rss_start_mb": round(rss_start / 2**20, 1), "rss_end_mb": round(rss_end / 2**20, 1)}
+    return {
+        "clients": 50,
+        "streams": streams,
+        "errors": errors,
+        "rss_start_mb": round(rss_start / 2**20, 1),
+        "rss_end_mb": round(rss_end / 2**20, 1),
+    }
 
 
 async def main() -> None:
@@ -129,8 +154,15 @@ async def main() -> None:
     db = Path(tempfile.mkdtemp()) / "bench.duckdb"
     env = {**os.environ, "AIPARTNERUPFLOW_DATABASE_URL": f"duckdb:///{db}"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aipartnerupflow.api.main", "--port", str(port),
-        "--log-level", "warning", env=env)
+        sys.executable,
+        "-m",
+        "aipartnerupflow.api.main",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        env=env,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as http:
@@ -143,8 +175,9 @@ async def main() -> None:
             results = {
                 "get_task": await bench_get_task(http, args.seconds),
                 "send_10": await bench_send(http, args.send_runs),
-                "stream_50": await bench_streams(base, args.stream_seconds,
-                                                 psutil.Process(proc.pid)),
+                "stream_50": await bench_streams(
+                    base, args.stream_seconds, psutil.Process(proc.pid)
+                ),
             }
         print(json.dumps(results, indent=2))
     finally:

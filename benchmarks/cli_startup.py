@@ -26,8 +26,10 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 TASKS = json.dumps(
     [{"name": "root", "schemas": {"method": "bench_noop"}}]
-    + [{"name": f"t{i}", "parent_id": "root", "schemas": {"method": "bench_noop"}}
-       for i in range(1, 10)]
+    + [
+        {"name": f"t{i}", "parent_id": "root", "schemas": {"method": "bench_noop"}}
+        for i in range(1, 10)
+    ]
 )
 
 
@@ -53,8 +55,9 @@ def environment(tmp: Path) -> dict[str, str]:
 
 def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL,
-                          stderr=subprocess.PIPE, text=True)
+    proc = subprocess.run(
+        cmd, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     elapsed = time.perf_counter() - start
     if proc.returncode not in (0, 3):
         raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr}")
@@ -64,12 +67,17 @@ def timed(cmd: list[str], env: dict[str, str], cwd: Path) -> float:
 def measure(cmd: list[str], env: dict[str, str], cwd: Path, runs: int) -> dict[str, float]:
     timed(cmd, env, cwd)  # warm-up: caches, bytecode
     samples = [timed(cmd, env, cwd) for _ in range(runs)]
-    return {"min": min(samples), "median": statistics.median(samples),
-            "mean": statistics.fmean(samples), "max": max(samples)}
+    return {
+        "min": min(samples),
+        "median": statistics.median(samples),
+        "mean": statistics.fmean(samples),
+        "max": max(samples),
+    }
 
 
-def slowest_imports(cmd: list[str], env: dict[str, str], cwd: Path,
-                    top: int) -> list[tuple[str, float]]:
+def slowest_imports(
+    cmd: list[str], env: dict[str, str], cwd: Path, top: int
+) -> list[tuple[str, float]]:
     """Top-level imports by cumulative time (``python -X importtime``)."""
     args = [sys.executable, "-X", "importtime", "-m", "aipartnerupflow.cli", *cmd[1:]]
     proc = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True)
@@ -105,14 +113,32 @@ def main() -> None:
             "apflow tasks list --help": [*apflow, "tasks", "list", "--help"],
             "apflow version": [*apflow, "version"],
             "apflow daemon status": [*apflow, "daemon", "status"],
-            "apflow run flow (10 no-op tasks, --json)":
-                [*apflow, *plugin, "run", "flow", "--json", "--tasks", TASKS],
-            "apflow run flow (10 no-op tasks, summary)":
-                [*apflow, *plugin, "run", "flow", "--tasks", TASKS],
+            "apflow run flow (10 no-op tasks, --json)": [
+                *apflow,
+                *plugin,
+                "run",
+                "flow",
+                "--json",
+                "--tasks",
+                TASKS,
+            ],
+            "apflow run flow (10 no-op tasks, summary)": [
+                *apflow,
+                *plugin,
+                "run",
+                "flow",
+                "--tasks",
+                TASKS,
+            ],
             "apflow tasks count": [*apflow, "tasks", "count", "--json"],
         }
-        results: dict[str, Any] = {"runs": args.runs, "python": sys.version.split()[0],
-                                   "cpus": os.cpu_count(), "commands": {}, "imports": {}}
+        results: dict[str, Any] = {
+            "runs": args.runs,
+            "python": sys.version.split()[0],
+            "cpus": os.cpu_count(),
+            "commands": {},
+            "imports": {},
+        }
         for label, cmd in cases.items():
             results["commands"][label] = measure(cmd, env, tmp, args.runs)
         for label in ("apflow --help", "apflow run flow (10 no-op tasks, --json)"):
@@ -121,12 +147,16 @@ def main() -> None:
     if args.json:
         print(json.dumps(results, indent=2))
         return
-    print(f"apflow start-up, {args.runs} runs each after a warm-up "
-          f"(python {results['python']}, {results['cpus']} CPUs); seconds")
+    print(
+        f"apflow start-up, {args.runs} runs each after a warm-up "
+        f"(python {results['python']}, {results['cpus']} CPUs); seconds"
+    )
     print(f"{'command':<44} {'min':>6} {'median':>7} {'mean':>6} {'max':>6}")
     for label, stats in results["commands"].items():
-        print(f"{label:<44} {stats['min']:6.3f} {stats['median']:7.3f} {stats['mean']:6.3f} "
-              f"{stats['max']:6.3f}")
+        print(
+            f"{label:<44} {stats['min']:6.3f} {stats['median']:7.3f} {stats['mean']:6.3f} "
+            f"{stats['max']:6.3f}"
+        )
     for label, rows in results["imports"].items():
         print(f"\nslowest top-level imports of `{label}` (cumulative, -X importtime):")
         for module, seconds in rows:

@@ -25,11 +25,24 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-WORKLOADS = ["fanout_1000", "fanout_10000", "chain_200", "dag_10x20", "sleepers_ready",
-             "sleepers_released", "import"]
-TARGETS = {"fanout_1000": "≥ 4,000 tasks/s", "fanout_10000": "≤ 3 s, ≤ 300 MB",
-           "chain_200": "≤ 0.4 s", "dag_10x20": "≤ 0.3 s", "sleepers_ready": "≤ 0.15 s",
-           "sleepers_released": "≤ 0.15 s", "import": "≤ 150 ms"}
+WORKLOADS = [
+    "fanout_1000",
+    "fanout_10000",
+    "chain_200",
+    "dag_10x20",
+    "sleepers_ready",
+    "sleepers_released",
+    "import",
+]
+TARGETS = {
+    "fanout_1000": "≥ 4,000 tasks/s",
+    "fanout_10000": "≤ 3 s, ≤ 300 MB",
+    "chain_200": "≤ 0.4 s",
+    "dag_10x20": "≤ 0.3 s",
+    "sleepers_ready": "≤ 0.15 s",
+    "sleepers_released": "≤ 0.15 s",
+    "import": "≤ 150 ms",
+}
 
 
 def _tasks(name: str) -> list[dict[str, Any]]:
@@ -40,8 +53,9 @@ def _tasks(name: str) -> list[dict[str, Any]]:
         n = int(name.split("_")[1])
         return [task("root")] + [task(f"t{i}", parent_id="root") for i in range(n)]
     if name == "chain_200":
-        return [task("t0")] + [task(f"t{i}", parent_id="t0", dependencies=[f"t{i - 1}"])
-                               for i in range(1, 200)]
+        return [task("t0")] + [
+            task(f"t{i}", parent_id="t0", dependencies=[f"t{i - 1}"]) for i in range(1, 200)
+        ]
     if name == "dag_10x20":
         rng = random.Random(7)
         tasks = [task("root")]
@@ -57,12 +71,25 @@ def _tasks(name: str) -> list[dict[str, Any]]:
         return tasks
     if name == "sleepers_ready":
         return [task("root")] + [
-            {"id": f"s{i}", "name": f"s{i}", "parent_id": "root",
-             "schemas": {"method": "bench_sleep"}} for i in range(50)]
+            {
+                "id": f"s{i}",
+                "name": f"s{i}",
+                "parent_id": "root",
+                "schemas": {"method": "bench_sleep"},
+            }
+            for i in range(50)
+        ]
     if name == "sleepers_released":
         return [task("root")] + [
-            {"id": f"s{i}", "name": f"s{i}", "parent_id": "root", "dependencies": ["root"],
-             "schemas": {"method": "bench_sleep"}} for i in range(50)]
+            {
+                "id": f"s{i}",
+                "name": f"s{i}",
+                "parent_id": "root",
+                "dependencies": ["root"],
+                "schemas": {"method": "bench_sleep"},
+            }
+            for i in range(50)
+        ]
     raise ValueError(name)
 
 
@@ -100,9 +127,13 @@ async def _one(name: str, db_url: str) -> dict[str, Any]:
     statements = getattr(store, "statements", 0) - statements_before
     await tm.close()
     assert result.status == "completed", result.status
-    return {"seconds": seconds, "tasks": len(tasks), "tasks_per_s": len(tasks) / seconds,
-            "sql_per_task": statements / len(tasks),
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    return {
+        "seconds": seconds,
+        "tasks": len(tasks),
+        "tasks_per_s": len(tasks) / seconds,
+        "sql_per_task": statements / len(tasks),
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
 
 
 @contextlib.contextmanager
@@ -110,8 +141,9 @@ def _postgres_database(admin_url: str) -> Iterator[str]:
     import sqlalchemy as sa
 
     name = f"apflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     try:
@@ -124,8 +156,9 @@ def _postgres_database(admin_url: str) -> Iterator[str]:
 
 def _import_time() -> dict[str, Any]:
     best = min(_timed([sys.executable, "-c", "import aipartnerupflow"]) for _ in range(5))
-    full = min(_timed([sys.executable, "-c", "from aipartnerupflow import TaskManager"])
-               for _ in range(5))
+    full = min(
+        _timed([sys.executable, "-c", "from aipartnerupflow import TaskManager"]) for _ in range(5)
+    )
     base = min(_timed([sys.executable, "-c", "pass"]) for _ in range(5))
     return {"seconds": best - base, "full_seconds": full - base}
 
@@ -138,10 +171,14 @@ def _timed(cmd: list[str]) -> float:
 
 def _row(name: str, r: dict[str, Any]) -> str:
     if name == "import":
-        return (f"| import | {r['seconds'] * 1000:.0f} ms (TaskManager: "
-                f"{r['full_seconds'] * 1000:.0f} ms) | | | | {TARGETS[name]} |")
-    return (f"| {name} | {r['seconds']:.3f} s | {r['tasks_per_s']:,.0f} | {r['sql_per_task']:.3f} "
-            f"| {r['peak_rss_mb']:.0f} MB | {TARGETS[name]} |")
+        return (
+            f"| import | {r['seconds'] * 1000:.0f} ms (TaskManager: "
+            f"{r['full_seconds'] * 1000:.0f} ms) | | | | {TARGETS[name]} |"
+        )
+    return (
+        f"| {name} | {r['seconds']:.3f} s | {r['tasks_per_s']:,.0f} | {r['sql_per_task']:.3f} "
+        f"| {r['peak_rss_mb']:.0f} MB | {TARGETS[name]} |"
+    )
 
 
 def main() -> None:
@@ -166,12 +203,26 @@ def main() -> None:
         if name == "import":
             results[name] = _import_time()
             continue
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--backend", args.backend,
-                              "--postgres-url", args.postgres_url], check=True,
-                             capture_output=True, text=True, env=os.environ.copy())
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                name,
+                "--backend",
+                args.backend,
+                "--postgres-url",
+                args.postgres_url,
+            ],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=os.environ.copy(),
+        )
         results[name] = json.loads(out.stdout.strip().splitlines()[-1])
-    previous = json.loads(args.compare.read_text()) if args.compare and args.compare.exists() \
-        else {}
+    previous = (
+        json.loads(args.compare.read_text()) if args.compare and args.compare.exists() else {}
+    )
     print(f"engine on {args.backend}")
     print("| workload | time | tasks/s | SQL statements/task | peak RSS | target |")
     print("|---|---|---|---|---|---|")

@@ -28,8 +28,9 @@ HERE = Path(__file__).resolve().parent
 
 def _database(admin_url: str) -> tuple[str, Any]:
     name = f"apflow_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url.replace("postgresql://", "postgresql+psycopg://"),
-                             isolation_level="AUTOCOMMIT")
+    admin = sa.create_engine(
+        admin_url.replace("postgresql://", "postgresql+psycopg://"), isolation_level="AUTOCOMMIT"
+    )
     with admin.connect() as conn:
         conn.execute(sa.text(f"CREATE DATABASE {name}"))
     return admin_url.rsplit("/", 1)[0] + f"/{name}", (admin, name)
@@ -44,9 +45,21 @@ def _drop(handle: Any) -> None:
 
 def _workers(url: str, n: int, concurrency: int) -> list[subprocess.Popen[bytes]]:
     env = {**os.environ, "PYTHONPATH": str(HERE)}
-    return [subprocess.Popen([sys.executable, "-m", "aipartnerupflow.core.worker", url,
-                              str(concurrency), "bench_executors"], env=env,
-                             stdout=subprocess.DEVNULL) for _ in range(n)]
+    return [
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "aipartnerupflow.core.worker",
+                url,
+                str(concurrency),
+                "bench_executors",
+            ],
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        for _ in range(n)
+    ]
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -81,9 +94,12 @@ async def _run(url: str, tasks: list[dict[str, Any]], n_workers: int) -> tuple[f
 def _latencies(url: str) -> list[float]:
     engine = sa.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
     with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            "SELECT extract(epoch FROM t.started_at - d.completed_at) FROM apflow_tasks t "
-            "JOIN apflow_tasks d ON d.id = t.dependencies->0->>'id'")).all()
+        rows = conn.execute(
+            sa.text(
+                "SELECT extract(epoch FROM t.started_at - d.completed_at) FROM apflow_tasks t "
+                "JOIN apflow_tasks d ON d.id = t.dependencies->0->>'id'"
+            )
+        ).all()
     engine.dispose()
     return [float(r[0]) for r in rows]
 
@@ -96,8 +112,9 @@ def main() -> None:
     print("| workers | no-op tasks | time | tasks/s |")
     print("|---|---|---|---|")
     fanout = [{"id": "root", "name": "root", "schemas": {"method": "bench_noop"}}] + [
-        {"id": f"t{i}", "name": f"t{i}", "parent_id": "root",
-         "schemas": {"method": "bench_noop"}} for i in range(args.tasks)]
+        {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "schemas": {"method": "bench_noop"}}
+        for i in range(args.tasks)
+    ]
     for n in (1, 2, 4):
         url, handle = _database(args.url)
         try:
@@ -106,8 +123,15 @@ def main() -> None:
             _drop(handle)
         print(f"| {n} | {len(fanout):,} | {seconds:.2f} s | {len(fanout) / seconds:,.0f} |")
     chain = [{"id": "t0", "name": "t0", "schemas": {"method": "bench_noop"}}] + [
-        {"id": f"t{i}", "name": f"t{i}", "parent_id": "t0", "dependencies": [f"t{i - 1}"],
-         "schemas": {"method": "bench_noop"}} for i in range(1, 200)]
+        {
+            "id": f"t{i}",
+            "name": f"t{i}",
+            "parent_id": "t0",
+            "dependencies": [f"t{i - 1}"],
+            "schemas": {"method": "bench_noop"},
+        }
+        for i in range(1, 200)
+    ]
     url, handle = _database(args.url)
     try:
         asyncio.run(_run(url, chain, 2))
@@ -116,8 +140,9 @@ def main() -> None:
         _drop(handle)
     p50 = statistics.median(lat) * 1000
     p95 = lat[int(len(lat) * 0.95) - 1] * 1000
-    print(f"\nready-to-start latency, chain of 200 on 2 workers: p50 {p50:.1f} ms, "
-          f"p95 {p95:.1f} ms")
+    print(
+        f"\nready-to-start latency, chain of 200 on 2 workers: p50 {p50:.1f} ms, p95 {p95:.1f} ms"
+    )
 
 
 if __name__ == "__main__":

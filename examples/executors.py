@@ -33,8 +33,11 @@ class TextStats(BaseTask):
         text: str = inputs["text"]
         self.report_progress(0.5, "counting")
         await asyncio.sleep(0)
-        return {"lines": len(text.splitlines()), "words": len(text.split()),
-                "characters": len(text)}
+        return {
+            "lines": len(text.splitlines()),
+            "words": len(text.split()),
+            "characters": len(text),
+        }
 
 
 @executor_register(override=True)

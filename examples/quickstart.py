@@ -1,6 +1,6 @@
 """Run examples/pipeline.json on the embedded DuckDB store and print the results.
 
-    uv run python examples/quickstart.py [path/to/tasks.json]
+uv run python examples/quickstart.py [path/to/tasks.json]
 """
 
 from __future__ import annotations

@@ -17,8 +17,13 @@ def _env(tmp_path: Path) -> dict[str, str]:
 
 def test_quickstart_sample_runs_and_prints_results(tmp_path: Path) -> None:
     for _ in range(2):  # twice: generated ids never collide
-        out = subprocess.run([sys.executable, str(ROOT / "examples" / "quickstart.py")],
-                             capture_output=True, text=True, env=_env(tmp_path), timeout=120)
+        out = subprocess.run(
+            [sys.executable, str(ROOT / "examples" / "quickstart.py")],
+            capture_output=True,
+            text=True,
+            env=_env(tmp_path),
+            timeout=120,
+        )
         assert out.returncode == 0, out.stderr
         lines = out.stdout.splitlines()
         assert lines[0].endswith(f"completed  (stored in duckdb:///{tmp_path / 'r.duckdb'})")
@@ -31,8 +36,13 @@ def test_readme_library_example_runs(tmp_path: Path) -> None:
     assert code is not None
     script = tmp_path / "example.py"
     script.write_text(code.group(1))
-    out = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
-                         env=_env(tmp_path), timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script)],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     first, second = out.stdout.splitlines()
     assert first == "completed {'greeting': 'hello world'}"
@@ -50,8 +60,14 @@ def test_readme_cli_line_runs_the_sample(tmp_path: Path) -> None:
     line = "uv run apflow --plugin examples.executors run flow --tasks-file examples/pipeline.json"
     assert line in readme
     apflow = Path(sys.executable).with_name("apflow")
-    out = subprocess.run([str(apflow), *line.split()[3:], "--json"], capture_output=True,
-                         text=True, env=_env(tmp_path), cwd=ROOT, timeout=120)
+    out = subprocess.run(
+        [str(apflow), *line.split()[3:], "--json"],
+        capture_output=True,
+        text=True,
+        env=_env(tmp_path),
+        cwd=ROOT,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     import json
 

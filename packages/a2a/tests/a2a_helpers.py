@@ -51,7 +51,9 @@ class Echo(BaseTask):
     name = "Echo"
     description = "Returns its inputs."
     inputs_schema: ClassVar[dict[str, Any]] = {
-        "type": "object", "properties": {"text": {"type": "string"}}}
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+    }
 
     async def execute(self, inputs: dict[str, Any]) -> Any:
         self.report_progress(0.5, "half way")
@@ -98,15 +100,21 @@ def token(sub: str = "alice", **kw: Any) -> str:
     return create_token(sub, SECRET, **kw)
 
 
-def tasks_message(tasks: list[dict[str, Any]] | Any, message_id: str = "m1",
-                  context_id: str = "") -> Message:
+def tasks_message(
+    tasks: list[dict[str, Any]] | Any, message_id: str = "m1", context_id: str = ""
+) -> Message:
     data = tasks if not isinstance(tasks, list) else {"tasks": tasks}
-    return Message(role=Role.ROLE_USER, message_id=message_id, context_id=context_id,
-                   parts=[Part(data=ParseDict(data, Value()))])
+    return Message(
+        role=Role.ROLE_USER,
+        message_id=message_id,
+        context_id=context_id,
+        parts=[Part(data=ParseDict(data, Value()))],
+    )
 
 
-def send_request(tasks: list[dict[str, Any]] | Any, *, return_immediately: bool = False,
-                 **kw: Any) -> SendMessageRequest:
+def send_request(
+    tasks: list[dict[str, Any]] | Any, *, return_immediately: bool = False, **kw: Any
+) -> SendMessageRequest:
     return SendMessageRequest(
         message=tasks_message(tasks, **kw),
         configuration=SendMessageConfiguration(return_immediately=return_immediately),
@@ -116,13 +124,27 @@ def send_request(tasks: list[dict[str, Any]] | Any, *, return_immediately: bool 
 def chain(prefix: str = "") -> list[dict[str, Any]]:
     """A root with two children, the second depending on the first."""
     return [
-        {"id": f"{prefix}root", "name": "root", "schemas": {"method": "a2a_test_echo"},
-         "inputs": {"text": "root"}},
-        {"id": f"{prefix}a", "name": "a", "parent_id": f"{prefix}root",
-         "schemas": {"method": "a2a_test_echo"}, "inputs": {"text": "a"}},
-        {"id": f"{prefix}b", "name": "b", "parent_id": f"{prefix}root",
-         "dependencies": [f"{prefix}a"], "schemas": {"method": "a2a_test_echo"},
-         "inputs": {"text": "b"}},
+        {
+            "id": f"{prefix}root",
+            "name": "root",
+            "schemas": {"method": "a2a_test_echo"},
+            "inputs": {"text": "root"},
+        },
+        {
+            "id": f"{prefix}a",
+            "name": "a",
+            "parent_id": f"{prefix}root",
+            "schemas": {"method": "a2a_test_echo"},
+            "inputs": {"text": "a"},
+        },
+        {
+            "id": f"{prefix}b",
+            "name": "b",
+            "parent_id": f"{prefix}root",
+            "dependencies": [f"{prefix}a"],
+            "schemas": {"method": "a2a_test_echo"},
+            "inputs": {"text": "b"},
+        },
     ]
 
 
@@ -146,15 +168,21 @@ class Server:
         card: AgentCard = self.app.state.card
         return card
 
-    async def client(self, bearer: str | None = None, *, streaming: bool = True,
-                     binding: str = "JSONRPC") -> Client:
+    async def client(
+        self, bearer: str | None = None, *, streaming: bool = True, binding: str = "JSONRPC"
+    ) -> Client:
         headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
         transport = httpx.ASGITransport(app=self.app) if self.in_process else None
-        http = httpx.AsyncClient(transport=transport, base_url=self.base_url, headers=headers,
-                                 timeout=30)
+        http = httpx.AsyncClient(
+            transport=transport, base_url=self.base_url, headers=headers, timeout=30
+        )
         self.https.append(http)
-        client = await create_client(self.card, client_config=ClientConfig(
-            httpx_client=http, streaming=streaming, supported_protocol_bindings=[binding]))
+        client = await create_client(
+            self.card,
+            client_config=ClientConfig(
+                httpx_client=http, streaming=streaming, supported_protocol_bindings=[binding]
+            ),
+        )
         self.clients.append(client)
         return client
 
@@ -164,13 +192,23 @@ class Server:
         for http in self.https:
             await http.aclose()
 
-    async def rpc(self, method: str, params: dict[str, Any], *, bearer: str | None = None,
-                  version: str | None = "1.0", path: str = "/") -> httpx.Response:
+    async def rpc(
+        self,
+        method: str,
+        params: dict[str, Any],
+        *,
+        bearer: str | None = None,
+        version: str | None = "1.0",
+        path: str = "/",
+    ) -> httpx.Response:
         headers = {"A2A-Version": version} if version else {}
         if bearer:
             headers["Authorization"] = f"Bearer {bearer}"
-        return await self.http.post(path, json={"jsonrpc": "2.0", "id": 1, "method": method,
-                                                "params": params}, headers=headers)
+        return await self.http.post(
+            path,
+            json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},
+            headers=headers,
+        )
 
 
 @contextlib.asynccontextmanager
@@ -216,8 +254,9 @@ async def over_http(**settings: Any) -> AsyncIterator[Server]:
     async def trampoline(scope: Any, receive: Any, send: Any) -> None:
         await holder["app"](scope, receive, send)
 
-    config = uvicorn.Config(trampoline, host="127.0.0.1", port=0, log_level="warning",
-                            lifespan="off")
+    config = uvicorn.Config(
+        trampoline, host="127.0.0.1", port=0, log_level="warning", lifespan="off"
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:
@@ -229,9 +268,10 @@ async def over_http(**settings: Any) -> AsyncIterator[Server]:
     app = create_app(ServerSettings.from_env(port=port, base_url=base, **options))
     holder["app"] = app
     try:
-        async with app.router.lifespan_context(app), httpx.AsyncClient(
-            base_url=base, timeout=30
-        ) as http:
+        async with (
+            app.router.lifespan_context(app),
+            httpx.AsyncClient(base_url=base, timeout=30) as http,
+        ):
             srv = Server(app, base, http, False)
             try:
                 yield srv

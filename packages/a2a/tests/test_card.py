@@ -40,6 +40,7 @@ async def test_card_picks_up_executors_registered_later() -> None:
     from aipartnerupflow.core.registry import get_executor_registry
 
     async with in_process() as server:
+
         @executor_register()
         class Late(BaseTask):
             id = "a2a_test_late"

@@ -13,8 +13,12 @@ import pytest
 from a2a_helpers import chain, in_process
 
 V1 = {"A2A-Version": "1.0"}
-TERMINAL = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED",
-            "TASK_STATE_REJECTED"}
+TERMINAL = {
+    "TASK_STATE_COMPLETED",
+    "TASK_STATE_FAILED",
+    "TASK_STATE_CANCELED",
+    "TASK_STATE_REJECTED",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -23,13 +27,25 @@ def fast_tck(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def tck_message(message_id: str, text: str = "Hello from TCK", **extra: Any) -> dict[str, Any]:
-    return {"message": {"role": "ROLE_USER", "messageId": message_id,
-                        "parts": [{"text": text}], **extra}}
+    return {
+        "message": {
+            "role": "ROLE_USER",
+            "messageId": message_id,
+            "parts": [{"text": text}],
+            **extra,
+        }
+    }
 
 
 def flow_message(prefix: str, **extra: Any) -> dict[str, Any]:
-    return {"message": {"role": "ROLE_USER", "messageId": f"{prefix}-m",
-                        "parts": [{"data": {"tasks": chain(prefix)}}], **extra}}
+    return {
+        "message": {
+            "role": "ROLE_USER",
+            "messageId": f"{prefix}-m",
+            "parts": [{"data": {"tasks": chain(prefix)}}],
+            **extra,
+        }
+    }
 
 
 def sse(text: str) -> list[dict[str, Any]]:
@@ -49,8 +65,7 @@ async def rpc(server: Any, method: str, params: dict[str, Any]) -> dict[str, Any
 async def test_card_declares_interfaces_version_and_capabilities(agent: str) -> None:
     async with in_process(agent=agent) as server:
         card = (await server.http.get("/.well-known/agent-card.json")).json()
-    assert {i["protocolBinding"] for i in card["supportedInterfaces"]} == {"JSONRPC",
-                                                                          "HTTP+JSON"}
+    assert {i["protocolBinding"] for i in card["supportedInterfaces"]} == {"JSONRPC", "HTTP+JSON"}
     assert {i["protocolVersion"] for i in card["supportedInterfaces"]} == {"1.0"}  # VER-CLIENT-002
     assert card["capabilities"]["streaming"]
     assert card["capabilities"]["pushNotifications"]
@@ -74,19 +89,26 @@ async def test_core_send_001_send_message_returns_a_task_or_a_message() -> None:
 @pytest.mark.parametrize("agent", ["flow", "tck"])
 async def test_core_send_002_messages_to_terminal_tasks_are_unsupported(agent: str) -> None:
     async with in_process(agent=agent) as server:
-        first = (tck_message("tck-complete-task-002") if agent == "tck"
-                 else flow_message("send002"))
+        first = tck_message("tck-complete-task-002") if agent == "tck" else flow_message("send002")
         task = (await rpc(server, "SendMessage", first))["result"]["task"]
-        follow = (tck_message("tck-complete-task-002b", taskId=task["id"]) if agent == "tck"
-                  else flow_message("send002b", taskId=task["id"]))
+        follow = (
+            tck_message("tck-complete-task-002b", taskId=task["id"])
+            if agent == "tck"
+            else flow_message("send002b", taskId=task["id"])
+        )
         answer = await rpc(server, "SendMessage", follow)
     assert answer["error"]["code"] == -32004
 
 
 @pytest.mark.parametrize("agent", ["flow", "tck"])
 async def test_core_send_003_unsupported_media_type(agent: str) -> None:
-    params = {"message": {"role": "ROLE_USER", "messageId": "tck-send-003", "parts": [
-        {"raw": "dGNr", "mediaType": "application/x-unsupported-tck-type"}]}}
+    params = {
+        "message": {
+            "role": "ROLE_USER",
+            "messageId": "tck-send-003",
+            "parts": [{"raw": "dGNr", "mediaType": "application/x-unsupported-tck-type"}],
+        }
+    }
     async with in_process(agent=agent) as server:
         answer = await rpc(server, "SendMessage", params)
         rest = await server.http.post("/message:send", json=params, headers=V1)
@@ -100,8 +122,9 @@ async def test_core_send_003_unsupported_media_type(agent: str) -> None:
 @pytest.mark.parametrize("agent", ["flow", "tck"])
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
 async def test_core_stream_001_003_stream_starts_with_task_and_ends_terminal(
-        agent: str, binding: str) -> None:
-    params = (tck_message("tck-stream-003-x") if agent == "tck" else flow_message("st3"))
+    agent: str, binding: str
+) -> None:
+    params = tck_message("tck-stream-003-x") if agent == "tck" else flow_message("st3")
     async with in_process(agent=agent) as server:
         if binding == "JSONRPC":
             response = await server.rpc("SendStreamingMessage", params)
@@ -162,14 +185,18 @@ async def test_core_hist_history_length_limits_history() -> None:
 
 async def test_core_list_002_to_005_pagination_order_and_artifacts() -> None:
     async with in_process() as server:
-        ids = [(await rpc(server, "SendMessage", flow_message(f"l{i}")))["result"]["task"]["id"]
-               for i in range(3)]
+        ids = [
+            (await rpc(server, "SendMessage", flow_message(f"l{i}")))["result"]["task"]["id"]
+            for i in range(3)
+        ]
         page1 = (await rpc(server, "ListTasks", {"pageSize": 2}))["result"]
-        page2 = (await rpc(server, "ListTasks", {"pageSize": 2,
-                                                 "pageToken": page1["nextPageToken"]}))["result"]
+        page2 = (
+            await rpc(server, "ListTasks", {"pageSize": 2, "pageToken": page1["nextPageToken"]})
+        )["result"]
         with_artifacts = (await rpc(server, "ListTasks", {"includeArtifacts": True}))["result"]
-        rest = await server.http.get("/tasks", params={"pageSize": 2, "contextId": "l1root"},
-                                     headers=V1)  # HTTP_JSON-QP-001: camelCase query params
+        rest = await server.http.get(
+            "/tasks", params={"pageSize": 2, "contextId": "l1root"}, headers=V1
+        )  # HTTP_JSON-QP-001: camelCase query params
     assert [t["id"] for t in page1["tasks"] + page2["tasks"]] == list(reversed(ids))
     stamps = [t["status"]["timestamp"] for t in page1["tasks"] + page2["tasks"]]
     assert stamps == sorted(stamps, reverse=True)  # CORE-LIST-003
@@ -185,16 +212,15 @@ async def test_core_list_002_to_005_pagination_order_and_artifacts() -> None:
 @pytest.mark.parametrize("binding", ["JSONRPC", "HTTP+JSON"])
 async def test_core_cancel_001_to_003(binding: str) -> None:
     async with in_process(agent="tck") as server:
-        waiting = (await rpc(server, "SendMessage", tck_message("tck-input-required-c")))
+        waiting = await rpc(server, "SendMessage", tck_message("tck-input-required-c"))
         task_id = waiting["result"]["task"]["id"]
         assert waiting["result"]["task"]["status"]["state"] == "TASK_STATE_INPUT_REQUIRED"
         if binding == "JSONRPC":
             cancelled = (await rpc(server, "CancelTask", {"id": task_id}))["result"]
             again = await rpc(server, "CancelTask", {"id": task_id})
             missing = await rpc(server, "CancelTask", {"id": "tck-nonexistent-cancel-003"})
-            done = (await rpc(server, "SendMessage", tck_message("tck-complete-task-c")))
-            not_cancelable = await rpc(server, "CancelTask",
-                                       {"id": done["result"]["task"]["id"]})
+            done = await rpc(server, "SendMessage", tck_message("tck-complete-task-c"))
+            not_cancelable = await rpc(server, "CancelTask", {"id": done["result"]["task"]["id"]})
             assert missing["error"]["code"] == -32001
             assert not_cancelable["error"]["code"] == -32002
         else:
@@ -212,17 +238,22 @@ async def test_core_cancel_001_to_003(binding: str) -> None:
 async def test_core_execution_mode_001_002_blocking_and_return_immediately() -> None:
     async with in_process(agent="tck") as server:
         blocking = await rpc(server, "SendMessage", tck_message("tck-delayed-complete-1"))
-        immediate = await rpc(server, "SendMessage", {
-            **tck_message("tck-delayed-complete-2"),
-            "configuration": {"returnImmediately": True}})
+        immediate = await rpc(
+            server,
+            "SendMessage",
+            {**tck_message("tck-delayed-complete-2"), "configuration": {"returnImmediately": True}},
+        )
     assert blocking["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"
     assert immediate["result"]["task"]["status"]["state"] not in TERMINAL
 
 
 async def test_core_execution_mode_flow_agent_honours_return_immediately() -> None:
     async with in_process() as server:
-        immediate = await rpc(server, "SendMessage", {
-            **flow_message("ri"), "configuration": {"returnImmediately": True}})
+        immediate = await rpc(
+            server,
+            "SendMessage",
+            {**flow_message("ri"), "configuration": {"returnImmediately": True}},
+        )
         task = immediate["result"]["task"]
         assert task["contextId"] == "riroot"
 
@@ -248,19 +279,21 @@ async def test_tck_artifact_scenarios(message_id: str, check: Any) -> None:
 
 async def test_tck_reject_scenario() -> None:
     async with in_process(agent="tck") as server:
-        task = (await rpc(server, "SendMessage", tck_message("tck-reject-task-1")))
+        task = await rpc(server, "SendMessage", tck_message("tck-reject-task-1"))
     assert task["result"]["task"]["status"]["state"] == "TASK_STATE_REJECTED"
 
 
 # --- versioning -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("version", "code"), [("9.9", -32009), (None, -32009),
-                                               ("1.0", None), ("1.0.7", None)])
+@pytest.mark.parametrize(
+    ("version", "code"), [("9.9", -32009), (None, -32009), ("1.0", None), ("1.0.7", None)]
+)
 async def test_ver_server_001_to_003(version: str | None, code: int | None) -> None:
     async with in_process(agent="tck") as server:
-        response = await server.rpc("SendMessage", tck_message("tck-complete-task-v"),
-                                    version=version)
+        response = await server.rpc(
+            "SendMessage", tck_message("tck-complete-task-v"), version=version
+        )
     body = response.json()
     if code is None:
         assert body["result"]["task"]["status"]["state"] == "TASK_STATE_COMPLETED"

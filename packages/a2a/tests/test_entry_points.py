@@ -40,8 +40,17 @@ async def test_python_m_serves_until_terminated(tmp_path: object) -> None:
     port = _free_port()
     env = {**os.environ, "AIPARTNERUPFLOW_DATABASE_URL": "duckdb:///:memory:"}
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "aipartnerupflow.api.main", "--port", str(port),
-        "--log-level", "warning", env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "aipartnerupflow.api.main",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
             for _ in range(600):

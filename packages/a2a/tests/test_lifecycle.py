@@ -29,23 +29,34 @@ from google.protobuf.struct_pb2 import Value
 
 
 def rerun_request(root_id: str, mode: str = "all") -> SendMessageRequest:
-    return SendMessageRequest(message=Message(
-        role=Role.ROLE_USER, message_id=f"rerun-{mode}", context_id=root_id,
-        parts=[Part(data=ParseDict({"rerun": mode}, Value()))]))
+    return SendMessageRequest(
+        message=Message(
+            role=Role.ROLE_USER,
+            message_id=f"rerun-{mode}",
+            context_id=root_id,
+            parts=[Part(data=ParseDict({"rerun": mode}, Value()))],
+        )
+    )
 
 
-async def test_a2a_records_survive_a_restart_and_stale_runs_are_reconciled(
-        tmp_path: Path) -> None:
+async def test_a2a_records_survive_a_restart_and_stale_runs_are_reconciled(tmp_path: Path) -> None:
     url = f"duckdb:///{tmp_path / 'tasks.duckdb'}"
     gated = [
-        {"id": "st-root", "name": "root", "schemas": {"method": "a2a_test_gate"},
-         "inputs": {"gate": "st"}},
+        {
+            "id": "st-root",
+            "name": "root",
+            "schemas": {"method": "a2a_test_gate"},
+            "inputs": {"gate": "st"},
+        },
     ]
     async with in_process(database_url=url) as server:
         client = await server.client(streaming=False)
         done = (await collect(client.send_message(send_request(chain("keep-")))))[0].task
-        pending = (await collect(client.send_message(
-            send_request(gated, return_immediately=True, message_id="m2"))))[0].task
+        pending = (
+            await collect(
+                client.send_message(send_request(gated, return_immediately=True, message_id="m2"))
+            )
+        )[0].task
         await Gates.started_event("st").wait()
     async with in_process(database_url=url, resume_interrupted=False) as server:
         client = await server.client(streaming=False)
@@ -70,13 +81,30 @@ async def test_a_tree_runs_again_in_its_context_as_a_new_a2a_task() -> None:
         assert {a.artifact_id for a in second.artifacts} == {"rr-root", "rr-a", "rr-b"}
         runs = await alice.list_tasks(ListTasksRequest(context_id="rr-root"))
         assert {t.id for t in runs.tasks} == {first.id, second.id}
-        bob = await server.rpc("SendMessage", {"message": {
-            "messageId": "b1", "role": "ROLE_USER", "contextId": "rr-root",
-            "parts": [{"data": {"rerun": "all"}}]}}, bearer=token("bob"))
+        bob = await server.rpc(
+            "SendMessage",
+            {
+                "message": {
+                    "messageId": "b1",
+                    "role": "ROLE_USER",
+                    "contextId": "rr-root",
+                    "parts": [{"data": {"rerun": "all"}}],
+                }
+            },
+            bearer=token("bob"),
+        )
         assert bob.json()["error"]["code"] == -32001
-        no_context = await server.rpc("SendMessage", {"message": {
-            "messageId": "b2", "role": "ROLE_USER", "parts": [{"data": {"rerun": "all"}}]}},
-            bearer=token("alice"))
+        no_context = await server.rpc(
+            "SendMessage",
+            {
+                "message": {
+                    "messageId": "b2",
+                    "role": "ROLE_USER",
+                    "parts": [{"data": {"rerun": "all"}}],
+                }
+            },
+            bearer=token("alice"),
+        )
         assert no_context.json()["error"]["code"] == -32602
 
 
@@ -96,4 +124,3 @@ async def test_the_server_keeps_serving_after_10000_requests() -> None:
                 assert response.status_code == 200
         last = await client.get_task(GetTaskRequest(id=task.id))
         assert last.status.state == TaskState.TASK_STATE_COMPLETED
-

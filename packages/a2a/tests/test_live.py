@@ -15,18 +15,31 @@ from a2a.types import (
 from a2a_helpers import Gates, chain, collect, in_process, over_http, send_request
 from google.protobuf.json_format import MessageToDict
 
-TERMINAL = {TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
-            TaskState.TASK_STATE_CANCELED}
+TERMINAL = {
+    TaskState.TASK_STATE_COMPLETED,
+    TaskState.TASK_STATE_FAILED,
+    TaskState.TASK_STATE_CANCELED,
+}
 
 
 def gated(prefix: str) -> list[dict[str, Any]]:
     """root -> (g1 gate, after: depends on g1)."""
     return [
         {"id": f"{prefix}root", "name": "root", "schemas": {"method": "a2a_test_echo"}},
-        {"id": f"{prefix}g1", "name": "g1", "parent_id": f"{prefix}root",
-         "schemas": {"method": "a2a_test_gate"}, "inputs": {"gate": prefix}},
-        {"id": f"{prefix}after", "name": "after", "parent_id": f"{prefix}root",
-         "dependencies": [f"{prefix}g1"], "schemas": {"method": "a2a_test_echo"}},
+        {
+            "id": f"{prefix}g1",
+            "name": "g1",
+            "parent_id": f"{prefix}root",
+            "schemas": {"method": "a2a_test_gate"},
+            "inputs": {"gate": prefix},
+        },
+        {
+            "id": f"{prefix}after",
+            "name": "after",
+            "parent_id": f"{prefix}root",
+            "dependencies": [f"{prefix}g1"],
+            "schemas": {"method": "a2a_test_echo"},
+        },
     ]
 
 
@@ -62,8 +75,11 @@ async def test_return_immediately_then_subscribe_from_a_fresh_client() -> None:
         await watching
         assert events[0].WhichOneof("payload") == "task"
         assert state_of(events[-1]) == TaskState.TASK_STATE_COMPLETED
-        names = [MessageToDict(e.status_update.metadata).get("aipartnerupflow_event", {})
-                 .get("name") for e in events if e.WhichOneof("payload") == "status_update"]
+        names = [
+            MessageToDict(e.status_update.metadata).get("aipartnerupflow_event", {}).get("name")
+            for e in events
+            if e.WhichOneof("payload") == "status_update"
+        ]
         assert "after" in names
         final = await sender.get_task(GetTaskRequest(id=first.id))
         assert final.status.state == TaskState.TASK_STATE_COMPLETED
@@ -152,14 +168,24 @@ async def test_a_0_3_sdk_client_runs_a_tree_over_http() -> None:
             interface.protocol_version = "0.3"  # makes the SDK pick its 0.3 compat transport
         async with httpx.AsyncClient(timeout=30) as http:
             for streaming in (False, True):
-                client = await create_client(card, client_config=ClientConfig(
-                    httpx_client=http, streaming=streaming,
-                    supported_protocol_bindings=["JSONRPC"]))
-                events = await collect(client.send_message(
-                    send_request(chain(f"old{int(streaming)}-"), message_id=f"o{streaming}")))
+                client = await create_client(
+                    card,
+                    client_config=ClientConfig(
+                        httpx_client=http,
+                        streaming=streaming,
+                        supported_protocol_bindings=["JSONRPC"],
+                    ),
+                )
+                events = await collect(
+                    client.send_message(
+                        send_request(chain(f"old{int(streaming)}-"), message_id=f"o{streaming}")
+                    )
+                )
                 assert state_of(events[-1]) == TaskState.TASK_STATE_COMPLETED
                 task = await client.get_task(GetTaskRequest(id=events[0].task.id))
                 assert {a.artifact_id for a in task.artifacts} == {
-                    f"old{int(streaming)}-root", f"old{int(streaming)}-a",
-                    f"old{int(streaming)}-b"}
+                    f"old{int(streaming)}-root",
+                    f"old{int(streaming)}-a",
+                    f"old{int(streaming)}-b",
+                }
                 await client.close()

@@ -49,8 +49,7 @@ async def test_bad_data_shapes_are_invalid_params(data: object, needle: str) -> 
         ({"schemas": {"method": "a2a_test_echo"}, "dependencies": ["ghost"]}, "ghost"),
     ],
 )
-async def test_invalid_tree_is_invalid_params_and_writes_nothing(second: dict,
-                                                                 needle: str) -> None:
+async def test_invalid_tree_is_invalid_params_and_writes_nothing(second: dict, needle: str) -> None:
     tasks = [
         {"id": "r", "name": "r", "schemas": {"method": "a2a_test_echo"}},
         {"id": "c", "name": "c", "parent_id": "r", **second},
@@ -66,8 +65,9 @@ async def test_invalid_tree_is_invalid_params_and_writes_nothing(second: dict,
 
 async def test_request_without_version_header_is_treated_as_0_3() -> None:
     async with in_process() as server:
-        response = await server.rpc("SendMessage", _send_params([{"data": {"tasks": chain()}}]),
-                                    version=None)
+        response = await server.rpc(
+            "SendMessage", _send_params([{"data": {"tasks": chain()}}]), version=None
+        )
     assert response.json()["error"]["code"] == -32009
 
 
@@ -81,18 +81,25 @@ async def test_follow_up_message_to_a_finished_task_is_unsupported() -> None:
     async with in_process() as server:
         client = await server.client(streaming=False)
         task = (await collect(client.send_message(send_request(chain()))))[0].task
-        response = await server.rpc("SendMessage", _send_params(
-            [{"data": {"tasks": chain("x")}}], taskId=task.id))
+        response = await server.rpc(
+            "SendMessage", _send_params([{"data": {"tasks": chain("x")}}], taskId=task.id)
+        )
     assert response.json()["error"]["code"] == -32004
 
 
 async def test_0_3_client_message_send_runs_the_tree() -> None:
-    params = {"message": {"messageId": "m03", "role": "user", "kind": "message",
-                          "parts": [{"kind": "data", "data": {"tasks": chain("v03-")}}]}}
+    params = {
+        "message": {
+            "messageId": "m03",
+            "role": "user",
+            "kind": "message",
+            "parts": [{"kind": "data", "data": {"tasks": chain("v03-")}}],
+        }
+    }
     async with in_process() as server:
-        response = await server.http.post("/", json={"jsonrpc": "2.0", "id": "x",
-                                                     "method": "message/send",
-                                                     "params": params})
+        response = await server.http.post(
+            "/", json={"jsonrpc": "2.0", "id": "x", "method": "message/send", "params": params}
+        )
     result = response.json()["result"]
     assert result["kind"] == "task"
     assert result["status"]["state"] == "completed"
@@ -113,11 +120,13 @@ async def test_rest_binding_send_get_and_list() -> None:
 
 async def test_streaming_over_json_rpc_is_server_sent_events() -> None:
     async with in_process() as server:
-        response = await server.rpc("SendStreamingMessage",
-                                    _send_params([{"data": {"tasks": chain("sse-")}}]))
+        response = await server.rpc(
+            "SendStreamingMessage", _send_params([{"data": {"tasks": chain("sse-")}}])
+        )
     assert response.headers["content-type"].startswith("text/event-stream")
-    payloads = [json.loads(line[5:]) for line in response.text.splitlines()
-                if line.startswith("data:")]
+    payloads = [
+        json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")
+    ]
     assert "task" in payloads[0]["result"]
     assert payloads[-1]["result"]["statusUpdate"]["status"]["state"] == "TASK_STATE_COMPLETED"
 

@@ -41,8 +41,11 @@ async def test_stream_reports_every_transition_and_ends_with_the_terminal_state(
     assert kinds[0] == "task"
     assert kinds[-1] == "status_update"
     assert events[-1].status_update.status.state == TaskState.TASK_STATE_COMPLETED
-    updates = [MessageToDict(e.status_update.metadata)["aipartnerupflow_event"]
-               for e in events[:-1] if e.WhichOneof("payload") == "status_update"]
+    updates = [
+        MessageToDict(e.status_update.metadata)["aipartnerupflow_event"]
+        for e in events[:-1]
+        if e.WhichOneof("payload") == "status_update"
+    ]
     statuses = [(u["name"], u["status"]) for u in updates if u["event"] == "task_status"]
     for name in ("root", "a", "b"):
         assert (name, "in_progress") in statuses
@@ -50,16 +53,24 @@ async def test_stream_reports_every_transition_and_ends_with_the_terminal_state(
     # b depends on a: a completes before b starts
     assert statuses.index(("a", "completed")) < statuses.index(("b", "in_progress"))
     assert any(u["event"] == "task_progress" and u["progress"] == 0.5 for u in updates)
-    artifact_ids = [e.artifact_update.artifact.artifact_id for e in events
-                    if e.WhichOneof("payload") == "artifact_update"]
+    artifact_ids = [
+        e.artifact_update.artifact.artifact_id
+        for e in events
+        if e.WhichOneof("payload") == "artifact_update"
+    ]
     assert sorted(artifact_ids) == ["s-a", "s-b", "s-root"]
 
 
 async def test_failed_task_fails_the_a2a_task_with_the_error_in_the_status_message() -> None:
     tasks = [
         {"id": "f-root", "name": "root", "schemas": {"method": "a2a_test_echo"}},
-        {"id": "f-bad", "name": "bad", "parent_id": "f-root",
-         "schemas": {"method": "a2a_test_fail"}, "inputs": {"message": "disk on fire"}},
+        {
+            "id": "f-bad",
+            "name": "bad",
+            "parent_id": "f-root",
+            "schemas": {"method": "a2a_test_fail"},
+            "inputs": {"message": "disk on fire"},
+        },
     ]
     async with in_process() as server:
         client = await server.client()
@@ -81,9 +92,17 @@ async def test_context_id_names_the_root_task_and_a_reused_one_is_refused() -> N
         assert root is not None
         assert root.name == "solo"
         assert root.status == "completed"
-        again = await server.rpc("SendMessage", {"message": {
-            "messageId": "m2", "role": "ROLE_USER", "contextId": first.context_id,
-            "parts": [{"data": {"tasks": tasks}}]}})
+        again = await server.rpc(
+            "SendMessage",
+            {
+                "message": {
+                    "messageId": "m2",
+                    "role": "ROLE_USER",
+                    "contextId": first.context_id,
+                    "parts": [{"data": {"tasks": tasks}}],
+                }
+            },
+        )
     error = again.json()["error"]
     assert error["code"] == -32602
     assert "already exists" in error["message"]

@@ -10,8 +10,9 @@ from a2a_helpers import SECRET, chain, in_process, over_http, token
 
 
 async def call(server: Any, method: str, params: Any = None, bearer: str | None = None) -> Any:
-    response = await server.rpc(method, params if params is not None else {}, bearer=bearer,
-                                path="/tasks", version=None)
+    response = await server.rpc(
+        method, params if params is not None else {}, bearer=bearer, path="/tasks", version=None
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -47,7 +48,7 @@ async def test_execute_returns_the_real_outcome_and_reruns() -> None:
         done = (await call(server, "tasks.execute", {"task_id": "x-root"}))["result"]
         assert done["status"] == "completed"
         assert {t["id"] for t in done["tasks"]} == {"x-root", "x-a", "x-b"}
-        again = (await call(server, "tasks.execute", {"task_id": "x-root", "rerun": "all"}))
+        again = await call(server, "tasks.execute", {"task_id": "x-root", "rerun": "all"})
         assert again["result"]["status"] == "completed"
         failing = [{"id": "y", "name": "y", "schemas": {"method": "a2a_test_fail"}}]
         failed = (await call(server, "tasks.execute", {"tasks": failing}))["result"]
@@ -58,16 +59,27 @@ async def test_execute_returns_the_real_outcome_and_reruns() -> None:
 async def test_execute_streams_events_until_the_tree_finishes_even_on_failure() -> None:
     failing = [
         {"id": "sf-root", "name": "root", "schemas": {"method": "a2a_test_echo"}},
-        {"id": "sf-bad", "name": "bad", "parent_id": "sf-root",
-         "schemas": {"method": "a2a_test_fail"}},
+        {
+            "id": "sf-bad",
+            "name": "bad",
+            "parent_id": "sf-root",
+            "schemas": {"method": "a2a_test_fail"},
+        },
     ]
     async with in_process() as server:
-        response = await server.http.post("/tasks", json={
-            "jsonrpc": "2.0", "id": 7, "method": "tasks.execute",
-            "params": {"tasks": failing, "use_streaming": True}})
+        response = await server.http.post(
+            "/tasks",
+            json={
+                "jsonrpc": "2.0",
+                "id": 7,
+                "method": "tasks.execute",
+                "params": {"tasks": failing, "use_streaming": True},
+            },
+        )
     assert response.headers["content-type"].startswith("text/event-stream")
-    frames = [json.loads(line[5:]) for line in response.text.splitlines()
-              if line.startswith("data:")]
+    frames = [
+        json.loads(line[5:]) for line in response.text.splitlines() if line.startswith("data:")
+    ]
     assert frames[0]["result"]["status"] == "started"
     assert frames[0]["result"]["root_task_id"] == "sf-root"
     assert all(f["id"] == 7 for f in frames)
@@ -79,8 +91,9 @@ async def test_execute_streams_events_until_the_tree_finishes_even_on_failure() 
 async def test_update_allows_only_valid_transitions_and_fields() -> None:
     async with in_process() as server:
         await call(server, "tasks.create", {"tasks": chain("u-")})
-        renamed = await call(server, "tasks.update", {"task_id": "u-a", "name": "alpha",
-                                                      "inputs": {"text": "new"}})
+        renamed = await call(
+            server, "tasks.update", {"task_id": "u-a", "name": "alpha", "inputs": {"text": "new"}}
+        )
         assert renamed["result"]["name"] == "alpha"
         bad_field = await call(server, "tasks.update", {"task_id": "u-a", "user_id": "bob"})
         assert bad_field["error"]["code"] == -32602
@@ -118,8 +131,7 @@ async def test_errors_are_json_rpc_errors() -> None:
     async with in_process() as server:
         unknown = await call(server, "tasks.nope")
         assert unknown["error"]["code"] == -32601
-        invalid = await call(server, "tasks.create", {"tasks": [{"name": "x",
-                                                                 "bogus": 1}]})
+        invalid = await call(server, "tasks.create", {"tasks": [{"name": "x", "bogus": 1}]})
         assert invalid["error"]["code"] == -32602
         assert "bogus" in invalid["error"]["message"]
         no_param = await call(server, "tasks.get", {})
@@ -134,25 +146,30 @@ async def test_users_are_isolated_on_the_management_api() -> None:
     async with in_process(jwt_secret_key=SECRET) as server:
         alice, bob = token("alice"), token("bob")
         await call(server, "tasks.create", {"tasks": chain("iso-")}, bearer=alice)
-        for method, params in [("tasks.get", {"task_id": "iso-root"}),
-                               ("tasks.tree", {"task_id": "iso-root"}),
-                               ("tasks.update", {"task_id": "iso-a", "name": "x"}),
-                               ("tasks.delete", {"task_id": "iso-root"}),
-                               ("tasks.cancel", {"task_id": "iso-root"}),
-                               ("tasks.copy", {"task_id": "iso-root"}),
-                               ("tasks.execute", {"task_id": "iso-root"})]:
+        for method, params in [
+            ("tasks.get", {"task_id": "iso-root"}),
+            ("tasks.tree", {"task_id": "iso-root"}),
+            ("tasks.update", {"task_id": "iso-a", "name": "x"}),
+            ("tasks.delete", {"task_id": "iso-root"}),
+            ("tasks.cancel", {"task_id": "iso-root"}),
+            ("tasks.copy", {"task_id": "iso-root"}),
+            ("tasks.execute", {"task_id": "iso-root"}),
+        ]:
             answer = await call(server, method, params, bearer=bob)
             assert answer["error"]["code"] == -32001, method
         assert (await call(server, "tasks.list", {}, bearer=bob))["result"] == []
-        assert (await call(server, "tasks.list", {"user_id": "alice"}, bearer=bob))[
-            "result"] == []
+        assert (await call(server, "tasks.list", {"user_id": "alice"}, bearer=bob))["result"] == []
         assert len((await call(server, "tasks.list", {}, bearer=alice))["result"]) == 1
         admin = token("ops", roles="admin")
-        assert (await call(server, "tasks.get", {"task_id": "iso-root"}, bearer=admin))[
-            "result"]["user_id"] == "alice"
-        spoof = await call(server, "tasks.create", {"tasks": [
-            {"name": "s", "user_id": "alice", "schemas": {"method": "a2a_test_echo"}}]},
-            bearer=bob)
+        assert (await call(server, "tasks.get", {"task_id": "iso-root"}, bearer=admin))["result"][
+            "user_id"
+        ] == "alice"
+        spoof = await call(
+            server,
+            "tasks.create",
+            {"tasks": [{"name": "s", "user_id": "alice", "schemas": {"method": "a2a_test_echo"}}]},
+            bearer=bob,
+        )
         assert spoof["error"]["code"] == -32602
 
 
@@ -161,8 +178,9 @@ async def test_websocket_streams_a_tree_until_it_finishes() -> None:
         alice = token("alice")
         await call(server, "tasks.create", {"tasks": chain("ws-")}, bearer=alice)
         url = server.base_url.replace("http://", "ws://") + "/ws/trees/ws-root"
-        async with websockets.connect(url, additional_headers={
-                "Authorization": f"Bearer {alice}"}) as ws:
+        async with websockets.connect(
+            url, additional_headers={"Authorization": f"Bearer {alice}"}
+        ) as ws:
             started = await call(server, "tasks.execute", {"task_id": "ws-root"}, bearer=alice)
             assert started["result"]["status"] == "completed"
             frames = [json.loads(m) async for m in ws]
@@ -170,8 +188,9 @@ async def test_websocket_streams_a_tree_until_it_finishes() -> None:
         assert frames[-1]["final"] is True
         assert {f["name"] for f in frames if f["kind"] == "task_status"} == {"root", "a", "b"}
         try:
-            async with websockets.connect(url, additional_headers={
-                    "Authorization": f"Bearer {token('bob')}"}) as ws:
+            async with websockets.connect(
+                url, additional_headers={"Authorization": f"Bearer {token('bob')}"}
+            ) as ws:
                 await ws.recv()
             raise AssertionError("bob must not watch alice's tree")
         except websockets.exceptions.WebSocketException:
@@ -198,7 +217,7 @@ async def test_resume_runs_interrupted_trees_of_the_caller_only() -> None:
         assert {t["id"] for t in resumed[0]["tasks"]} == {"ra-root", "ra-a", "ra-b"}
         bobs = (await call(server, "tasks.get", {"task_id": "rb-a"}, bearer=bob))["result"]
         assert bobs["status"] == "in_progress"  # alice cannot resume bob's tree
-        fresh = (await call(server, "tasks.get", {"task_id": "fresh-root"}, bearer=alice))
+        fresh = await call(server, "tasks.get", {"task_id": "fresh-root"}, bearer=alice)
         assert fresh["result"]["status"] == "pending"  # never started: not interrupted
         assert (await call(server, "tasks.resume", {}, bearer=alice))["result"] == []
         admin = token("ops", roles="admin")
@@ -211,7 +230,8 @@ async def test_resume_leaves_trees_this_server_runs() -> None:
         await call(server, "tasks.create", {"tasks": chain("own-")})
         manager = server.app.state.task_manager
         await manager.task_repository.update_task(
-            "own-a", status="in_progress", lease_owner=manager.owner_id)
+            "own-a", status="in_progress", lease_owner=manager.owner_id
+        )
         assert (await call(server, "tasks.resume", {}))["result"] == []
 
 

@@ -43,17 +43,20 @@ def test_parse_request_shapes() -> None:
     parsed = parse_request(_message(Part(data=ParseDict({"tasks": tasks}, Value()))), 10)
     assert parsed == {"tasks": tasks}  # integral numbers come back as ints
     assert isinstance(parsed["tasks"][0]["inputs"]["n"], int)
-    rerun = parse_request(_message(Part(data=ParseDict({"rerun": "failed"}, Value())),
-                                   context_id="root"), 10)
+    rerun = parse_request(
+        _message(Part(data=ParseDict({"rerun": "failed"}, Value())), context_id="root"), 10
+    )
     assert rerun == {"rerun": "failed"}
     with pytest.raises(ContentTypeNotSupportedError):
         parse_request(_message(Part(text="hi")), 10)
     with pytest.raises(ContentTypeNotSupportedError):
-        parse_request(_message(Part(text="hi"), Part(data=ParseDict({"tasks": tasks},
-                                                                    Value()))), 10)
+        parse_request(
+            _message(Part(text="hi"), Part(data=ParseDict({"tasks": tasks}, Value()))), 10
+        )
     with pytest.raises(InvalidParamsError):
-        parse_request(_message(Part(data=ParseDict({"rerun": "sometimes"}, Value())),
-                               context_id="root"), 10)
+        parse_request(
+            _message(Part(data=ParseDict({"rerun": "sometimes"}, Value())), context_id="root"), 10
+        )
     with pytest.raises(InvalidParamsError):
         parse_request(_message(Part(data=ParseDict({"tasks": tasks * 3}, Value()))), 2)
 
@@ -67,9 +70,11 @@ def test_values_round_trip() -> None:
 
 async def test_cors_allows_only_listed_origins() -> None:
     async with in_process(cors_origins="https://ui.example") as server:
-        ok = await server.http.options("/", headers={
-            "Origin": "https://ui.example", "Access-Control-Request-Method": "POST"})
-        bad = await server.http.options("/", headers={
-            "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+        ok = await server.http.options(
+            "/", headers={"Origin": "https://ui.example", "Access-Control-Request-Method": "POST"}
+        )
+        bad = await server.http.options(
+            "/", headers={"Origin": "https://evil.example", "Access-Control-Request-Method": "POST"}
+        )
     assert ok.headers["access-control-allow-origin"] == "https://ui.example"
     assert "access-control-allow-origin" not in bad.headers

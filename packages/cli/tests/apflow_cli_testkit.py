@@ -42,8 +42,11 @@ class Env:
 
     def environ(self, **extra: str) -> dict[str, str]:
         """Environment for a subprocess ``apflow``."""
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith("AIPARTNERUPFLOW_") and k != "XDG_STATE_HOME"}
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith("AIPARTNERUPFLOW_") and k != "XDG_STATE_HOME"
+        }
         env.update(
             HOME=str(self.root / "home"),
             AIPARTNERUPFLOW_DATABASE_URL=self.db_url,
@@ -56,8 +59,9 @@ class Env:
         return env
 
 
-def make_dist(site: Path, name: str, entry_points: dict[str, dict[str, str]],
-              modules: dict[str, str]) -> None:
+def make_dist(
+    site: Path, name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]
+) -> None:
     """Install a tiny distribution (dist-info + modules) into ``site``."""
     info = site / f"{name}-0.1.dist-info"
     info.mkdir(parents=True, exist_ok=True)
@@ -138,17 +142,39 @@ def wait_for(path: Path, timeout: float = 30) -> None:
 
 
 def slow_tree(marker: Path, seconds: float = 60) -> str:
-    return json.dumps([
-        {"id": "root", "name": "Root", "schemas": {"method": "cli_slow"},
-         "inputs": {"seconds": seconds, "started_file": str(marker)}},
-        {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_slow"},
-         "inputs": {"seconds": seconds}},
-        {"id": "after", "name": "After", "parent_id": "root", "dependencies": ["kid"],
-         "schemas": {"method": "cli_echo"}, "inputs": {"text": "never"}},
-    ])
+    return json.dumps(
+        [
+            {
+                "id": "root",
+                "name": "Root",
+                "schemas": {"method": "cli_slow"},
+                "inputs": {"seconds": seconds, "started_file": str(marker)},
+            },
+            {
+                "id": "kid",
+                "name": "Kid",
+                "parent_id": "root",
+                "schemas": {"method": "cli_slow"},
+                "inputs": {"seconds": seconds},
+            },
+            {
+                "id": "after",
+                "name": "After",
+                "parent_id": "root",
+                "dependencies": ["kid"],
+                "schemas": {"method": "cli_echo"},
+                "inputs": {"text": "never"},
+            },
+        ]
+    )
 
 
 def start_apflow(sandbox: Env, *args: str) -> subprocess.Popen[str]:
-    return subprocess.Popen([str(APFLOW), *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, env=sandbox.environ(),
-                            cwd=sandbox.root / "work")
+    return subprocess.Popen(
+        [str(APFLOW), *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sandbox.environ(),
+        cwd=sandbox.root / "work",
+    )

@@ -19,8 +19,11 @@ class EchoExecutor(BaseTask):
     id = "cli_echo"
     name = "Echo"
     description = "Return the inputs unchanged."
-    inputs_schema = {"type": "object", "properties": {"text": {"type": "string"}},
-                     "required": ["text"]}
+    inputs_schema = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"],
+    }
 
     async def execute(self, inputs: dict[str, Any]) -> Any:
         return {"echo": inputs}

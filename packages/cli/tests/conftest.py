@@ -72,11 +72,18 @@ def cli(sandbox: Env) -> Callable[..., Any]:
 def apflow(sandbox: Env) -> Callable[..., subprocess.CompletedProcess[str]]:
     """Run the real ``apflow`` executable."""
 
-    def run(*args: str, input: str | None = None, timeout: float = 60,
-            **env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([str(APFLOW), *args], input=input, capture_output=True,
-                              text=True, timeout=timeout, env=sandbox.environ(**env),
-                              cwd=sandbox.root / "work")
+    def run(
+        *args: str, input: str | None = None, timeout: float = 60, **env: str
+    ) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(APFLOW), *args],
+            input=input,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env=sandbox.environ(**env),
+            cwd=sandbox.root / "work",
+        )
 
     return run
 
@@ -85,9 +92,12 @@ def apflow(sandbox: Env) -> Callable[..., subprocess.CompletedProcess[str]]:
 def fake_server(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A ``fake`` server plugin in ``aipartnerupflow.servers`` (in-process and subprocesses)."""
     site = sandbox.root / "site"
-    make_dist(site, "fake_apflow_server",
-              {"aipartnerupflow.servers": {"fake": "fake_apflow_server:serve"}},
-              {"fake_apflow_server": FAKE_SERVER})
+    make_dist(
+        site,
+        "fake_apflow_server",
+        {"aipartnerupflow.servers": {"fake": "fake_apflow_server:serve"}},
+        {"fake_apflow_server": FAKE_SERVER},
+    )
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("fake_apflow_server", None)
@@ -97,8 +107,12 @@ def fake_server(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
 def fake_cli_plugin(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A ``hello`` sub-command in ``aipartnerupflow.cli``."""
     site = sandbox.root / "site"
-    make_dist(site, "fake_apflow_cli", {"aipartnerupflow.cli": {"hello": "fake_apflow_cli:app"}},
-              {"fake_apflow_cli": FAKE_CLI_PLUGIN})
+    make_dist(
+        site,
+        "fake_apflow_cli",
+        {"aipartnerupflow.cli": {"hello": "fake_apflow_cli:app"}},
+        {"fake_apflow_cli": FAKE_CLI_PLUGIN},
+    )
     monkeypatch.syspath_prepend(str(site))
     yield site
     sys.modules.pop("fake_apflow_cli", None)
@@ -110,8 +124,9 @@ def install_dist(sandbox: Env, monkeypatch: pytest.MonkeyPatch) -> Callable[...,
     site = sandbox.root / "site"
     monkeypatch.syspath_prepend(str(site))
 
-    def install(name: str, entry_points: dict[str, dict[str, str]],
-                modules: dict[str, str] | None = None) -> None:
+    def install(
+        name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str] | None = None
+    ) -> None:
         make_dist(site, name, entry_points, modules or {})
 
     return install

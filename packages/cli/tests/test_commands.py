@@ -20,8 +20,13 @@ def tasks_json(*tasks: dict[str, Any]) -> str:
 
 
 def echo(task_id: str, text: str = "hi", **extra: Any) -> dict[str, Any]:
-    return {"id": task_id, "name": task_id.upper(), "schemas": {"method": "cli_echo"},
-            "inputs": {"text": text}, **extra}
+    return {
+        "id": task_id,
+        "name": task_id.upper(),
+        "schemas": {"method": "cli_echo"},
+        "inputs": {"text": text},
+        **extra,
+    }
 
 
 def run_json(cli: Cli, *tasks: dict[str, Any]) -> dict[str, Any]:
@@ -52,12 +57,25 @@ def test_no_arguments_prints_help(cli: Cli) -> None:
     assert "run" in result.output
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["run", "--help"], ["run", "flow", "--help"], ["tasks", "--help"],
-    ["tasks", "list", "--help"], ["executors", "--help"], ["serve", "--help"],
-    ["daemon", "--help"], ["daemon", "start", "--help"], ["worker", "--help"], ["db", "--help"],
-    ["info", "--help"], ["version", "--help"], ["-h"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "--help"],
+        ["run", "flow", "--help"],
+        ["tasks", "--help"],
+        ["tasks", "list", "--help"],
+        ["executors", "--help"],
+        ["serve", "--help"],
+        ["daemon", "--help"],
+        ["daemon", "start", "--help"],
+        ["worker", "--help"],
+        ["db", "--help"],
+        ["info", "--help"],
+        ["version", "--help"],
+        ["-h"],
+    ],
+)
 def test_help_everywhere(cli: Cli, args: list[str]) -> None:
     result = cli(*args)
     assert result.exit_code == 0, result.output
@@ -66,8 +84,7 @@ def test_help_everywhere(cli: Cli, args: list[str]) -> None:
 
 def test_root_help_lists_every_command(cli: Cli) -> None:
     out = cli("--help").stdout
-    for name in ("run", "tasks", "executors", "serve", "daemon", "worker", "db", "info",
-                 "version"):
+    for name in ("run", "tasks", "executors", "serve", "daemon", "worker", "db", "info", "version"):
         assert f"  {name} " in out
 
 
@@ -79,7 +96,8 @@ def test_version(cli: Cli) -> None:
         result = cli(*args)
         assert result.exit_code == 0
         assert result.stdout.strip() == (
-            f"aipartnerupflow {aipartnerupflow.__version__} (cli {__version__})")
+            f"aipartnerupflow {aipartnerupflow.__version__} (cli {__version__})"
+        )
     data = json.loads(cli("version", "--json").stdout)
     assert data == {"aipartnerupflow": aipartnerupflow.__version__, "cli": __version__}
 
@@ -112,8 +130,14 @@ def test_info_json(cli: Cli, sandbox: Any) -> None:
 
 
 def test_run_flow_json_is_one_document(cli: Cli) -> None:
-    result = cli(*P, "run", "flow", "--json", "--tasks", tasks_json(
-        echo("root"), echo("child", "c", parent_id="root", dependencies=["root"])))
+    result = cli(
+        *P,
+        "run",
+        "flow",
+        "--json",
+        "--tasks",
+        tasks_json(echo("root"), echo("child", "c", parent_id="root", dependencies=["root"])),
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)  # the whole stdout parses: nothing else was printed
     assert set(data) == {"root_id", "status", "tasks"}
@@ -135,17 +159,40 @@ def test_run_flow_human_summary(cli: Cli) -> None:
 
 
 def test_run_flow_live_view_renders(cli: Cli) -> None:
-    result = cli(*P, "run", "flow", "--live", "--tasks", tasks_json(
-        echo("a"), {"id": "s", "name": "S", "parent_id": "a",
-                    "schemas": {"method": "cli_slow"}, "inputs": {"seconds": 0.2}}))
+    result = cli(
+        *P,
+        "run",
+        "flow",
+        "--live",
+        "--tasks",
+        tasks_json(
+            echo("a"),
+            {
+                "id": "s",
+                "name": "S",
+                "parent_id": "a",
+                "schemas": {"method": "cli_slow"},
+                "inputs": {"seconds": 0.2},
+            },
+        ),
+    )
     assert result.exit_code == 0, result.output
     assert "Tree a completed" in result.stdout
 
 
 def test_run_flow_failure_exit_code_and_error(cli: Cli) -> None:
-    result = cli(*P, "run", "flow", "--json", "--tasks", tasks_json(
-        echo("a"), {"id": "f", "name": "F", "parent_id": "a", "schemas": {"method": "cli_fail"}},
-        echo("after", parent_id="a", dependencies=["f"])))
+    result = cli(
+        *P,
+        "run",
+        "flow",
+        "--json",
+        "--tasks",
+        tasks_json(
+            echo("a"),
+            {"id": "f", "name": "F", "parent_id": "a", "schemas": {"method": "cli_fail"}},
+            echo("after", parent_id="a", dependencies=["f"]),
+        ),
+    )
     assert result.exit_code == 1, result.output
     data = json.loads(result.stdout)
     assert data["status"] == "failed"
@@ -153,8 +200,15 @@ def test_run_flow_failure_exit_code_and_error(cli: Cli) -> None:
     assert by_id["f"]["status"] == "failed"
     assert "boom" in by_id["f"]["error"]
     assert by_id["after"]["status"] in ("failed", "cancelled")
-    human = cli(*P, "run", "flow", "--no-live", "--new-ids", "--tasks", tasks_json(
-        {"id": "f", "name": "F", "schemas": {"method": "cli_fail"}}))
+    human = cli(
+        *P,
+        "run",
+        "flow",
+        "--no-live",
+        "--new-ids",
+        "--tasks",
+        tasks_json({"id": "f", "name": "F", "schemas": {"method": "cli_fail"}}),
+    )
     assert human.exit_code == 1
     assert "boom" in human.stdout
     assert "failed" in human.stdout
@@ -184,8 +238,9 @@ def test_run_flow_tasks_file_and_stdin(cli: Cli, tmp_path: Path) -> None:
     result = cli(*P, "run", "flow", "--tasks-file", str(path), "--json")
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["root_id"] == "file-task"
-    result = cli(*P, "run", "flow", "--tasks-file", "-", "--json", input=tasks_json(
-        echo("stdin-task")))
+    result = cli(
+        *P, "run", "flow", "--tasks-file", "-", "--json", input=tasks_json(echo("stdin-task"))
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["root_id"] == "stdin-task"
 
@@ -197,8 +252,9 @@ def test_run_flow_single_object_is_accepted(cli: Cli) -> None:
 
 def test_run_flow_output_file(cli: Cli, tmp_path: Path) -> None:
     out = tmp_path / "result.json"
-    result = cli(*P, "run", "flow", "--no-live", "--output", str(out), "--tasks",
-                 tasks_json(echo("o")))
+    result = cli(
+        *P, "run", "flow", "--no-live", "--output", str(out), "--tasks", tasks_json(echo("o"))
+    )
     assert result.exit_code == 0
     assert json.loads(out.read_text())["status"] == "completed"
 
@@ -215,8 +271,15 @@ def test_run_flow_same_ids_twice(cli: Cli) -> None:
     strict = cli(*P, "run", "flow", "--json", "--keep-ids", "--tasks", tasks_json(echo("dup")))
     assert_user_error(strict, "already exist", "--keep-ids")
     assert_user_error(cli("run", "flow", "--new-ids", "--keep-ids", "--tasks", "[]"), "not both")
-    fresh = cli(*P, "run", "flow", "--json", "--new-ids", "--tasks", tasks_json(
-        echo("dup"), echo("kid", parent_id="dup", dependencies=[{"id": "dup"}])))
+    fresh = cli(
+        *P,
+        "run",
+        "flow",
+        "--json",
+        "--new-ids",
+        "--tasks",
+        tasks_json(echo("dup"), echo("kid", parent_id="dup", dependencies=[{"id": "dup"}])),
+    )
     assert fresh.exit_code == 0, fresh.output
     data = json.loads(fresh.stdout)
     assert data["root_id"] != "dup"
@@ -224,19 +287,23 @@ def test_run_flow_same_ids_twice(cli: Cli) -> None:
 
 
 def test_run_flow_user_id(cli: Cli) -> None:
-    result = cli(*P, "run", "flow", "--json", "--user-id", "alice", "--tasks",
-                 tasks_json(echo("owned")))
+    result = cli(
+        *P, "run", "flow", "--json", "--user-id", "alice", "--tasks", tasks_json(echo("owned"))
+    )
     assert result.exit_code == 0
     listed = json.loads(cli("tasks", "list", "--user-id", "alice", "--json").stdout)
     assert [t["id"] for t in listed] == ["owned"]
     assert json.loads(cli("tasks", "list", "--user-id", "bob", "--json").stdout) == []
 
 
-@pytest.mark.parametrize(("text", "where"), [
-    ('[{"id": "x",}]', "line 1, column 13"),
-    ('[\n  {"id": "x"\n  "name": "y"}\n]', "line 3, column 3"),
-    ("[1, 2", "line 1, column 6"),
-])
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ('[{"id": "x",}]', "line 1, column 13"),
+        ('[\n  {"id": "x"\n  "name": "y"}\n]', "line 3, column 3"),
+        ("[1, 2", "line 1, column 6"),
+    ],
+)
 def test_malformed_json_names_line_and_column(cli: Cli, text: str, where: str) -> None:
     result = cli("run", "flow", "--tasks", text)
     assert_user_error(result, "--tasks is not valid JSON", where)
@@ -249,17 +316,20 @@ def test_malformed_json_in_file(cli: Cli, tmp_path: Path) -> None:
     assert_user_error(result, str(path), "line 3, column 2")
 
 
-@pytest.mark.parametrize(("args", "fragment"), [
-    (["run", "flow"], "nothing to run"),
-    (["run", "flow", "--tasks-file", "/no/such/file.json"], "does not exist"),
-    (["run", "flow", "--tasks", "[]", "--tasks-file", "x"], "not both"),
-    (["run", "flow", "cli_echo", "--tasks", "[]"], "not both"),
-    (["run", "flow", "--inputs", "{}"], "legacy mode"),
-    (["run", "flow", "cli_echo", "--inputs", "[1]"], "must be a JSON object"),
-    (["run", "flow", "--tasks", '"text"'], "JSON array"),
-    (["run", "flow", "--tasks", "   "], "empty"),
-    (["run", "flow", "--tasks", "[]"], "invalid task tree"),
-])
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["run", "flow"], "nothing to run"),
+        (["run", "flow", "--tasks-file", "/no/such/file.json"], "does not exist"),
+        (["run", "flow", "--tasks", "[]", "--tasks-file", "x"], "not both"),
+        (["run", "flow", "cli_echo", "--tasks", "[]"], "not both"),
+        (["run", "flow", "--inputs", "{}"], "legacy mode"),
+        (["run", "flow", "cli_echo", "--inputs", "[1]"], "must be a JSON object"),
+        (["run", "flow", "--tasks", '"text"'], "JSON array"),
+        (["run", "flow", "--tasks", "   "], "empty"),
+        (["run", "flow", "--tasks", "[]"], "invalid task tree"),
+    ],
+)
 def test_run_flow_user_errors(cli: Cli, args: list[str], fragment: str) -> None:
     assert_user_error(cli(*args), fragment)
 
@@ -269,18 +339,33 @@ def test_tasks_file_is_directory(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_unknown_executor_has_install_hint(cli: Cli) -> None:
-    result = cli("run", "flow", "--tasks", tasks_json(
-        {"id": "x", "name": "X", "schemas": {"method": "llm_executor"}}))
-    assert_user_error(result, "llm_executor", 'pip install "aipartnerupflow[llm]"',
-                      "Installed executors")
-    result = cli(*P, "run", "flow", "--tasks", tasks_json(
-        {"id": "x", "name": "X", "schemas": {"method": "cli_ech"}}))
+    result = cli(
+        "run",
+        "flow",
+        "--tasks",
+        tasks_json({"id": "x", "name": "X", "schemas": {"method": "llm_executor"}}),
+    )
+    assert_user_error(
+        result, "llm_executor", 'pip install "aipartnerupflow[llm]"', "Installed executors"
+    )
+    result = cli(
+        *P,
+        "run",
+        "flow",
+        "--tasks",
+        tasks_json({"id": "x", "name": "X", "schemas": {"method": "cli_ech"}}),
+    )
     assert_user_error(result, "Did you mean 'cli_echo'")
 
 
 def test_invalid_tree_is_one_message_and_writes_nothing(cli: Cli) -> None:
-    result = cli(*P, "run", "flow", "--tasks", tasks_json(
-        echo("a", dependencies=["b"]), echo("b", parent_id="a", dependencies=["a"])))
+    result = cli(
+        *P,
+        "run",
+        "flow",
+        "--tasks",
+        tasks_json(echo("a", dependencies=["b"]), echo("b", parent_id="a", dependencies=["a"])),
+    )
     assert result.exit_code == 2
     assert "Traceback" not in result.stderr
     assert "invalid task tree" in result.stderr
@@ -308,15 +393,19 @@ def test_debug_from_environment(cli: Cli) -> None:
 
 
 def test_plugin_not_found(cli: Cli) -> None:
-    assert_user_error(cli("--plugin", "no_such_module_xyz", "executors", "list"),
-                      "no_such_module_xyz", "not found")
+    assert_user_error(
+        cli("--plugin", "no_such_module_xyz", "executors", "list"),
+        "no_such_module_xyz",
+        "not found",
+    )
 
 
 def test_plugin_with_import_error(cli: Cli, tmp_path: Path) -> None:
     bad = tmp_path / "broken_plugin.py"
     bad.write_text("raise ValueError('plugin exploded')\n")
-    assert_user_error(cli("--plugin", str(bad), "executors", "list"),
-                      "failed to import", "plugin exploded")
+    assert_user_error(
+        cli("--plugin", str(bad), "executors", "list"), "failed to import", "plugin exploded"
+    )
 
 
 def test_plugin_from_file_path(cli: Cli, tmp_path: Path) -> None:
@@ -329,9 +418,11 @@ def test_plugin_from_file_path(cli: Cli, tmp_path: Path) -> None:
         "    id = 'cli_shout'\n"
         "    description = 'Upper-case text.'\n\n"
         "    async def execute(self, inputs):\n"
-        "        return inputs['text'].upper()\n")
-    result = cli("--plugin", str(path), "run", "flow", "cli_shout", "--inputs",
-                 '{"text": "hey"}', "--json")
+        "        return inputs['text'].upper()\n"
+    )
+    result = cli(
+        "--plugin", str(path), "run", "flow", "cli_shout", "--inputs", '{"text": "hey"}', "--json"
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["tasks"][0]["result"] == "HEY"
 
@@ -342,11 +433,13 @@ def test_plugins_from_environment(cli: Cli) -> None:
     assert "cli_echo" in {e["id"] for e in json.loads(result.stdout)}
 
 
-def test_dotenv_does_not_override(cli: Cli, sandbox: Any, monkeypatch: pytest.MonkeyPatch,
-                                  tmp_path: Path) -> None:
+def test_dotenv_does_not_override(
+    cli: Cli, sandbox: Any, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     other = tmp_path / "from-dotenv.duckdb"
-    Path(".env").write_text(f"AIPARTNERUPFLOW_DATABASE_URL=duckdb:///{other}\n"
-                            f"AIPARTNERUPFLOW_PLUGINS={PLUGIN}\n")
+    Path(".env").write_text(
+        f"AIPARTNERUPFLOW_DATABASE_URL=duckdb:///{other}\nAIPARTNERUPFLOW_PLUGINS={PLUGIN}\n"
+    )
     # an existing variable wins over .env
     data = json.loads(cli("info", "--json").stdout)
     assert data["database"]["path"] == str(sandbox.db_path)
@@ -370,8 +463,9 @@ def test_env_file_option(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPat
 def test_database_url_option_overrides(cli: Cli, tmp_path: Path) -> None:
     other = tmp_path / "override.duckdb"
     url = f"duckdb:///{other}"
-    result = cli("--database-url", url, *P, "run", "flow", "--json", "--tasks",
-                 tasks_json(echo("elsewhere")))
+    result = cli(
+        "--database-url", url, *P, "run", "flow", "--json", "--tasks", tasks_json(echo("elsewhere"))
+    )
     assert result.exit_code == 0, result.output
     assert other.exists()
     assert json.loads(cli("tasks", "count", "--json").stdout)["total"] == 0
@@ -379,8 +473,9 @@ def test_database_url_option_overrides(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_bad_database_url(cli: Cli) -> None:
-    assert_user_error(cli("--database-url", "mysql://x/y", "tasks", "list"),
-                      "unsupported database URL")
+    assert_user_error(
+        cli("--database-url", "mysql://x/y", "tasks", "list"), "unsupported database URL"
+    )
 
 
 def test_bad_log_level(cli: Cli) -> None:
@@ -388,8 +483,9 @@ def test_bad_log_level(cli: Cli) -> None:
 
 
 def test_logs_go_to_stderr(cli: Cli) -> None:
-    result = cli("--log-level", "DEBUG", *P, "run", "flow", "--json", "--tasks",
-                 tasks_json(echo("logged")))
+    result = cli(
+        "--log-level", "DEBUG", *P, "run", "flow", "--json", "--tasks", tasks_json(echo("logged"))
+    )
     assert result.exit_code == 0
     json.loads(result.stdout)
 
@@ -420,8 +516,9 @@ def test_executors_show(cli: Cli) -> None:
     assert "in-process" in result.stdout
     data = json.loads(cli(*P, "executors", "show", "cli_echo", "--json").stdout)
     assert data["class_path"] == "apflow_cli_testplugins.EchoExecutor"
-    assert_user_error(cli("executors", "show", "ssh_executor"),
-                      'pip install "aipartnerupflow[ssh]"')
+    assert_user_error(
+        cli("executors", "show", "ssh_executor"), 'pip install "aipartnerupflow[ssh]"'
+    )
 
 
 # -- tasks -----------------------------------------------------------------------------------
@@ -430,10 +527,13 @@ def test_executors_show(cli: Cli) -> None:
 @pytest.fixture
 def stored(cli: Cli) -> dict[str, Any]:
     """A finished tree: root r with children c1 (completed) and c2 (failed), c3 (after c2)."""
-    return run_json(cli, echo("r"), echo("c1", parent_id="r"),
-                    {"id": "c2", "name": "C2", "parent_id": "r",
-                     "schemas": {"method": "cli_fail"}},
-                    echo("c3", parent_id="c2", dependencies=["c2"]))
+    return run_json(
+        cli,
+        echo("r"),
+        echo("c1", parent_id="r"),
+        {"id": "c2", "name": "C2", "parent_id": "r", "schemas": {"method": "cli_fail"}},
+        echo("c3", parent_id="c2", dependencies=["c2"]),
+    )
 
 
 def test_tasks_list_get_tree_children(cli: Cli, stored: dict[str, Any]) -> None:
@@ -466,8 +566,15 @@ def test_tasks_list_get_tree_children(cli: Cli, stored: dict[str, Any]) -> None:
 
 
 def test_tasks_not_found(cli: Cli, stored: dict[str, Any]) -> None:
-    for args in (["get", "nope"], ["tree", "nope"], ["children", "nope"], ["delete", "nope"],
-                 ["copy", "nope"], ["execute", "nope"], ["watch", "nope"]):
+    for args in (
+        ["get", "nope"],
+        ["tree", "nope"],
+        ["children", "nope"],
+        ["delete", "nope"],
+        ["copy", "nope"],
+        ["execute", "nope"],
+        ["watch", "nope"],
+    ):
         assert_user_error(cli("tasks", *args), "no task with id 'nope'")
 
 
@@ -497,8 +604,14 @@ def test_tasks_count(cli: Cli, stored: dict[str, Any]) -> None:
 
 
 def test_tasks_create_execute_rerun(cli: Cli) -> None:
-    created = cli(*P, "tasks", "create", "--json", "--tasks", tasks_json(
-        echo("t"), echo("u", parent_id="t", dependencies=["t"])))
+    created = cli(
+        *P,
+        "tasks",
+        "create",
+        "--json",
+        "--tasks",
+        tasks_json(echo("t"), echo("u", parent_id="t", dependencies=["t"])),
+    )
     assert created.exit_code == 0, created.output
     assert json.loads(created.stdout)["root_id"] == "t"
     assert json.loads(cli("tasks", "status", "t", "--json").stdout)[0]["status"] == "pending"
@@ -514,15 +627,24 @@ def test_tasks_create_execute_rerun(cli: Cli) -> None:
 
 
 def test_tasks_cancel(cli: Cli) -> None:
-    cli(*P, "tasks", "create", "--tasks", tasks_json(
-        echo("p"), echo("q", parent_id="p"), echo("w", parent_id="p", dependencies=["q"])))
+    cli(
+        *P,
+        "tasks",
+        "create",
+        "--tasks",
+        tasks_json(
+            echo("p"), echo("q", parent_id="p"), echo("w", parent_id="p", dependencies=["q"])
+        ),
+    )
     result = cli("tasks", "cancel", "q", "--json")
     assert result.exit_code == 0, result.output
     row = json.loads(result.stdout)[0]
     assert row["status"] == "cancelled"
     assert "q" in row["cancelled"]
-    statuses = {r["id"]: r["status"] for r in json.loads(
-        cli("tasks", "status", "p", "q", "w", "--json").stdout)}
+    statuses = {
+        r["id"]: r["status"]
+        for r in json.loads(cli("tasks", "status", "p", "q", "w", "--json").stdout)
+    }
     assert statuses["q"] == "cancelled"
     assert statuses["p"] == "pending"
     # a stored (not running) tree: the dependent w ends when the tree runs
@@ -549,9 +671,17 @@ def test_tasks_delete(cli: Cli, stored: dict[str, Any]) -> None:
 
 
 def test_tasks_delete_refuses_dependency_outside(cli: Cli) -> None:
-    cli(*P, "tasks", "create", "--tasks", tasks_json(
-        echo("root"), echo("x", parent_id="root"),
-        echo("y", parent_id="root", dependencies=["x"])))
+    cli(
+        *P,
+        "tasks",
+        "create",
+        "--tasks",
+        tasks_json(
+            echo("root"),
+            echo("x", parent_id="root"),
+            echo("y", parent_id="root", dependencies=["x"]),
+        ),
+    )
     assert_user_error(cli("tasks", "delete", "x"), "depends on a task being deleted")
     assert cli("tasks", "delete", "x", "--force").exit_code == 0
 
@@ -594,22 +724,43 @@ def test_db_upgrade(cli: Cli, sandbox: Any) -> None:
 
 
 def test_serve_missing_protocol(cli: Cli) -> None:
-    assert_user_error(cli("serve", "mcp"), "no 'mcp' server is installed",
-                      'pip install "aipartnerupflow[a2a]"')
+    assert_user_error(
+        cli("serve", "mcp"), "no 'mcp' server is installed", 'pip install "aipartnerupflow[a2a]"'
+    )
     assert_user_error(cli("serve", "nosuch", "--port", "1234"), "nosuch")
 
 
-def test_serve_runs_the_plugin(cli: Cli, fake_server: Path, monkeypatch: pytest.MonkeyPatch,
-                               sandbox: Any) -> None:
+def test_serve_runs_the_plugin(
+    cli: Cli, fake_server: Path, monkeypatch: pytest.MonkeyPatch, sandbox: Any
+) -> None:
     import fake_apflow_server
 
     calls: list[dict[str, Any]] = []
     monkeypatch.setattr(fake_apflow_server, "serve", lambda **kw: calls.append(kw))
-    result = cli("serve", "fake", "--host", "127.0.0.1", "--port", "9999", "-o", "workers=2",
-                 "-o", "name=x", "--insecure")
+    result = cli(
+        "serve",
+        "fake",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "9999",
+        "-o",
+        "workers=2",
+        "-o",
+        "name=x",
+        "--insecure",
+    )
     assert result.exit_code == 0, result.output
-    assert calls == [{"host": "127.0.0.1", "port": 9999, "database_url": sandbox.db_url,
-                      "workers": 2, "name": "x", "insecure": True}]
+    assert calls == [
+        {
+            "host": "127.0.0.1",
+            "port": 9999,
+            "database_url": sandbox.db_url,
+            "workers": 2,
+            "name": "x",
+            "insecure": True,
+        }
+    ]
     assert_user_error(cli("serve", "fake", "-o", "novalue"), "key=value")
 
 
@@ -620,8 +771,10 @@ def test_serve_broken_plugin(cli: Cli, install_dist: Callable[..., None]) -> Non
 
 def test_worker_needs_postgres(cli: Cli) -> None:
     assert_user_error(cli("worker"), "needs a PostgreSQL database", "--database-url")
-    assert_user_error(cli("--database-url", "postgresql://u@127.0.0.1:1/x", "worker", "--limit",
-                          "x"), "EXECUTOR_ID=N")
+    assert_user_error(
+        cli("--database-url", "postgresql://u@127.0.0.1:1/x", "worker", "--limit", "x"),
+        "EXECUTOR_ID=N",
+    )
 
 
 def test_worker_without_core_support(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> None:

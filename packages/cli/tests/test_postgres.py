@@ -15,8 +15,9 @@ from apflow_cli_testkit import APFLOW, PLUGIN, Env
 
 pytestmark = pytest.mark.postgres
 
-ADMIN_URL = os.environ.get("APFLOW_TEST_POSTGRES_URL",
-                           "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "APFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
 
@@ -37,19 +38,42 @@ def tree(marker: str | None = None, seconds: float = 0.3) -> str:
     slow: dict[str, object] = {"seconds": seconds}
     if marker:
         slow["started_file"] = marker
-    return json.dumps([
-        {"id": "a", "name": "A", "schemas": {"method": "cli_echo"}, "inputs": {"text": "q"}},
-        {"id": "b", "name": "B", "parent_id": "a", "dependencies": ["a"],
-         "schemas": {"method": "cli_slow"}, "inputs": slow},
-    ])
+    return json.dumps(
+        [
+            {"id": "a", "name": "A", "schemas": {"method": "cli_echo"}, "inputs": {"text": "q"}},
+            {
+                "id": "b",
+                "name": "B",
+                "parent_id": "a",
+                "dependencies": ["a"],
+                "schemas": {"method": "cli_slow"},
+                "inputs": slow,
+            },
+        ]
+    )
 
 
 def start_worker(sandbox: Env, url: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [str(APFLOW), "--database-url", url, "--plugin", PLUGIN, "worker", "-c", "2",
-         "--poll-seconds", "0.2", "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sandbox.environ(),
-        cwd=sandbox.root / "work")
+        [
+            str(APFLOW),
+            "--database-url",
+            url,
+            "--plugin",
+            PLUGIN,
+            "worker",
+            "-c",
+            "2",
+            "--poll-seconds",
+            "0.2",
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sandbox.environ(),
+        cwd=sandbox.root / "work",
+    )
 
 
 def stop(proc: subprocess.Popen[str]) -> tuple[str, str]:
@@ -72,20 +96,53 @@ def test_worker_runs_queued_tree(sandbox: Env, apflow: Run, pg_url: str) -> None
     migrate(apflow, pg_url)
     worker = start_worker(sandbox, pg_url)
     try:
-        queued = apflow("--database-url", pg_url, "--plugin", PLUGIN, "run", "flow", "--queue",
-                        "--json", "--tasks", tree(), timeout=120)
+        queued = apflow(
+            "--database-url",
+            pg_url,
+            "--plugin",
+            PLUGIN,
+            "run",
+            "flow",
+            "--queue",
+            "--json",
+            "--tasks",
+            tree(),
+            timeout=120,
+        )
         assert queued.returncode == 0, queued.stderr
         data = json.loads(queued.stdout)
         assert data["status"] == "completed"
         assert {t["id"]: t["result"] for t in data["tasks"]}["b"] == {"slept": 0.3}
 
-        later = apflow("--database-url", pg_url, "--plugin", PLUGIN, "run", "flow", "--queue",
-                       "--no-wait", "--json", "--new-ids", "--tasks", tree(), timeout=60)
+        later = apflow(
+            "--database-url",
+            pg_url,
+            "--plugin",
+            PLUGIN,
+            "run",
+            "flow",
+            "--queue",
+            "--no-wait",
+            "--json",
+            "--new-ids",
+            "--tasks",
+            tree(),
+            timeout=60,
+        )
         assert later.returncode == 0, later.stderr
         root = json.loads(later.stdout)
         assert root["status"] == "queued"
-        watched = apflow("--database-url", pg_url, "tasks", "watch", root["root_id"],
-                         "--interval", "0.2", "--no-live", timeout=120)
+        watched = apflow(
+            "--database-url",
+            pg_url,
+            "tasks",
+            "watch",
+            root["root_id"],
+            "--interval",
+            "0.2",
+            "--no-live",
+            timeout=120,
+        )
         assert watched.returncode == 0, watched.stderr
         assert "completed" in watched.stdout
     finally:
@@ -98,10 +155,25 @@ def test_worker_runs_queued_tree(sandbox: Env, apflow: Run, pg_url: str) -> None
 def test_queue_without_worker_then_ctrl_c(sandbox: Env, apflow: Run, pg_url: str) -> None:
     migrate(apflow, pg_url)
     proc = subprocess.Popen(
-        [str(APFLOW), "--database-url", pg_url, "--plugin", PLUGIN, "run", "flow", "--queue",
-         "--json", "--tasks", tree()],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=sandbox.environ(),
-        cwd=sandbox.root / "work")
+        [
+            str(APFLOW),
+            "--database-url",
+            pg_url,
+            "--plugin",
+            PLUGIN,
+            "run",
+            "flow",
+            "--queue",
+            "--json",
+            "--tasks",
+            tree(),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=sandbox.environ(),
+        cwd=sandbox.root / "work",
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         counts = apflow("--database-url", pg_url, "tasks", "count", "--json")

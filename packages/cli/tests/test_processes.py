@@ -28,18 +28,40 @@ from apflow_cli_testkit import (
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 
-HEAVY = ("sqlalchemy", "duckdb", "duckdb_engine", "pydantic", "alembic", "jsonschema",
-         "rich.progress", "rich.live", "rich.markdown", "rich.syntax", "pygments",
-         "aipartnerupflow.core.manager", "aipartnerupflow.core.engine", "dotenv", "asyncio")
+HEAVY = (
+    "sqlalchemy",
+    "duckdb",
+    "duckdb_engine",
+    "pydantic",
+    "alembic",
+    "jsonschema",
+    "rich.progress",
+    "rich.live",
+    "rich.markdown",
+    "rich.syntax",
+    "pygments",
+    "aipartnerupflow.core.manager",
+    "aipartnerupflow.core.engine",
+    "dotenv",
+    "asyncio",
+)
 
 
 # -- start-up ------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["--help"], ["run", "flow", "--help"], ["tasks", "--help"], ["tasks", "list", "--help"],
-    ["daemon", "start", "--help"], ["executors", "--help"], ["--version"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["--help"],
+        ["run", "flow", "--help"],
+        ["tasks", "--help"],
+        ["tasks", "list", "--help"],
+        ["daemon", "start", "--help"],
+        ["executors", "--help"],
+        ["--version"],
+    ],
+)
 def test_help_imports_nothing_heavy(sandbox: Env, args: list[str]) -> None:
     probe = (
         "import sys\n"
@@ -51,24 +73,35 @@ def test_help_imports_nothing_heavy(sandbox: Env, args: list[str]) -> None:
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
     )
-    proc = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                          env=sandbox.environ(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-c", probe],
+        capture_output=True,
+        text=True,
+        env=sandbox.environ(),
+        timeout=60,
+    )
     assert "HEAVY=" in proc.stderr, proc.stderr
     loaded = proc.stderr.split("HEAVY=", 1)[1].strip()
     assert loaded == "", f"{args} imported {loaded}"
 
 
 def test_python_dash_m(sandbox: Env) -> None:
-    proc = subprocess.run([sys.executable, "-m", "aipartnerupflow.cli", "--version"],
-                          capture_output=True, text=True, env=sandbox.environ(), timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "aipartnerupflow.cli", "--version"],
+        capture_output=True,
+        text=True,
+        env=sandbox.environ(),
+        timeout=60,
+    )
     assert proc.returncode == 0
     assert proc.stdout.startswith("aipartnerupflow ")
 
 
 def test_aipartnerupflow_alias(sandbox: Env) -> None:
     alias = APFLOW.with_name("aipartnerupflow")
-    proc = subprocess.run([str(alias), "version"], capture_output=True, text=True,
-                          env=sandbox.environ(), timeout=60)
+    proc = subprocess.run(
+        [str(alias), "version"], capture_output=True, text=True, env=sandbox.environ(), timeout=60
+    )
     assert proc.returncode == 0
     assert "aipartnerupflow" in proc.stdout
 
@@ -77,27 +110,42 @@ def test_aipartnerupflow_alias(sandbox: Env) -> None:
 
 
 def test_run_flow_process_json_and_logs(apflow: Run) -> None:
-    tasks = json.dumps([{"id": "a", "name": "A", "schemas": {"method": "cli_echo"},
-                         "inputs": {"text": "x"}}])
-    proc = apflow("--log-level", "DEBUG", "--plugin", PLUGIN, "run", "flow", "--json",
-                  "--tasks", tasks)
+    tasks = json.dumps(
+        [{"id": "a", "name": "A", "schemas": {"method": "cli_echo"}, "inputs": {"text": "x"}}]
+    )
+    proc = apflow(
+        "--log-level", "DEBUG", "--plugin", PLUGIN, "run", "flow", "--json", "--tasks", tasks
+    )
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["status"] == "completed"
 
 
 def test_seed_readme_examples(sandbox: Env, apflow: Run) -> None:
     """The README's CLI usage, with a real executor id; running it twice works too."""
-    tasks = ('[{"id": "task1", "name": "Task 1", "schemas": {"method": "cli_echo"}, '
-             '"inputs": {"text": "value"}}]')
+    tasks = (
+        '[{"id": "task1", "name": "Task 1", "schemas": {"method": "cli_echo"}, '
+        '"inputs": {"text": "value"}}]'
+    )
     long_name = subprocess.run(
-        [str(APFLOW.with_name("aipartnerupflow")), "--plugin", PLUGIN, "run", "flow",
-         "--tasks", tasks], capture_output=True, text=True, env=sandbox.environ(), timeout=60)
+        [
+            str(APFLOW.with_name("aipartnerupflow")),
+            "--plugin",
+            PLUGIN,
+            "run",
+            "flow",
+            "--tasks",
+            tasks,
+        ],
+        capture_output=True,
+        text=True,
+        env=sandbox.environ(),
+        timeout=60,
+    )
     assert long_name.returncode == 0, long_name.stderr
     short = apflow("--plugin", PLUGIN, "run", "flow", "--tasks", tasks)
     assert short.returncode == 0, short.stderr
     assert "fresh ids" in short.stderr
-    legacy = apflow("--plugin", PLUGIN, "run", "flow", "cli_echo", "--inputs",
-                    '{"text": "value"}')
+    legacy = apflow("--plugin", PLUGIN, "run", "flow", "cli_echo", "--inputs", '{"text": "value"}')
     assert legacy.returncode == 0, legacy.stderr
     assert json.loads(apflow("tasks", "count", "--json").stdout)["completed"] == 3
 
@@ -111,15 +159,17 @@ def test_user_error_in_process_has_no_traceback(apflow: Run) -> None:
 
 
 def test_stdin_tasks_in_process(apflow: Run) -> None:
-    tasks = json.dumps([{"name": "S", "schemas": {"method": "cli_echo"},
-                         "inputs": {"text": "piped"}}])
+    tasks = json.dumps(
+        [{"name": "S", "schemas": {"method": "cli_echo"}, "inputs": {"text": "piped"}}]
+    )
     proc = apflow("--plugin", PLUGIN, "run", "flow", "--tasks-file", "-", "--json", input=tasks)
     assert proc.returncode == 0, proc.stderr
     assert json.loads(proc.stdout)["tasks"][0]["result"] == {"echo": {"text": "piped"}}
 
 
-@pytest.mark.parametrize(("sig", "json_output"), [
-    (signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)])
+@pytest.mark.parametrize(
+    ("sig", "json_output"), [(signal.SIGINT, False), (signal.SIGINT, True), (signal.SIGTERM, False)]
+)
 def test_ctrl_c_cancels_the_tree(sandbox: Env, apflow: Run, sig: int, json_output: bool) -> None:
     marker = sandbox.root / "started"
     args = ["--plugin", PLUGIN, "run", "flow", "--tasks", slow_tree(marker)]
@@ -149,8 +199,9 @@ def test_ctrl_c_cancels_the_tree(sandbox: Env, apflow: Run, sig: int, json_outpu
 
 def test_locked_database_is_one_clear_line(sandbox: Env, apflow: Run) -> None:
     marker = sandbox.root / "started"
-    holder = start_apflow(sandbox, "--plugin", PLUGIN, "run", "flow", "--json", "--tasks",
-                          slow_tree(marker))
+    holder = start_apflow(
+        sandbox, "--plugin", PLUGIN, "run", "flow", "--json", "--tasks", slow_tree(marker)
+    )
     try:
         wait_for(marker)
         proc = apflow("tasks", "list")
@@ -174,18 +225,25 @@ def fake_site(sandbox: Env) -> Path:
     from apflow_cli_testkit import make_dist
 
     site = sandbox.root / "site"
-    make_dist(site, "fake_apflow_server",
-              {"aipartnerupflow.servers": {"fake": "fake_apflow_server:serve",
-                                           "crashy": "fake_apflow_server:crash"}},
-              {"fake_apflow_server": FAKE_SERVER + CRASH})
+    make_dist(
+        site,
+        "fake_apflow_server",
+        {
+            "aipartnerupflow.servers": {
+                "fake": "fake_apflow_server:serve",
+                "crashy": "fake_apflow_server:crash",
+            }
+        },
+        {"fake_apflow_server": FAKE_SERVER + CRASH},
+    )
     return site
 
 
-CRASH = '''
+CRASH = """
 
 def crash(host, port, database_url=None, **options):
     raise SystemExit("the crashy server refuses to start: bad configuration")
-'''
+"""
 
 
 def get_json(url: str) -> Any:
@@ -204,7 +262,7 @@ def pid_alive(pid: int) -> bool:
 
 def test_daemon_lifecycle(sandbox: Env, apflow: Run, fake_site: Path) -> None:
     port = free_port()
-    started = apflow("daemon", "start", "fake", "--port", str(port), "-o", "flavour=\"mint\"")
+    started = apflow("daemon", "start", "fake", "--port", str(port), "-o", 'flavour="mint"')
     assert started.returncode == 0, started.stderr
     assert "Daemon started" in started.stdout
     status = json.loads(apflow("daemon", "status", "--json").stdout)
@@ -283,8 +341,9 @@ def test_daemon_restart_recovers_stale_pid(sandbox: Env, apflow: Run, fake_site:
     sandbox.daemon_dir.mkdir(parents=True)
     port = free_port()
     (sandbox.daemon_dir / "daemon.pid").write_text("999999\n")
-    (sandbox.daemon_dir / "daemon.json").write_text(json.dumps(
-        {"pid": 999999, "protocol": "fake", "host": "127.0.0.1", "port": port}))
+    (sandbox.daemon_dir / "daemon.json").write_text(
+        json.dumps({"pid": 999999, "protocol": "fake", "host": "127.0.0.1", "port": port})
+    )
     proc = apflow("daemon", "restart")
     try:
         assert proc.returncode == 0, proc.stderr
@@ -302,7 +361,8 @@ def test_daemon_holding_the_database(sandbox: Env, apflow: Run, fake_site: Path)
         "    server = http.server.HTTPServer(",
         "    import duckdb\n"
         "    conn = duckdb.connect(database_url.removeprefix('duckdb:///'))\n"
-        "    server = http.server.HTTPServer(")
+        "    server = http.server.HTTPServer(",
+    )
     (fake_site / "fake_apflow_server.py").write_text(holder + CRASH)
     port = free_port()
     assert apflow("db", "upgrade").returncode == 0
@@ -326,12 +386,23 @@ def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> 
 
     if importlib.util.find_spec("aipartnerupflow.api.server_plugin") is None:
         pytest.skip("the A2A server (aipartnerupflow-a2a) is not installed")
-    tasks = json.dumps([
-        {"id": "root", "name": "Root", "schemas": {"method": "cli_echo"},
-         "inputs": {"text": "x"}},
-        {"id": "kid", "name": "Kid", "parent_id": "root", "schemas": {"method": "cli_echo"},
-         "inputs": {"text": "y"}},
-    ])
+    tasks = json.dumps(
+        [
+            {
+                "id": "root",
+                "name": "Root",
+                "schemas": {"method": "cli_echo"},
+                "inputs": {"text": "x"},
+            },
+            {
+                "id": "kid",
+                "name": "Kid",
+                "parent_id": "root",
+                "schemas": {"method": "cli_echo"},
+                "inputs": {"text": "y"},
+            },
+        ]
+    )
     assert apflow("--plugin", PLUGIN, "run", "flow", "--json", "--tasks", tasks).returncode == 0
     port = free_port()
     started = apflow("--plugin", PLUGIN, "daemon", "start", "--port", str(port), timeout=120)

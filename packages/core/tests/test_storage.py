@@ -198,14 +198,24 @@ async def test_second_process_gets_a_clear_lock_error(tmp_path: Path) -> None:
 
 
 async def test_cancelling_a_stored_tree_that_is_not_running(manager: TaskManager) -> None:
-    await manager.create_task_tree_from_array([
-        _t("root"), _t("a", parent_id="root"), _t("b", parent_id="root", dependencies=["a"]),
-        _t("c", parent_id="root", dependencies=["b"]),
-        _t("opt", parent_id="root", dependencies=[{"id": "a", "required": False}])])
+    await manager.create_task_tree_from_array(
+        [
+            _t("root"),
+            _t("a", parent_id="root"),
+            _t("b", parent_id="root", dependencies=["a"]),
+            _t("c", parent_id="root", dependencies=["b"]),
+            _t("opt", parent_id="root", dependencies=[{"id": "a", "required": False}]),
+        ]
+    )
     assert await manager.cancel_task("a") == ["a", "b", "c"]
     stored = {t.id: t.status for t in await manager.task_repository.get_all_tasks_in_tree("root")}
-    assert stored == {"root": "pending", "a": "cancelled", "b": "cancelled", "c": "cancelled",
-                      "opt": "pending"}
+    assert stored == {
+        "root": "pending",
+        "a": "cancelled",
+        "b": "cancelled",
+        "c": "cancelled",
+        "opt": "pending",
+    }
     assert await manager.cancel_task("a") == []
 
 
@@ -217,19 +227,28 @@ async def test_unreachable_or_refused_postgres_is_one_clear_line() -> None:
         await store.initialize()
     await store.close()
     message = str(info.value)
-    assert message.startswith("cannot open the task database "
-                              "postgresql+psycopg://nobody:***@127.0.0.1:5432/postgres: ")
+    assert message.startswith(
+        "cannot open the task database postgresql+psycopg://nobody:***@127.0.0.1:5432/postgres: "
+    )
     assert "hunter2" not in message and "\n" not in message
-    assert message.endswith(('role "nobody" does not exist',
-                             'password authentication failed for user "nobody"'))
+    assert message.endswith(
+        ('role "nobody" does not exist', 'password authentication failed for user "nobody"')
+    )
 
 
 def test_column_kinds_match_the_table_definition() -> None:
     from aipartnerupflow.core.models import TASK_COLUMNS
     from aipartnerupflow.core.storage.schema import COLUMN_KINDS, build_tasks_table
 
-    kinds = {sa.String: "text", sa.Text: "text", sa.Integer: "int", sa.Float: "float",
-             sa.Boolean: "bool", sa.DateTime: "timestamp", sa.JSON: "json"}
+    kinds = {
+        sa.String: "text",
+        sa.Text: "text",
+        sa.Integer: "int",
+        sa.Float: "float",
+        sa.Boolean: "bool",
+        sa.DateTime: "timestamp",
+        sa.JSON: "json",
+    }
     table = build_tasks_table(sa.MetaData(), "t")
     from_table = {
         c.name: next(k for t, k in kinds.items() if isinstance(c.type, t)) for c in table.columns
@@ -241,10 +260,21 @@ def test_column_kinds_match_the_table_definition() -> None:
 async def test_json_values_of_every_shape_round_trip(store: Any) -> None:
     from aipartnerupflow.core.models import TaskModel
 
-    values: list[Any] = ["hello", "", 0, 1.5, True, None, [], [1, "two", None], {"a": {"b": []}},
-                         '{"looks": "like json"}']
-    await store.insert_tasks([TaskModel(name=f"t{i}", id=f"j{i}", result=v)
-                              for i, v in enumerate(values)])
+    values: list[Any] = [
+        "hello",
+        "",
+        0,
+        1.5,
+        True,
+        None,
+        [],
+        [1, "two", None],
+        {"a": {"b": []}},
+        '{"looks": "like json"}',
+    ]
+    await store.insert_tasks(
+        [TaskModel(name=f"t{i}", id=f"j{i}", result=v) for i, v in enumerate(values)]
+    )
     stored = {t.id: t.result for t in await store.get_tasks([f"j{i}" for i in range(10)])}
     assert stored == {f"j{i}": v for i, v in enumerate(values)}
     assert await store.update_task("j0", {"result": "plain text", "inputs": {"k": [1]}})

@@ -142,9 +142,12 @@ class Workers:
         try:
             while True:
                 with engine.connect() as conn:
-                    n = conn.execute(sa.text(
-                        "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
-                        "WHERE application_name LIKE 'apflow-worker%'")).scalar()
+                    n = conn.execute(
+                        sa.text(
+                            "SELECT count(DISTINCT application_name) FROM pg_stat_activity "
+                            "WHERE application_name LIKE 'apflow-worker%'"
+                        )
+                    ).scalar()
                 if n is not None and n >= len(self.procs):
                     return
                 assert time.monotonic() < deadline, "the workers did not start"
@@ -452,12 +455,20 @@ async def test_queued_trees_need_postgres(tmp_path: Path) -> None:
 
 
 async def test_worker_survives_losing_its_database_connections(
-        manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("SIDE_EFFECT_LOG", str(tmp_path / "effects.log"))
     tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
-        {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.05},
-         "dependencies": [f"t{i - 1}"] if i else [], "schemas": {"method": "w_count"}}
-        for i in range(30)]
+        {
+            "id": f"t{i}",
+            "name": f"t{i}",
+            "parent_id": "root",
+            "inputs": {"sleep": 0.05},
+            "dependencies": [f"t{i - 1}"] if i else [],
+            "schemas": {"method": "w_count"},
+        }
+        for i in range(30)
+    ]
     worker = Worker(pg_url, registry=manager.registry, concurrency=4, poll_seconds=0.2)
     runner = asyncio.create_task(worker.run())
     tree = await manager.submit(tasks)
@@ -465,9 +476,12 @@ async def test_worker_survives_losing_its_database_connections(
         await asyncio.sleep(0.02)
     admin = sa.create_engine(pg_url.replace("postgresql://", "postgresql+psycopg://"))
     with admin.begin() as conn:  # what a database restart does to the worker's sessions
-        killed = conn.execute(sa.text(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE application_name LIKE 'apflow-worker%'")).scalar()
+        killed = conn.execute(
+            sa.text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name LIKE 'apflow-worker%'"
+            )
+        ).scalar()
     admin.dispose()
     assert killed == 2
     result = await manager.wait(tree.task.id, timeout=120)
@@ -475,29 +489,39 @@ async def test_worker_survives_losing_its_database_connections(
     await asyncio.wait_for(runner, 60)
     assert result.status == "completed"
     assert {o.id: o.result["value"] for o in result.tasks} == _expected_values(tasks)
-    ends = [line.split()[1] for line in (tmp_path / "effects.log").read_text().splitlines()
-            if line.startswith("end ")]
+    ends = [
+        line.split()[1]
+        for line in (tmp_path / "effects.log").read_text().splitlines()
+        if line.startswith("end ")
+    ]
     assert sorted(ends) == sorted(t["id"] for t in tasks), "each task ran exactly once"
 
 
 async def test_executor_limit_holds_across_all_workers(
-        manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path) -> None:
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
     workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
     workers.env["AIPARTNERUPFLOW_EXECUTOR_LIMITS"] = "w_count=2"
     workers.start(3, concurrency=4)
     try:
         await workers.ready()
         tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
-            {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "inputs": {"sleep": 0.1},
-             "schemas": {"method": "w_count"}} for i in range(30)]
+            {
+                "id": f"t{i}",
+                "name": f"t{i}",
+                "parent_id": "root",
+                "inputs": {"sleep": 0.1},
+                "schemas": {"method": "w_count"},
+            }
+            for i in range(30)
+        ]
         tree = await manager.submit(tasks)
         result = await manager.wait(tree.task.id, timeout=120)
     finally:
         stats = workers.stop()
     assert result.status == "completed"
     assert all(o.attempts == 1 for o in result.tasks), "waiting for a slot is not an attempt"
-    events = sorted((at, 1 if kind == "start" else -1) for kind, _, _, _, at in
-                    workers.records())
+    events = sorted((at, 1 if kind == "start" else -1) for kind, _, _, _, at in workers.records())
     running = peak = 0
     for _, step in events:
         running += step
@@ -510,12 +534,13 @@ async def test_executor_limit_holds_across_all_workers(
 def test_executor_limits_are_parsed_with_clear_errors() -> None:
     from aipartnerupflow.core.worker import parse_limits
 
-    assert parse_limits("llm_executor=4, rest_executor=20") == {"llm_executor": 4,
-                                                               "rest_executor": 20}
+    assert parse_limits("llm_executor=4, rest_executor=20") == {
+        "llm_executor": 4,
+        "rest_executor": 20,
+    }
     with pytest.raises(ConfigurationError) as info:
         parse_limits("llm_executor=lots")
-    assert str(info.value).startswith("bad executor limit 'llm_executor=lots': write "
-                                      "executor_id=N")
+    assert str(info.value).startswith("bad executor limit 'llm_executor=lots': write executor_id=N")
 
 
 async def test_worker_prepares_a_fresh_database(pg_url: str) -> None:

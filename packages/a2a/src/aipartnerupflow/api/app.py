@@ -80,10 +80,12 @@ def create_app(
     service = FlowService(task_manager, max_tasks=settings.max_tasks_per_request)
     task_store = SqlTaskStore(storage)
     push_store = SqlPushConfigStore(storage)
-    policy = PushUrlPolicy(allow_private=settings.push_allow_private,
-                           allowed_hosts=settings.push_allowed_hosts)
-    push_sender = QueuedPushSender(push_store, policy, client=push_client,
-                                   max_attempts=settings.push_max_attempts)
+    policy = PushUrlPolicy(
+        allow_private=settings.push_allow_private, allowed_hosts=settings.push_allowed_hosts
+    )
+    push_sender = QueuedPushSender(
+        push_store, policy, client=push_client, max_attempts=settings.push_max_attempts
+    )
 
     executor: AgentExecutor
     if settings.agent == "tck":
@@ -91,8 +93,9 @@ def create_app(
 
         card = conformance_card(settings)
         executor = ConformanceAgentExecutor()
-        handler: FlowRequestHandler | Any = _plain_handler(executor, task_store, card,
-                                                           push_store, push_sender, policy)
+        handler: FlowRequestHandler | Any = _plain_handler(
+            executor, task_store, card, push_store, push_sender, policy
+        )
     else:
         card = build_agent_card(settings, registry)
         executor = FlowAgentExecutor(service)
@@ -120,18 +123,21 @@ def create_app(
     started = time.time()
 
     async def health(request: Request) -> JSONResponse:
-        return JSONResponse({
-            "status": "healthy",
-            "version": card.version,
-            "uptime_seconds": round(time.time() - started, 3),
-            "running_trees": len(service.runs),
-            "schema_revision": HEAD_REVISION,
-        })
+        return JSONResponse(
+            {
+                "status": "healthy",
+                "version": card.version,
+                "uptime_seconds": round(time.time() - started, 3),
+                "running_trees": len(service.runs),
+                "schema_revision": HEAD_REVISION,
+            }
+        )
 
     routes: list[BaseRoute] = [
         *create_agent_card_routes(card, card_modifier=refresh_card),
-        *create_agent_card_routes(card, card_modifier=refresh_card,
-                                  card_url="/.well-known/agent.json"),
+        *create_agent_card_routes(
+            card, card_modifier=refresh_card, card_url="/.well-known/agent.json"
+        ),
         Route("/system/health", health, methods=["GET"]),
         *extra_routes,
     ]
@@ -144,11 +150,14 @@ def create_app(
 
     middleware = []
     if settings.cors_origins:
-        middleware.append(Middleware(
-            CORSMiddleware, allow_origins=list(settings.cors_origins),
-            allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
-            allow_headers=["Authorization", "Content-Type", "A2A-Version", "A2A-Extensions"],
-        ))
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=list(settings.cors_origins),
+                allow_methods=["GET", "POST", "DELETE", "OPTIONS"],
+                allow_headers=["Authorization", "Content-Type", "A2A-Version", "A2A-Extensions"],
+            )
+        )
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes))
     if settings.auth_enabled:
         middleware.append(Middleware(AuthMiddleware, verifier=JwtVerifier(settings)))
@@ -157,8 +166,9 @@ def create_app(
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await storage.initialize()
         if settings.resume_interrupted and settings.agent == "flow":
-            service.keep(asyncio.create_task(task_manager.resume_interrupted(),
-                                             name="resume-interrupted"))
+            service.keep(
+                asyncio.create_task(task_manager.resume_interrupted(), name="resume-interrupted")
+            )
         try:
             yield
         finally:
@@ -197,13 +207,22 @@ def _storage_of(manager: Any) -> TaskStorage:
     raise TypeError("cannot find the task storage of this TaskManager; pass storage= as well")
 
 
-def _plain_handler(executor: AgentExecutor, task_store: SqlTaskStore, card: AgentCard,
-                   push_store: SqlPushConfigStore, push_sender: QueuedPushSender,
-                   policy: PushUrlPolicy) -> Any:
+def _plain_handler(
+    executor: AgentExecutor,
+    task_store: SqlTaskStore,
+    card: AgentCard,
+    push_store: SqlPushConfigStore,
+    push_sender: QueuedPushSender,
+    policy: PushUrlPolicy,
+) -> Any:
     from a2a.server.request_handlers import DefaultRequestHandler
 
     return DefaultRequestHandler(
-        agent_executor=executor, task_store=task_store, agent_card=card,
-        push_config_store=push_store, push_sender=push_sender, push_url_validator=policy,
+        agent_executor=executor,
+        task_store=task_store,
+        agent_card=card,
+        push_config_store=push_store,
+        push_sender=push_sender,
+        push_url_validator=policy,
         validate_input_modes=True,
     )

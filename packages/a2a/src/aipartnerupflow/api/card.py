@@ -56,8 +56,11 @@ def executor_skills(registry: ExecutorRegistry | None = None) -> list[AgentSkill
             name = getattr(cls, "name", "") or executor_id
             description = getattr(cls, "description", "") or description
             tags = [str(t) for t in getattr(cls, "tags", []) or []]
-            extra_examples = [json.dumps(e, default=str) for e in getattr(cls, "examples", [])
-                              or [] if isinstance(e, dict)]
+            extra_examples = [
+                json.dumps(e, default=str)
+                for e in getattr(cls, "examples", []) or []
+                if isinstance(e, dict)
+            ]
             try:
                 schema = cls().get_input_schema()
             except Exception:
@@ -69,29 +72,38 @@ def executor_skills(registry: ExecutorRegistry | None = None) -> list[AgentSkill
             schemas["input_schema"] = schema
         task = {"name": f"{executor_id} task", "schemas": schemas, "inputs": {}}
         example = json.dumps({"tasks": [task]}, default=str)
-        skills.append(AgentSkill(
-            id=executor_id,
-            name=name,
-            description=description,
-            tags=[*tags, "executor"],
-            examples=[example, *extra_examples],
-            input_modes=[_DATA_MODE],
-            output_modes=[_DATA_MODE],
-        ))
+        skills.append(
+            AgentSkill(
+                id=executor_id,
+                name=name,
+                description=description,
+                tags=[*tags, "executor"],
+                examples=[example, *extra_examples],
+                input_modes=[_DATA_MODE],
+                output_modes=[_DATA_MODE],
+            )
+        )
     return skills
 
 
 def _run_skill() -> AgentSkill:
-    example = {"tasks": [
-        {"id": "fetch", "name": "fetch", "schemas": {"method": "<executor id>"}, "inputs": {}},
-        {"id": "report", "name": "report", "parent_id": "fetch", "dependencies": ["fetch"],
-         "schemas": {"method": "<executor id>"}},
-    ]}
+    example = {
+        "tasks": [
+            {"id": "fetch", "name": "fetch", "schemas": {"method": "<executor id>"}, "inputs": {}},
+            {
+                "id": "report",
+                "name": "report",
+                "parent_id": "fetch",
+                "dependencies": ["fetch"],
+                "schemas": {"method": "<executor id>"},
+            },
+        ]
+    }
     return AgentSkill(
         id=RUN_SKILL_ID,
         name="Run a task tree",
         description=(
-            "Send a message with one data part {\"tasks\": [...]} (the same task JSON as the "
+            'Send a message with one data part {"tasks": [...]} (the same task JSON as the '
             "CLI). The tree is created and run; each task's status and progress is streamed, "
             "each task's result comes back as an artifact, and the A2A task ends completed, "
             "failed or canceled like the tree."
@@ -114,33 +126,41 @@ def build_agent_card(
     base = settings.public_base_url
     card = AgentCard(
         name=settings.agent_name,
-        description=description or (
+        description=description
+        or (
             "aipartnerupflow: runs task trees (dependencies, priorities, retries) over the "
             "installed executors and reports every task's progress and result."
         ),
         version=_version(),
         supported_interfaces=[
-            AgentInterface(protocol_binding="JSONRPC", protocol_version=PROTOCOL_VERSION,
-                           url=f"{base}/"),
-            AgentInterface(protocol_binding="HTTP+JSON", protocol_version=PROTOCOL_VERSION,
-                           url=base),
+            AgentInterface(
+                protocol_binding="JSONRPC", protocol_version=PROTOCOL_VERSION, url=f"{base}/"
+            ),
+            AgentInterface(
+                protocol_binding="HTTP+JSON", protocol_version=PROTOCOL_VERSION, url=base
+            ),
         ],
-        provider=AgentProvider(organization="aipartnerup",
-                               url="https://github.com/aipartnerup/aipartnerupflow"),
-        capabilities=AgentCapabilities(streaming=True, push_notifications=True,
-                                       extended_agent_card=False),
+        provider=AgentProvider(
+            organization="aipartnerup", url="https://github.com/aipartnerup/aipartnerupflow"
+        ),
+        capabilities=AgentCapabilities(
+            streaming=True, push_notifications=True, extended_agent_card=False
+        ),
         default_input_modes=[_DATA_MODE],
         default_output_modes=[_DATA_MODE],
         skills=skills if skills is not None else [_run_skill(), *executor_skills(registry)],
     )
     if settings.auth_enabled:
         fmt = "JWT"
-        card.security_schemes[_SECURITY_SCHEME].CopyFrom(SecurityScheme(
-            http_auth_security_scheme=HTTPAuthSecurityScheme(
-                scheme="Bearer", bearer_format=fmt,
-                description="A JWT whose 'sub' claim names the user; tasks are scoped to it.",
+        card.security_schemes[_SECURITY_SCHEME].CopyFrom(
+            SecurityScheme(
+                http_auth_security_scheme=HTTPAuthSecurityScheme(
+                    scheme="Bearer",
+                    bearer_format=fmt,
+                    description="A JWT whose 'sub' claim names the user; tasks are scoped to it.",
+                )
             )
-        ))
+        )
         card.security_requirements.append(
             SecurityRequirement(schemes={_SECURITY_SCHEME: StringList()})
         )

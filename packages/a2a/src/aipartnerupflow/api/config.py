@@ -105,8 +105,10 @@ class ServerSettings:
         unknown = set(overrides) - known
         if unknown:
             raise ConfigurationError(
-                "unknown server option(s): " + ", ".join(sorted(unknown))
-                + ". Known options: " + ", ".join(sorted(known))
+                "unknown server option(s): "
+                + ", ".join(sorted(unknown))
+                + ". Known options: "
+                + ", ".join(sorted(known))
             )
         public_key = _env("JWT_PUBLIC_KEY")
         key_file = _env("JWT_PUBLIC_KEY_FILE")

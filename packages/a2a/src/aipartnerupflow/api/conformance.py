@@ -40,8 +40,12 @@ from aipartnerupflow.api.config import ServerSettings
 __all__ = ["SCENARIOS", "ConformanceAgentExecutor", "conformance_card", "streaming_timeout"]
 
 Scenario = Callable[[TaskUpdater, RequestContext], Awaitable[None]]
-_TERMINAL = {TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED,
-             TaskState.TASK_STATE_CANCELED, TaskState.TASK_STATE_REJECTED}
+_TERMINAL = {
+    TaskState.TASK_STATE_COMPLETED,
+    TaskState.TASK_STATE_FAILED,
+    TaskState.TASK_STATE_CANCELED,
+    TaskState.TASK_STATE_REJECTED,
+}
 
 
 def streaming_timeout() -> float:
@@ -84,8 +88,9 @@ async def _chunked(updater: TaskUpdater, _: RequestContext) -> None:
     await updater.start_work()
     artifact_id = str(uuid.uuid4())
     await updater.add_artifact([Part(text="chunk-1 ")], artifact_id=artifact_id, append=False)
-    await updater.add_artifact([Part(text="chunk-2")], artifact_id=artifact_id, append=True,
-                               last_chunk=True)
+    await updater.add_artifact(
+        [Part(text="chunk-2")], artifact_id=artifact_id, append=True, last_chunk=True
+    )
     await updater.complete()
 
 
@@ -106,21 +111,23 @@ async def _long_running(updater: TaskUpdater, _: RequestContext) -> None:
 #: messageId prefix -> behaviour; longest prefixes first so the most specific one wins.
 SCENARIOS: dict[str, Scenario] = {
     "tck-stream-artifact-chunked": _chunked,
-    "tck-stream-artifact-text": _artifact_then_complete(Part(text="Streamed text content"),
-                                                        working=True),
+    "tck-stream-artifact-text": _artifact_then_complete(
+        Part(text="Streamed text content"), working=True
+    ),
     "tck-stream-artifact-file": _artifact_then_complete(_file(), working=True),
-    "tck-stream-ordering-001": _artifact_then_complete(Part(text="Ordered output"),
-                                                       working=True),
+    "tck-stream-ordering-001": _artifact_then_complete(Part(text="Ordered output"), working=True),
     "test-resubscribe-message-id": _long_running,
-    "tck-artifact-file-url": _artifact_then_complete(Part(
-        url="https://example.com/output.txt", media_type="text/plain", filename="output.txt")),
+    "tck-artifact-file-url": _artifact_then_complete(
+        Part(url="https://example.com/output.txt", media_type="text/plain", filename="output.txt")
+    ),
     "tck-delayed-complete": _delayed,
     "tck-input-required": _input_required,
     "tck-complete-task": _complete,
     "tck-artifact-text": _artifact_then_complete(Part(text="Generated text content")),
     "tck-artifact-file": _artifact_then_complete(_file()),
-    "tck-artifact-data": _artifact_then_complete(Part(
-        data=ParseDict({"key": "value", "count": 42}, Value()), media_type="application/json")),
+    "tck-artifact-data": _artifact_then_complete(
+        Part(data=ParseDict({"key": "value", "count": 42}, Value()), media_type="application/json")
+    ),
     "tck-reject-task": _reject,
     "tck-stream-001": _artifact_then_complete(Part(text="Stream hello from TCK"), working=True),
     "tck-stream-003": _artifact_then_complete(Part(text="Stream task lifecycle"), working=True),
@@ -136,17 +143,26 @@ class ConformanceAgentExecutor(AgentExecutor):
         task_id, context_id = context.task_id or "", context.context_id or ""
         message_only = ("tck-message-response", "tck-stream-002")
         if message_id.startswith(message_only) and context.current_task is None:
-            await event_queue.enqueue_event(Message(
-                message_id=str(uuid.uuid4()), role=Role.ROLE_AGENT, context_id=context_id,
-                parts=[Part(text="Direct message response")]))
+            await event_queue.enqueue_event(
+                Message(
+                    message_id=str(uuid.uuid4()),
+                    role=Role.ROLE_AGENT,
+                    context_id=context_id,
+                    parts=[Part(text="Direct message response")],
+                )
+            )
             return
         current = context.current_task
         if current is not None and current.status.state in _TERMINAL:
             raise UnsupportedOperationError(
-                message=f"task {current.id} is {TaskState.Name(current.status.state)}")
+                message=f"task {current.id} is {TaskState.Name(current.status.state)}"
+            )
         if current is None:
-            task = Task(id=task_id, context_id=context_id,
-                        status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED))
+            task = Task(
+                id=task_id,
+                context_id=context_id,
+                status=TaskStatus(state=TaskState.TASK_STATE_SUBMITTED),
+            )
             if message is not None:
                 task.history.append(message)
             await event_queue.enqueue_event(task)
@@ -154,8 +170,9 @@ class ConformanceAgentExecutor(AgentExecutor):
         if current is not None:  # a follow-up (e.g. the input a task asked for): finish it
             await updater.complete(_text(updater, "Input received"))
             return
-        scenario = next((run for prefix, run in SCENARIOS.items()
-                         if message_id.startswith(prefix)), None)
+        scenario = next(
+            (run for prefix, run in SCENARIOS.items() if message_id.startswith(prefix)), None
+        )
         if scenario is None:
             text = context.get_user_input() or "Hello from aipartnerupflow"
             await updater.complete(_text(updater, text))
@@ -169,18 +186,22 @@ class ConformanceAgentExecutor(AgentExecutor):
 def conformance_card(settings: ServerSettings) -> AgentCard:
     """The card of the conformance agent (text and JSON in, streaming and push on)."""
     skill = AgentSkill(
-        id="tck", name="A2A TCK scenarios",
+        id="tck",
+        name="A2A TCK scenarios",
         description="Behaves as the A2A TCK asks through messageId prefixes.",
-        tags=["conformance"], examples=["tck-complete-task"],
+        tags=["conformance"],
+        examples=["tck-complete-task"],
         input_modes=["text/plain", "application/json"],
         output_modes=["text/plain", "application/json"],
     )
-    card = build_agent_card(settings, skills=[skill],
-                            description="aipartnerupflow in A2A conformance (TCK) mode.")
+    card = build_agent_card(
+        settings, skills=[skill], description="aipartnerupflow in A2A conformance (TCK) mode."
+    )
     del card.default_input_modes[:]
     card.default_input_modes.extend(["text/plain", "application/json"])
     del card.default_output_modes[:]
     card.default_output_modes.extend(["text/plain", "application/json"])
-    card.capabilities.CopyFrom(AgentCapabilities(streaming=True, push_notifications=True,
-                                                 extended_agent_card=False))
+    card.capabilities.CopyFrom(
+        AgentCapabilities(streaming=True, push_notifications=True, extended_agent_card=False)
+    )
     return card

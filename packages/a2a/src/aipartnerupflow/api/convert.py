@@ -68,7 +68,7 @@ def parse_task_request(message: Message, max_tasks: int) -> list[dict[str, Any]]
     """The task JSON array carried by a message (see :func:`parse_request`)."""
     request = parse_request(message, max_tasks)
     if "tasks" not in request:
-        raise InvalidParamsError(message="expected a data part {\"tasks\": [...]}")
+        raise InvalidParamsError(message='expected a data part {"tasks": [...]}')
     tasks: list[dict[str, Any]] = request["tasks"]
     return tasks
 
@@ -90,17 +90,17 @@ def parse_request(message: Message, max_tasks: int) -> dict[str, Any]:
                 f"(media type application/json) such as {_EXAMPLE}"
             )
         raise ContentTypeNotSupportedError(
-            message=f"expected one data part {{\"tasks\": [...]}}, got parts of kind "
+            message=f'expected one data part {{"tasks": [...]}}, got parts of kind '
             f"{', '.join(others) or 'none'}; for example {_EXAMPLE}"
         )
     if others:
         raise ContentTypeNotSupportedError(
-            message=f"send only the data part {{\"tasks\": [...]}}; remove the "
+            message=f'send only the data part {{"tasks": [...]}}; remove the '
             f"{', '.join(sorted(set(others)))} part(s)"
         )
     if len(data_parts) > 1:
         raise InvalidParamsError(
-            message=f"expected one data part {{\"tasks\": [...]}}, got {len(data_parts)}"
+            message=f'expected one data part {{"tasks": [...]}}, got {len(data_parts)}'
         )
     data = from_value(data_parts[0].data)
     if isinstance(data, dict) and set(data) == {"rerun"}:
@@ -115,7 +115,7 @@ def parse_request(message: Message, max_tasks: int) -> dict[str, Any]:
     if not isinstance(data, dict) or "tasks" not in data:
         kind = type(data).__name__ if not isinstance(data, dict) else "an object without 'tasks'"
         raise InvalidParamsError(
-            message=f"the data part must be an object {{\"tasks\": [...]}}, got {kind}; "
+            message=f'the data part must be an object {{"tasks": [...]}}, got {kind}; '
             f"for example {_EXAMPLE}"
         )
     extra = sorted(set(data) - {"tasks"})

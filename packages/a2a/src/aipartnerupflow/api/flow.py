@@ -71,8 +71,9 @@ class RunState:
 class FlowService:
     """What the request handler and the agent executor share: the engine and live runs."""
 
-    def __init__(self, manager: TaskManager, *, max_tasks: int = 1000,
-                 cancel_grace_seconds: float = 30.0) -> None:
+    def __init__(
+        self, manager: TaskManager, *, max_tasks: int = 1000, cancel_grace_seconds: float = 30.0
+    ) -> None:
         self.manager = manager
         self.max_tasks = max_tasks
         self.cancel_grace_seconds = cancel_grace_seconds
@@ -80,8 +81,9 @@ class FlowService:
         self.runs: dict[str, RunState] = {}
         self.background: set[asyncio.Task[Any]] = set()
 
-    async def prepare(self, context_id: str, tasks: list[dict[str, Any]],
-                      user_id: str | None) -> PreparedRun:
+    async def prepare(
+        self, context_id: str, tasks: list[dict[str, Any]], user_id: str | None
+    ) -> PreparedRun:
         """Validate and store a tree whose root id is ``context_id``; protocol errors if invalid.
 
         Every task is owned by ``user_id``; a task naming another user is refused.
@@ -111,8 +113,9 @@ class FlowService:
         except TaskTreeValidationError as exc:
             raise InvalidParamsError(message=str(exc), data={"problems": exc.problems}) from None
         except ExecutorNotFoundError as exc:
-            raise InvalidParamsError(message=str(exc),
-                                     data={"executor_id": exc.executor_id}) from None
+            raise InvalidParamsError(
+                message=str(exc), data={"executor_id": exc.executor_id}
+            ) from None
         except TaskAlreadyExistsError:
             raise InvalidParamsError(
                 message=f"a task tree with id {context_id!r} already exists: send the message "
@@ -128,8 +131,9 @@ class FlowService:
         self.prepared[context_id] = run
         return run
 
-    async def prepare_rerun(self, context_id: str, mode: str,
-                            caller_id: str | None, admin: bool) -> PreparedRun:
+    async def prepare_rerun(
+        self, context_id: str, mode: str, caller_id: str | None, admin: bool
+    ) -> PreparedRun:
         """Prepare another run of the stored tree whose root id is ``context_id``."""
         root = await self.manager.task_repository.get_task_by_id(context_id)
         visible = root is not None and (admin or caller_id is None or root.user_id == caller_id)
@@ -162,13 +166,19 @@ class FlowService:
             log.error("background run failed: %s", task.exception())
 
 
-def _agent_message(context_id: str, task_id: str, text: str,
-                   data: dict[str, Any] | None = None) -> Message:
+def _agent_message(
+    context_id: str, task_id: str, text: str, data: dict[str, Any] | None = None
+) -> Message:
     parts = [Part(text=text)]
     if data is not None:
         parts.append(data_part(data))
-    return Message(message_id=str(uuid.uuid4()), role=Role.ROLE_AGENT, parts=parts,
-                   context_id=context_id, task_id=task_id)
+    return Message(
+        message_id=str(uuid.uuid4()),
+        role=Role.ROLE_AGENT,
+        parts=parts,
+        context_id=context_id,
+        task_id=task_id,
+    )
 
 
 class FlowAgentExecutor(AgentExecutor):
@@ -184,7 +194,7 @@ class FlowAgentExecutor(AgentExecutor):
         if run is None:
             raise InvalidParamsError(
                 message="no task tree was prepared for this message: send one data part "
-                "{\"tasks\": [...]} without a taskId"
+                '{"tasks": [...]} without a taskId'
             )
         now = datetime.now(UTC)
         task = Task(
@@ -212,8 +222,11 @@ class FlowAgentExecutor(AgentExecutor):
         artifacts: set[str] = set()
         finished: TaskEvent | None = None
         async with manager.subscribe(run.root_id) as events:
-            work = (manager.execute_tree(run.root_id, rerun=run.rerun)  # type: ignore[arg-type]
-                    if run.rerun is not None else manager.distribute_task_tree(run.tree))
+            work = (
+                manager.execute_tree(run.root_id, rerun=run.rerun)  # type: ignore[arg-type]
+                if run.rerun is not None
+                else manager.distribute_task_tree(run.tree)
+            )
             runner = asyncio.create_task(work, name=f"tree:{run.root_id}")
             self.service.keep(runner)
 
@@ -244,9 +257,14 @@ class FlowAgentExecutor(AgentExecutor):
         await self._finish(updater, run.root_id, result, finished, crash)
 
     async def _publish(self, updater: TaskUpdater, event: TaskEvent, artifacts: set[str]) -> None:
-        info: dict[str, Any] = {"event": event.kind, "task_id": event.task_id,
-                                "name": event.name, "status": event.status,
-                                "progress": event.progress, "seq": event.seq}
+        info: dict[str, Any] = {
+            "event": event.kind,
+            "task_id": event.task_id,
+            "name": event.name,
+            "status": event.status,
+            "progress": event.progress,
+            "seq": event.seq,
+        }
         if event.message:
             info["message"] = event.message
         if event.error:
@@ -258,16 +276,30 @@ class FlowAgentExecutor(AgentExecutor):
 
     async def _artifact(self, updater: TaskUpdater, task_id: str, name: str, result: Any) -> None:
         await updater.add_artifact(
-            [data_part(result)], artifact_id=task_id, name=name,
+            [data_part(result)],
+            artifact_id=task_id,
+            name=name,
             metadata={META_KEY: {"task_id": task_id, "status": "completed"}},
         )
 
-    async def _finish(self, updater: TaskUpdater, root_id: str, result: TreeResult | None,
-                      finished: TaskEvent | None, crash: BaseException | None) -> None:
-        status = result.status if result is not None else (
-            finished.status if finished is not None else "failed")
-        summary: dict[str, Any] = {"event": "tree_finished", "root_task_id": root_id,
-                                   "status": status}
+    async def _finish(
+        self,
+        updater: TaskUpdater,
+        root_id: str,
+        result: TreeResult | None,
+        finished: TaskEvent | None,
+        crash: BaseException | None,
+    ) -> None:
+        status = (
+            result.status
+            if result is not None
+            else (finished.status if finished is not None else "failed")
+        )
+        summary: dict[str, Any] = {
+            "event": "tree_finished",
+            "root_task_id": root_id,
+            "status": status,
+        }
         if result is not None:
             summary["tasks"] = [
                 {"id": t.id, "name": t.name, "status": t.status, "error": t.error}
@@ -286,8 +318,11 @@ class FlowAgentExecutor(AgentExecutor):
             text = f"task tree {root_id} was cancelled"
             await updater.cancel(_agent_message(context_id, task_id, text, summary))
         else:
-            errors = [f"{t.name}: {t.error}" for t in (result.tasks if result else [])
-                      if t.status == "failed" and t.error]
+            errors = [
+                f"{t.name}: {t.error}"
+                for t in (result.tasks if result else [])
+                if t.status == "failed" and t.error
+            ]
             reason = "; ".join(errors[:5]) or (finished.error if finished else None) or "failed"
             text = f"task tree {root_id} failed: {reason}"
             summary["error"] = reason
@@ -308,10 +343,14 @@ class FlowAgentExecutor(AgentExecutor):
             await asyncio.wait_for(state.finished.wait(), self.service.cancel_grace_seconds)
         if not state.finished.is_set():
             with contextlib.suppress(RuntimeError):  # the run published its end meanwhile
-                await state.updater.cancel(_agent_message(
-                    state.updater.context_id, task_id,
-                    f"task tree {state.root_id} was cancelled (its tasks did not stop within "
-                    f"{self.service.cancel_grace_seconds:g}s)"))
+                await state.updater.cancel(
+                    _agent_message(
+                        state.updater.context_id,
+                        task_id,
+                        f"task tree {state.root_id} was cancelled (its tasks did not stop within "
+                        f"{self.service.cancel_grace_seconds:g}s)",
+                    )
+                )
 
 
 def _root_of(task: Task | None) -> str | None:

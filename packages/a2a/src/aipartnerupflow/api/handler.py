@@ -65,17 +65,20 @@ class FlowRequestHandler(DefaultRequestHandler):
         caller = caller_of(context)
         if "rerun" in request:
             await self.service.prepare_rerun(
-                message.context_id, request["rerun"],
+                message.context_id,
+                request["rerun"],
                 caller.user_id if caller is not None else None,
-                caller is None or caller.is_admin)
+                caller is None or caller.is_admin,
+            )
             return message.context_id
         tasks = request["tasks"]
         if not message.context_id:
             root = [t for t in tasks if not t.get("parent_id")]
             given = root[0].get("id") if len(root) == 1 else None
             message.context_id = given if isinstance(given, str) and given else str(uuid.uuid4())
-        await self.service.prepare(message.context_id, tasks,
-                                   caller.user_id if caller is not None else None)
+        await self.service.prepare(
+            message.context_id, tasks, caller.user_id if caller is not None else None
+        )
         return message.context_id
 
     async def on_message_send(
@@ -115,14 +118,15 @@ class FlowRequestHandler(DefaultRequestHandler):
         cancelled: Task | None = await super().on_cancel_task(params, context)
         return cancelled
 
-    async def on_get_task(
-        self, params: GetTaskRequest, context: ServerCallContext
-    ) -> Task | None:
+    async def on_get_task(self, params: GetTaskRequest, context: ServerCallContext) -> Task | None:
         """The stored task, brought up to date first if its run ended outside this process."""
         stored = await self.store.get(params.id, context)
-        if (stored is not None and stored.status.state not in _TERMINAL
-                and params.id not in self.service.runs
-                and await self._active_task_registry.get(params.id) is None):
+        if (
+            stored is not None
+            and stored.status.state not in _TERMINAL
+            and params.id not in self.service.runs
+            and await self._active_task_registry.get(params.id) is None
+        ):
             await self._reconcile(stored, context)
         task: Task | None = await super().on_get_task(params, context)
         return task
@@ -143,18 +147,35 @@ class FlowRequestHandler(DefaultRequestHandler):
         known = {a.artifact_id for a in task.artifacts}
         for t in tasks:
             if t.status == "completed" and t.id not in known:
-                task.artifacts.append(Artifact(
-                    artifact_id=t.id, name=t.name, parts=[data_part(t.result)],
-                    metadata={META_KEY: {"task_id": t.id, "status": "completed"}}))
+                task.artifacts.append(
+                    Artifact(
+                        artifact_id=t.id,
+                        name=t.name,
+                        parts=[data_part(t.result)],
+                        metadata={META_KEY: {"task_id": t.id, "status": "completed"}},
+                    )
+                )
         errors = [f"{t.name}: {t.error}" for t in tasks if t.status == "failed" and t.error]
-        text = (f"task tree {root_id} {status}" + (f": {'; '.join(errors[:5])}" if errors else "")
-                if tasks else f"task tree {root_id} no longer exists")
+        text = (
+            f"task tree {root_id} {status}" + (f": {'; '.join(errors[:5])}" if errors else "")
+            if tasks
+            else f"task tree {root_id} no longer exists"
+        )
         if task.status.HasField("message"):
             task.history.append(task.status.message)
-        task.status.state = (STATE_OF_STATUS[status] if tasks  # type: ignore[assignment]
-                             else TaskState.TASK_STATE_FAILED)
-        task.status.message.CopyFrom(Message(
-            message_id=str(uuid.uuid4()), role=Role.ROLE_AGENT, context_id=task.context_id,
-            task_id=task.id, parts=[Part(text=text)]))
+        task.status.state = (
+            STATE_OF_STATUS[status]
+            if tasks  # type: ignore[assignment]
+            else TaskState.TASK_STATE_FAILED
+        )
+        task.status.message.CopyFrom(
+            Message(
+                message_id=str(uuid.uuid4()),
+                role=Role.ROLE_AGENT,
+                context_id=task.context_id,
+                task_id=task.id,
+                parts=[Part(text=text)],
+            )
+        )
         task.status.timestamp.FromDatetime(datetime.now(UTC))
         await self.store.save(task, context)

@@ -23,16 +23,25 @@ def build_parser() -> argparse.ArgumentParser:
         prog="aipartnerupflow-server",
         description="Serve aipartnerupflow as an A2A agent (JSON-RPC and HTTP+JSON).",
     )
-    parser.add_argument("--host", help="address to bind (default 127.0.0.1; "
-                        "AIPARTNERUPFLOW_API_HOST)")
+    parser.add_argument(
+        "--host", help="address to bind (default 127.0.0.1; AIPARTNERUPFLOW_API_HOST)"
+    )
     parser.add_argument("--port", type=int, help="port (default 8000; AIPARTNERUPFLOW_API_PORT)")
     parser.add_argument("--database-url", help="task database (AIPARTNERUPFLOW_DATABASE_URL)")
-    parser.add_argument("--base-url", help="public URL for the agent card "
-                        "(AIPARTNERUPFLOW_BASE_URL)")
-    parser.add_argument("--agent", choices=["flow", "tck"],
-                        help="'flow' runs task trees (default); 'tck' is the A2A TCK sample agent")
-    parser.add_argument("--insecure", action="store_true", default=None,
-                        help="allow a non-loopback bind without authentication")
+    parser.add_argument(
+        "--base-url", help="public URL for the agent card (AIPARTNERUPFLOW_BASE_URL)"
+    )
+    parser.add_argument(
+        "--agent",
+        choices=["flow", "tck"],
+        help="'flow' runs task trees (default); 'tck' is the A2A TCK sample agent",
+    )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        default=None,
+        help="allow a non-loopback bind without authentication",
+    )
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     return parser
 
@@ -40,14 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and serve until interrupted; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=(args.log_level or "info").upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=(args.log_level or "info").upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
     from aipartnerupflow.api.server_plugin import serve
 
     try:
-        serve(host=args.host, port=args.port, database_url=args.database_url,
-              base_url=args.base_url, agent=args.agent, insecure=args.insecure,
-              log_level=args.log_level)
+        serve(
+            host=args.host,
+            port=args.port,
+            database_url=args.database_url,
+            base_url=args.base_url,
+            agent=args.agent,
+            insecure=args.insecure,
+            log_level=args.log_level,
+        )
     except AipartnerupflowError as exc:
         print(f"aipartnerupflow-server: error: {exc}", file=sys.stderr)
         return 2

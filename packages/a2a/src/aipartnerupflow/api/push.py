@@ -56,14 +56,13 @@ class PushUrlPolicy:
 
     async def _in_networks(self, host: str, port: int) -> bool:
         try:
-            infos = await asyncio.get_running_loop().getaddrinfo(host, port,
-                                                                 type=socket.SOCK_STREAM)
+            infos = await asyncio.get_running_loop().getaddrinfo(
+                host, port, type=socket.SOCK_STREAM
+            )
         except OSError:
             return False
         addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-        return bool(addresses) and all(
-            any(a in n for n in self.networks) for a in addresses
-        )
+        return bool(addresses) and all(any(a in n for n in self.networks) for a in addresses)
 
 
 def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
@@ -122,8 +121,9 @@ class QueuedPushSender(PushNotificationSender):
                 target = self._targets[key] = _Target(config)
             target.queue.put_nowait(event)
             if target.worker is None or target.worker.done():
-                target.worker = asyncio.create_task(self._drain(key, target),
-                                                    name=f"push:{task_id}:{config.id}")
+                target.worker = asyncio.create_task(
+                    self._drain(key, target), name=f"push:{task_id}:{config.id}"
+                )
 
     async def _drain(self, key: tuple[str, str, str], target: _Target) -> None:
         try:
@@ -134,11 +134,15 @@ class QueuedPushSender(PushNotificationSender):
             if target.queue.empty() and self._targets.get(key) is target:
                 del self._targets[key]
 
-    async def _deliver(self, task_id: str, config: TaskPushNotificationConfig,
-                       event: PushNotificationEvent) -> None:
+    async def _deliver(
+        self, task_id: str, config: TaskPushNotificationConfig, event: PushNotificationEvent
+    ) -> None:
         if not await self._policy(config.url):
-            log.warning("push notification for task %s refused: %s is not an allowed target",
-                        task_id, _safe_url(config.url))
+            log.warning(
+                "push notification for task %s refused: %s is not an allowed target",
+                task_id,
+                _safe_url(config.url),
+            )
             self.failed += 1
             return
         headers = {}
@@ -160,8 +164,13 @@ class QueuedPushSender(PushNotificationSender):
             except httpx.HTTPError as exc:
                 retry, reason = True, type(exc).__name__
             if not retry or attempt == self._max_attempts:
-                log.warning("push notification for task %s to %s failed after %d attempt(s): %s",
-                            task_id, _safe_url(config.url), attempt, reason)
+                log.warning(
+                    "push notification for task %s to %s failed after %d attempt(s): %s",
+                    task_id,
+                    _safe_url(config.url),
+                    attempt,
+                    reason,
+                )
                 self.failed += 1
                 return
             await asyncio.sleep(delay)

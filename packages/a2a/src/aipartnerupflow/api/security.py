@@ -32,11 +32,13 @@ log = logging.getLogger("aipartnerupflow.api.auth")
 
 ADMIN_ROLE = "admin"
 #: Paths served without a token (the agent card must be discoverable).
-PUBLIC_PATHS = frozenset({
-    "/.well-known/agent-card.json",
-    "/.well-known/agent.json",
-    "/system/health",
-})
+PUBLIC_PATHS = frozenset(
+    {
+        "/.well-known/agent-card.json",
+        "/.well-known/agent.json",
+        "/system/health",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,15 +145,21 @@ def create_token(
     return jwt.encode(payload, secret_key, algorithm=algorithm)
 
 
-async def _send_json(send: Send, status: int, body: dict[str, Any],
-                     headers: Sequence[tuple[bytes, bytes]] = ()) -> None:
+async def _send_json(
+    send: Send, status: int, body: dict[str, Any], headers: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
     data = json.dumps(body).encode()
-    await send({
-        "type": "http.response.start",
-        "status": status,
-        "headers": [(b"content-type", b"application/json"),
-                    (b"content-length", str(len(data)).encode()), *headers],
-    })
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(data)).encode()),
+                *headers,
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": data})
 
 
@@ -193,9 +201,15 @@ class AuthMiddleware:
             await send({"type": "websocket.close", "code": 4401, "reason": "unauthorized"})
             return
         await _send_json(
-            send, 401, {"error": "unauthorized", "message": reason},
-            [(b"www-authenticate", f'Bearer error="invalid_token", error_description="{reason}"'
-              .encode())],
+            send,
+            401,
+            {"error": "unauthorized", "message": reason},
+            [
+                (
+                    b"www-authenticate",
+                    f'Bearer error="invalid_token", error_description="{reason}"'.encode(),
+                )
+            ],
         )
 
 
@@ -269,8 +283,14 @@ class BodySizeLimitMiddleware:
                 await self._too_large(send)
 
     async def _too_large(self, send: Send) -> None:
-        await _send_json(send, 413, {"error": "payload_too_large",
-                                     "message": f"request body exceeds {self.max_bytes} bytes"})
+        await _send_json(
+            send,
+            413,
+            {
+                "error": "payload_too_large",
+                "message": f"request body exceeds {self.max_bytes} bytes",
+            },
+        )
 
 
 class _TooLargeError(Exception):

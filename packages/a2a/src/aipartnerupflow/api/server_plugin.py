@@ -29,15 +29,24 @@ def serve(
 
     from aipartnerupflow.api.app import create_app
 
-    settings = ServerSettings.from_env(host=host, port=port, database_url=database_url,
-                                       **options)
+    settings = ServerSettings.from_env(host=host, port=port, database_url=database_url, **options)
     settings.check_bind()
     if not is_loopback_host(settings.host) and not settings.auth_enabled:
         banner = "!" * 78
         log.warning(
             "\n%s\nINSECURE: serving %s:%d WITHOUT AUTHENTICATION. Anyone who can reach this "
-            "address can run tasks.\n%s", banner, settings.host, settings.port, banner,
+            "address can run tasks.\n%s",
+            banner,
+            settings.host,
+            settings.port,
+            banner,
         )
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                proxy_headers=False, server_header=False)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+        server_header=False,
+    )

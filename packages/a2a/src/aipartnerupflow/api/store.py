@@ -46,11 +46,16 @@ log = logging.getLogger("aipartnerupflow.api.store")
 R = TypeVar("R")
 
 A2A_TASK_TABLE = "apflow_a2a_tasks"
-_TERMINAL_STATES = frozenset({
-    TaskState.TASK_STATE_COMPLETED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELED,
-    TaskState.TASK_STATE_REJECTED, TaskState.TASK_STATE_INPUT_REQUIRED,
-    TaskState.TASK_STATE_AUTH_REQUIRED,
-})
+_TERMINAL_STATES = frozenset(
+    {
+        TaskState.TASK_STATE_COMPLETED,
+        TaskState.TASK_STATE_FAILED,
+        TaskState.TASK_STATE_CANCELED,
+        TaskState.TASK_STATE_REJECTED,
+        TaskState.TASK_STATE_INPUT_REQUIRED,
+        TaskState.TASK_STATE_AUTH_REQUIRED,
+    }
+)
 A2A_PUSH_TABLE = "apflow_a2a_push_configs"
 
 
@@ -137,11 +142,18 @@ class SqlTaskStore(_SqlStore, TaskStore):
     a terminal state is durable before ``save`` returns.
     """
 
-    def __init__(self, storage: TaskStorage, table_name: str = A2A_TASK_TABLE, *,
-                 cache: bool | None = None, cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        storage: TaskStorage,
+        table_name: str = A2A_TASK_TABLE,
+        *,
+        cache: bool | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
         super().__init__(storage, _tasks_table(sa.MetaData(), table_name))
-        self.cache_enabled = (str(getattr(storage, "url", "")).startswith("duckdb")
-                              if cache is None else cache)
+        self.cache_enabled = (
+            str(getattr(storage, "url", "")).startswith("duckdb") if cache is None else cache
+        )
         self._cache: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._cache_size = cache_size
         self._dirty: dict[str, tuple[str, Task]] = {}
@@ -208,8 +220,9 @@ class SqlTaskStore(_SqlStore, TaskStore):
                 for task_id, values in rows.items():
                     done = conn.execute(sa.update(t).where(t.c.id == task_id).values(**values))
                     if not done.rowcount:
-                        conn.execute(sa.insert(t).values(id=task_id, owner=tasks[task_id][0],
-                                                         **values))
+                        conn.execute(
+                            sa.insert(t).values(id=task_id, owner=tasks[task_id][0], **values)
+                        )
 
         await self._run(upsert)
 
@@ -269,8 +282,7 @@ class SqlTaskStore(_SqlStore, TaskStore):
         token = None
         if len(rows) > page_size:
             last = page[-1]
-            token = encode_list_tasks_cursor(ListTasksCursor(timestamp_ns=last[1],
-                                                             task_id=last[2]))
+            token = encode_list_tasks_cursor(ListTasksCursor(timestamp_ns=last[1], task_id=last[2]))
         return ListTasksResponse(
             tasks=[Parse(r[0], Task(), ignore_unknown_fields=True) for r in page],
             next_page_token=token or "",
@@ -306,11 +318,18 @@ class SqlTaskStore(_SqlStore, TaskStore):
 class SqlPushConfigStore(_SqlStore, PushNotificationConfigStore):
     """Push-notification configs in the engine's database (table ``apflow_a2a_push_configs``)."""
 
-    def __init__(self, storage: TaskStorage, table_name: str = A2A_PUSH_TABLE, *,
-                 cache: bool | None = None, cache_size: int = 10_000) -> None:
+    def __init__(
+        self,
+        storage: TaskStorage,
+        table_name: str = A2A_PUSH_TABLE,
+        *,
+        cache: bool | None = None,
+        cache_size: int = 10_000,
+    ) -> None:
         super().__init__(storage, _push_table(sa.MetaData(), table_name))
-        self.cache_enabled = (str(getattr(storage, "url", "")).startswith("duckdb")
-                              if cache is None else cache)
+        self.cache_enabled = (
+            str(getattr(storage, "url", "")).startswith("duckdb") if cache is None else cache
+        )
         #: task id -> its configs, for dispatch (asked for on every event of every task)
         self._dispatch: OrderedDict[str, list[TaskPushNotificationConfig]] = OrderedDict()
         self._cache_size = cache_size
@@ -331,8 +350,11 @@ class SqlPushConfigStore(_SqlStore, PushNotificationConfigStore):
             with conn.begin():
                 done = conn.execute(sa.update(t).where(*key).values(config=text))
                 if not done.rowcount:
-                    conn.execute(sa.insert(t).values(task_id=task_id, owner=owner,
-                                                     config_id=stored.id, config=text))
+                    conn.execute(
+                        sa.insert(t).values(
+                            task_id=task_id, owner=owner, config_id=stored.id, config=text
+                        )
+                    )
 
         await self._run(upsert)
         self._dispatch.pop(task_id, None)

@@ -51,8 +51,16 @@ ALLOWED_TRANSITIONS: dict[str, set[str]] = {
     "completed": {"pending"},
     "in_progress": set(),
 }
-_EDITABLE = {"name", "priority", "inputs", "params", "schemas", "dependencies", "retry",
-             "timeout_seconds"}
+_EDITABLE = {
+    "name",
+    "priority",
+    "inputs",
+    "params",
+    "schemas",
+    "dependencies",
+    "retry",
+    "timeout_seconds",
+}
 
 
 class RpcError(Exception):
@@ -99,8 +107,7 @@ class TasksApi:
         self.manager = service.manager
         self.repo = service.manager.task_repository
         self.task_store = task_store
-        self.methods: dict[str, Callable[[dict[str, Any], Caller | None],
-                                         Awaitable[Any]]] = {
+        self.methods: dict[str, Callable[[dict[str, Any], Caller | None], Awaitable[Any]]] = {
             "tasks.create": self.create,
             "tasks.get": self.get,
             "tasks.detail": self.get,
@@ -134,8 +141,9 @@ class TasksApi:
         if not isinstance(task_id, str):
             raise RpcError(INVALID_PARAMS, "task_id must be a string")
         task = await self.repo.get_task_by_id(task_id)
-        if task is None or not (caller is None or caller.is_admin
-                                or task.user_id == caller.user_id):
+        if task is None or not (
+            caller is None or caller.is_admin or task.user_id == caller.user_id
+        ):
             raise RpcError(NOT_FOUND, f"task {task_id!r} not found")
         return task
 
@@ -154,8 +162,9 @@ class TasksApi:
         if not isinstance(tasks, list) or not tasks:
             raise RpcError(INVALID_PARAMS, "'tasks' must be a non-empty array of task objects")
         if len(tasks) > self.service.max_tasks:
-            raise RpcError(INVALID_PARAMS, f"too many tasks: {len(tasks)} (at most "
-                                           f"{self.service.max_tasks})")
+            raise RpcError(
+                INVALID_PARAMS, f"too many tasks: {len(tasks)} (at most {self.service.max_tasks})"
+            )
         owned = []
         for task in tasks:
             if not isinstance(task, dict):
@@ -163,8 +172,11 @@ class TasksApi:
             task = dict(task)
             given = task.pop("user_id", None)
             if given is not None and given != self._user(caller):
-                raise RpcError(INVALID_PARAMS, "a task's user_id must be the authenticated "
-                                               f"user (or be left out); got {given!r}")
+                raise RpcError(
+                    INVALID_PARAMS,
+                    "a task's user_id must be the authenticated "
+                    f"user (or be left out); got {given!r}",
+                )
             owned.append(task)
         return owned
 
@@ -172,8 +184,9 @@ class TasksApi:
         task = await self._task(_param(params, "task_id", "id"), caller)
         return task.to_dict()
 
-    async def list_tasks(self, params: dict[str, Any],
-                         caller: Caller | None) -> list[dict[str, Any]]:
+    async def list_tasks(
+        self, params: dict[str, Any], caller: Caller | None
+    ) -> list[dict[str, Any]]:
         root_only = params.get("root_only", True)
         tasks = await self.repo.query_tasks(
             user_id=self._scope(caller, params),
@@ -186,8 +199,11 @@ class TasksApi:
 
     async def count(self, params: dict[str, Any], caller: Caller | None) -> dict[str, int]:
         counts: dict[str, int] = await self.repo.count_tasks(
-            user_id=self._scope(caller, params), status=params.get("status"),
-            root_id=params.get("root_id"), parent_id="" if params.get("root_only") else None)
+            user_id=self._scope(caller, params),
+            status=params.get("status"),
+            root_id=params.get("root_id"),
+            parent_id="" if params.get("root_only") else None,
+        )
         return counts
 
     async def tree(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
@@ -195,8 +211,7 @@ class TasksApi:
         root_id = task.root_id or task.id
         return _nest(await self.repo.get_all_tasks_in_tree(root_id), root_id)
 
-    async def children(self, params: dict[str, Any],
-                       caller: Caller | None) -> list[dict[str, Any]]:
+    async def children(self, params: dict[str, Any], caller: Caller | None) -> list[dict[str, Any]]:
         parent = await self._task(_param(params, "parent_id", "task_id"), caller)
         return [t.to_dict() for t in await self.repo.get_child_tasks_by_parent_id(parent.id)]
 
@@ -205,16 +220,22 @@ class TasksApi:
         changes = {k: v for k, v in params.items() if k not in {"task_id", "id"}}
         refused = sorted(set(changes) - _EDITABLE - {"status"})
         if refused:
-            raise RpcError(INVALID_PARAMS, f"field(s) {', '.join(refused)} cannot be updated; "
-                                           f"editable: status, {', '.join(sorted(_EDITABLE))}")
+            raise RpcError(
+                INVALID_PARAMS,
+                f"field(s) {', '.join(refused)} cannot be updated; "
+                f"editable: status, {', '.join(sorted(_EDITABLE))}",
+            )
         if not changes:
             raise RpcError(INVALID_PARAMS, "nothing to update")
         status = changes.pop("status", None)
         if status is not None and status != task.status:
             allowed = ALLOWED_TRANSITIONS.get(task.status, set())
             if status not in allowed:
-                raise RpcError(CONFLICT, f"status cannot change from {task.status!r} to "
-                                         f"{status!r}; allowed: {sorted(allowed) or 'none'}")
+                raise RpcError(
+                    CONFLICT,
+                    f"status cannot change from {task.status!r} to "
+                    f"{status!r}; allowed: {sorted(allowed) or 'none'}",
+                )
         if changes and task.status == TaskStatus.IN_PROGRESS:
             raise RpcError(CONFLICT, "a running task cannot be edited; cancel it first")
         fields = dict(changes)
@@ -235,8 +256,9 @@ class TasksApi:
         if running:
             raise RpcError(CONFLICT, "cannot delete while tasks run: " + ", ".join(running))
         ids = {t.id for t in doomed}
-        dependents = sorted(t.name for t in tree if t.id not in ids
-                            and ids & set(t.dependency_ids()))
+        dependents = sorted(
+            t.name for t in tree if t.id not in ids and ids & set(t.dependency_ids())
+        )
         if dependents:
             raise RpcError(CONFLICT, "other tasks depend on it: " + ", ".join(dependents))
         deleted = await self.repo.delete_task(task.id, with_descendants=True)
@@ -259,14 +281,16 @@ class TasksApi:
         copy = await self.repo.copy_task_tree(root_id, user_id=self._user(caller))
         return _nest(await self.repo.get_all_tasks_in_tree(copy.id), copy.id)
 
-    async def _start(self, params: dict[str, Any], caller: Caller | None) -> tuple[
-            str, Callable[[], Coroutine[Any, Any, Any]]]:
+    async def _start(
+        self, params: dict[str, Any], caller: Caller | None
+    ) -> tuple[str, Callable[[], Coroutine[Any, Any, Any]]]:
         rerun = params.get("rerun", "none")
         if rerun not in {"none", "all", "failed"}:
             raise RpcError(INVALID_PARAMS, "'rerun' must be none, all or failed")
         if params.get("tasks") is not None:
             tree = await self.manager.create_task_tree_from_array(
-                self._owned(params["tasks"], caller), user_id=self._user(caller))
+                self._owned(params["tasks"], caller), user_id=self._user(caller)
+            )
             return tree.task.id, lambda: self.manager.distribute_task_tree(tree)
         task = await self._task(_param(params, "task_id", "root_id"), caller)
         root_id = task.root_id or task.id
@@ -293,8 +317,9 @@ class TasksApi:
             results.append((await self.manager.execute_tree(root_id)).to_dict())
         return results
 
-    async def stream(self, request_id: Any, params: dict[str, Any],
-                     caller: Caller | None) -> AsyncIterator[dict[str, Any]]:
+    async def stream(
+        self, request_id: Any, params: dict[str, Any], caller: Caller | None
+    ) -> AsyncIterator[dict[str, Any]]:
         """``tasks.execute`` with ``use_streaming``: a start frame, every event, then the end."""
         root_id, run = await self._start(params, caller)
 
@@ -303,14 +328,15 @@ class TasksApi:
                 runner: asyncio.Task[Any] = asyncio.create_task(run())
                 self.service.keep(runner)
                 runner.add_done_callback(
-                    lambda t: events.close() if t.cancelled() or t.exception() else None)
-                yield _reply(request_id, {"root_task_id": root_id, "status": "started",
-                                          "streaming": True})
+                    lambda t: events.close() if t.cancelled() or t.exception() else None
+                )
+                yield _reply(
+                    request_id, {"root_task_id": root_id, "status": "started", "streaming": True}
+                )
                 async for event in events:
                     yield _reply(request_id, event.to_dict())
             if runner.done() and not runner.cancelled() and runner.exception() is not None:
-                yield _error(request_id, RpcError(-32603, f"the run failed: "
-                                                          f"{runner.exception()}"))
+                yield _error(request_id, RpcError(-32603, f"the run failed: {runner.exception()}"))
 
         return frames()
 
@@ -373,13 +399,19 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
         except (JSONRPCInvalidRequestException, ValueError, TypeError) as exc:
             return JSONResponse(_error(request_id, RpcError(-32600, f"invalid request: {exc}")))
         if not isinstance(call, JSONRPC20Request):
-            return JSONResponse(_error(None, RpcError(-32600, "batch requests are not "
-                                                              "supported")))
+            return JSONResponse(_error(None, RpcError(-32600, "batch requests are not supported")))
         method = api.methods.get(call.method)
         if method is None:
-            return JSONResponse(_error(call._id, RpcError(
-                -32601, f"method {call.method!r} not found; methods: "
-                        + ", ".join(sorted(api.methods)))))
+            return JSONResponse(
+                _error(
+                    call._id,
+                    RpcError(
+                        -32601,
+                        f"method {call.method!r} not found; methods: "
+                        + ", ".join(sorted(api.methods)),
+                    ),
+                )
+            )
         params = call.params if call.params is not None else {}
         caller = _caller(request)
         try:
@@ -387,11 +419,15 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
                 raise RpcError(INVALID_PARAMS, "params must be an object or an array")
             if isinstance(params, list) and call.method != "tasks.create":
                 params = {"tasks": params} if call.method == "tasks.execute" else {}
-            if call.method == "tasks.execute" and isinstance(params, dict) and params.get(
-                    "use_streaming"):
+            if (
+                call.method == "tasks.execute"
+                and isinstance(params, dict)
+                and params.get("use_streaming")
+            ):
                 frames = await api.stream(call._id, dict(params), caller)
                 return EventSourceResponse(
-                    ({"data": json.dumps(frame)} async for frame in frames), ping=15)
+                    ({"data": json.dumps(frame)} async for frame in frames), ping=15
+                )
             result = await method(params, caller)  # type: ignore[arg-type]
         except Exception as exc:
             return JSONResponse(_error(call._id, _translate(exc)))
@@ -410,8 +446,14 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
             async with service.manager.subscribe(root) as events:
                 current = await api.repo.get_task_by_id(root)
                 if current is not None and TaskStatus.is_terminal(current.status):
-                    await websocket.send_json({"kind": "tree_finished", "root_id": root,
-                                               "status": current.status, "final": True})
+                    await websocket.send_json(
+                        {
+                            "kind": "tree_finished",
+                            "root_id": root,
+                            "status": current.status,
+                            "final": True,
+                        }
+                    )
                 else:
                     async for event in events:
                         await websocket.send_json({**event.to_dict(), "final": event.final})
@@ -442,9 +484,9 @@ METHODS = {
     "tasks.cancel": "Cancel task_id (or task_ids) and its descendants; idempotent.",
     "tasks.copy": "Copy the tree of task_id with fresh ids, all pending.",
     "tasks.execute": "Run task_id's tree (rerun: none|all|failed) or new tasks; "
-                     "use_streaming: true answers with server-sent events.",
+    "use_streaming: true answers with server-sent events.",
     "tasks.resume": "Run again the caller's trees a crashed process left unfinished; "
-                    "returns their results.",
+    "returns their results.",
 }
 
 
@@ -462,35 +504,63 @@ def openapi_document(methods: list[str]) -> dict[str, Any]:
     }
     return {
         "openapi": "3.1.0",
-        "info": {"title": "aipartnerupflow task management", "version": "1.0",
-                 "description": "JSON-RPC methods at POST /tasks:\n"
-                 + "\n".join(f"- `{m}`: {METHODS.get(m, '')}" for m in methods)},
-        "components": {"securitySchemes": {"bearer": {"type": "http", "scheme": "bearer",
-                                                      "bearerFormat": "JWT"}}},
+        "info": {
+            "title": "aipartnerupflow task management",
+            "version": "1.0",
+            "description": "JSON-RPC methods at POST /tasks:\n"
+            + "\n".join(f"- `{m}`: {METHODS.get(m, '')}" for m in methods),
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
+            }
+        },
         "security": [{"bearer": []}],
         "paths": {
-            "/tasks": {"post": {
-                "summary": "Task-management JSON-RPC",
-                "requestBody": {"required": True, "content": {
-                    "application/json": {"schema": rpc_body}}},
-                "responses": {
-                    "200": {"description": "JSON-RPC result or error (text/event-stream for "
-                                           "tasks.execute with use_streaming)"},
-                    "401": {"description": "missing or invalid bearer token"},
-                },
-            }},
-            "/ws/trees/{root_id}": {"get": {
-                "summary": "WebSocket: the events of a tree until it finishes",
-                "parameters": [{"name": "root_id", "in": "path", "required": True,
-                                "schema": {"type": "string"}}],
-                "responses": {"101": {"description": "switching to WebSocket"}},
-            }},
-            "/system/health": {"get": {"summary": "Liveness, version, and the schema revision "
-                                                  "the server migrated its database to",
-                                       "security": [],
-                                       "responses": {"200": {"description": "healthy"}}}},
-            "/.well-known/agent-card.json": {"get": {
-                "summary": "A2A agent card", "security": [],
-                "responses": {"200": {"description": "the card"}}}},
+            "/tasks": {
+                "post": {
+                    "summary": "Task-management JSON-RPC",
+                    "requestBody": {
+                        "required": True,
+                        "content": {"application/json": {"schema": rpc_body}},
+                    },
+                    "responses": {
+                        "200": {
+                            "description": "JSON-RPC result or error (text/event-stream for "
+                            "tasks.execute with use_streaming)"
+                        },
+                        "401": {"description": "missing or invalid bearer token"},
+                    },
+                }
+            },
+            "/ws/trees/{root_id}": {
+                "get": {
+                    "summary": "WebSocket: the events of a tree until it finishes",
+                    "parameters": [
+                        {
+                            "name": "root_id",
+                            "in": "path",
+                            "required": True,
+                            "schema": {"type": "string"},
+                        }
+                    ],
+                    "responses": {"101": {"description": "switching to WebSocket"}},
+                }
+            },
+            "/system/health": {
+                "get": {
+                    "summary": "Liveness, version, and the schema revision "
+                    "the server migrated its database to",
+                    "security": [],
+                    "responses": {"200": {"description": "healthy"}},
+                }
+            },
+            "/.well-known/agent-card.json": {
+                "get": {
+                    "summary": "A2A agent card",
+                    "security": [],
+                    "responses": {"200": {"description": "the card"}},
+                }
+            },
         },
     }

@@ -196,8 +196,9 @@ def spawn(argv: list[str], env: dict[str, str], log: Path) -> int:
             import subprocess
 
             flags = subprocess.CREATE_NEW_PROCESS_GROUP | subprocess.DETACHED_PROCESS  # type: ignore[attr-defined]
-            proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=fd,
-                                    stderr=fd, creationflags=flags)
+            proc = subprocess.Popen(
+                argv, env=env, stdin=subprocess.DEVNULL, stdout=fd, stderr=fd, creationflags=flags
+            )
             return proc.pid
         actions = [
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -234,6 +235,7 @@ def wait_ready(pid: int, host: str, port: int, timeout: float) -> str:
 
 def terminate(pid: int, timeout: float) -> bool:
     """SIGTERM the daemon's process group, then SIGKILL after ``timeout``; True if it ended."""
+
     def send(sig: int) -> None:
         try:
             os.killpg(pid, sig)  # the daemon leads its own session and process group

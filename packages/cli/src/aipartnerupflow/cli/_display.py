@@ -45,8 +45,7 @@ def short_json(value: Any, limit: int = 120) -> str:
     """One-line JSON (or text), cut to ``limit`` characters."""
     if value is None:
         return ""
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                           default=str)
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
@@ -81,9 +80,15 @@ def rows_from_tree(tree: TaskTreeNode) -> tuple[str, dict[str, TaskRow]]:
     """Root id and a row per task, children in tree order."""
     rows: dict[str, TaskRow] = {}
     for node in tree.walk():
-        row = TaskRow(node.task.id, node.task.name, node.task.status, node.task.progress or 0.0,
-                      error=node.task.error, result=node.task.result,
-                      children=[c.task.id for c in node.children])
+        row = TaskRow(
+            node.task.id,
+            node.task.name,
+            node.task.status,
+            node.task.progress or 0.0,
+            error=node.task.error,
+            result=node.task.result,
+            children=[c.task.id for c in node.children],
+        )
         rows[row.id] = row
     return tree.task.id, rows
 
@@ -104,16 +109,21 @@ def _label(row: TaskRow, show_ids: bool = False) -> str:
     return "  ".join(parts)
 
 
-def render_tree(root_id: str, rows: dict[str, TaskRow], title: str | None = None, *,
-                show_ids: bool = False, limit: int | None = LIVE_TREE_LIMIT) -> RenderableType:
+def render_tree(
+    root_id: str,
+    rows: dict[str, TaskRow],
+    title: str | None = None,
+    *,
+    show_ids: bool = False,
+    limit: int | None = LIVE_TREE_LIMIT,
+) -> RenderableType:
     """A rich tree of the rows (or, above ``limit``, counts and active tasks)."""
     from rich.tree import Tree
 
     if limit is not None and len(rows) > limit:
         return _render_big(rows, title)
     root = rows[root_id]
-    tree = Tree(_label(root, show_ids) + (f"  [dim]{title}[/]" if title else ""),
-                guide_style="dim")
+    tree = Tree(_label(root, show_ids) + (f"  [dim]{title}[/]" if title else ""), guide_style="dim")
     stack: list[tuple[Tree, TaskRow]] = [(tree, root)]
     while stack:
         branch, row = stack.pop()
@@ -135,7 +145,8 @@ def _render_big(rows: dict[str, TaskRow], title: str | None) -> RenderableType:
     head = Text.from_markup(
         f"[bold]{done}/{len(rows)} tasks finished[/]  "
         + "  ".join(f"[{ICONS.get(s, ('', ''))[1]}]{s} {n}[/]" for s, n in sorted(counts.items()))
-        + (f"  [dim]{title}[/]" if title else ""))
+        + (f"  [dim]{title}[/]" if title else "")
+    )
     active = [r for r in rows.values() if r.status == "in_progress"][:15]
     failed = [r for r in rows.values() if r.status == "failed"][:5]
     lines = [Text.from_markup("  " + _label(r)) for r in [*active, *failed]]
@@ -233,8 +244,9 @@ class LiveDisplay(_Tracking):
         super().start(tree)
         from rich.live import Live
 
-        self._live = Live(get_renderable=self._render, console=self.console,
-                          refresh_per_second=8, transient=False)
+        self._live = Live(
+            get_renderable=self._render, console=self.console, refresh_per_second=8, transient=False
+        )
         self._live.start()
 
     def event(self, event: TaskEvent) -> None:
@@ -272,8 +284,11 @@ class LineDisplay(_Tracking):
         from rich.markup import escape
 
         icon, style = ICONS.get(row.status, ("?", ""))
-        extra = f": {escape(short_json(row.error, 100))}" if row.error and row.status != \
-            "completed" else ""
+        extra = (
+            f": {escape(short_json(row.error, 100))}"
+            if row.error and row.status != "completed"
+            else ""
+        )
         self.console.print(f"[{style}]{icon}[/] {escape(row.name)} [{style}]{row.status}[/]{extra}")
 
     def note(self, text: str) -> None:
@@ -314,5 +329,6 @@ def print_summary(console: Console, result: dict[str, Any], elapsed: float | Non
     icon, style = ICONS.get(result["status"], ("?", ""))
     took = f" in {elapsed:.2f}s" if elapsed is not None else ""
     detail = ", ".join(f"{n} {s}" for s, n in sorted(counts.items()))
-    console.print(f"[{style}][bold]{icon} Tree {result['root_id']} {result['status']}[/][/]"
-                  f" ({detail}){took}")
+    console.print(
+        f"[{style}][bold]{icon} Tree {result['root_id']} {result['status']}[/][/] ({detail}){took}"
+    )

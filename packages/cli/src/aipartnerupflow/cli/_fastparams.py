@@ -71,8 +71,9 @@ def install() -> None:
                 result = kind(value)
             except (TypeError, ValueError):
                 label = "integer" if kind is int else "number"
-                raise BadParameter(f"{value!r} is not a valid {label}.", ctx=ctx,
-                                   param=param) from None
+                raise BadParameter(
+                    f"{value!r} is not a valid {label}.", ctx=ctx, param=param
+                ) from None
         low, high = getattr(info, "min", None), getattr(info, "max", None)
         if kind in (int, float) and (low is not None or high is not None):
             if getattr(info, "clamp", False):
@@ -80,10 +81,14 @@ def install() -> None:
                 return min(high, result) if high is not None else result
             if (low is not None and result < low) or (high is not None and result > high):
                 bounds = " and ".join(
-                    part for part in (f"x>={low}" if low is not None else "",
-                                      f"x<={high}" if high is not None else "") if part)
-                raise BadParameter(f"{result} is not in the range {bounds}.", ctx=ctx,
-                                   param=param)
+                    part
+                    for part in (
+                        f"x>={low}" if low is not None else "",
+                        f"x<={high}" if high is not None else "",
+                    )
+                    if part
+                )
+                raise BadParameter(f"{result} is not in the range {bounds}.", ctx=ctx, param=param)
         return result
 
     @dataclass(frozen=True)
@@ -102,12 +107,16 @@ def install() -> None:
     def build_runtime_param(descriptor: Any) -> Any:
         info = descriptor.parameter_info
         simple = _simple(descriptor.annotation)
-        if (simple is None or descriptor.file_annotation is not None
-                or getattr(info, "parser", None) is not None
-                or getattr(info, "click_type", None) is not None):
+        if (
+            simple is None
+            or descriptor.file_annotation is not None
+            or getattr(info, "parser", None) is not None
+            or getattr(info, "click_type", None) is not None
+        ):
             return original(descriptor)
         kind, is_list = simple
-        return SimpleRuntimeParam(parameter_info=info, annotation=descriptor.annotation,
-                                  kind=kind, is_list=is_list)
+        return SimpleRuntimeParam(
+            parameter_info=info, annotation=descriptor.annotation, kind=kind, is_list=is_list
+        )
 
     setattr(core, "build_runtime_param", build_runtime_param)  # noqa: B010

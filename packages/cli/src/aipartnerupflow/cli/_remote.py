@@ -60,8 +60,7 @@ class Remote:
     url: str
     token: str | None = None
 
-    def call(self, method: str, params: dict[str, Any], *,
-             timeout: float | None = 60) -> Any:
+    def call(self, method: str, params: dict[str, Any], *, timeout: float | None = 60) -> Any:
         """Call one method; JSON-RPC errors become :class:`RemoteError`.
 
         ``timeout=None`` waits as long as the server works (for methods that run trees).
@@ -82,8 +81,9 @@ class Remote:
                 try:
                     frame = json.loads(data)
                 except ValueError:
-                    raise CliError(f"the server at {self.url} sent a malformed event: "
-                                   f"{data[:80]!r}") from None
+                    raise CliError(
+                        f"the server at {self.url} sent a malformed event: {data[:80]!r}"
+                    ) from None
                 yield _result(frame)
 
     def health(self) -> dict[str, Any]:
@@ -94,28 +94,32 @@ class Remote:
         with self._open(request, 30) as response:
             data = self._read_json(response)
         if not isinstance(data, dict):
-            raise CliError(f"the server at {self.url} answered /system/health with "
-                           f"{type(data).__name__}, not a JSON object")
+            raise CliError(
+                f"the server at {self.url} answered /system/health with "
+                f"{type(data).__name__}, not a JSON object"
+            )
         return data
 
     @contextmanager
-    def _post(self, method: str, params: dict[str, Any],
-              timeout: float | None) -> Iterator[HTTPResponse]:
+    def _post(
+        self, method: str, params: dict[str, Any], timeout: float | None
+    ) -> Iterator[HTTPResponse]:
         import urllib.request
 
-        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method,
-                           "params": params}).encode()
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params}).encode()
         headers = {"Content-Type": "application/json"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(f"{self.url}/tasks", data=body, headers=headers,
-                                         method="POST")
+        request = urllib.request.Request(
+            f"{self.url}/tasks", data=body, headers=headers, method="POST"
+        )
         with self._open(request, timeout) as response:
             yield response
 
     @contextmanager
-    def _open(self, request: urllib.request.Request,
-              timeout: float | None) -> Iterator[HTTPResponse]:
+    def _open(
+        self, request: urllib.request.Request, timeout: float | None
+    ) -> Iterator[HTTPResponse]:
         import urllib.error
         import urllib.request
 
@@ -123,8 +127,10 @@ class Remote:
             response = urllib.request.urlopen(request, timeout=timeout)
         except urllib.error.HTTPError as exc:
             if exc.code in (401, 403):
-                raise CliError(f"the server at {self.url} refused the request ({exc.code}); "
-                               f"set {TOKEN_ENV} to a valid token") from None
+                raise CliError(
+                    f"the server at {self.url} refused the request ({exc.code}); "
+                    f"set {TOKEN_ENV} to a valid token"
+                ) from None
             raise CliError(f"the server at {self.url} answered HTTP {exc.code}") from None
         except (urllib.error.URLError, OSError) as exc:
             raise self._unreachable(exc) from None
@@ -142,12 +148,16 @@ class Remote:
             for raw in response:
                 yield raw.decode("utf-8", errors="replace")
         except OSError as exc:
-            raise CliError(f"the connection to the daemon at {self.url} broke ({exc}); check "
-                           "`apflow daemon status` and `apflow daemon logs`") from None
+            raise CliError(
+                f"the connection to the daemon at {self.url} broke ({exc}); check "
+                "`apflow daemon status` and `apflow daemon logs`"
+            ) from None
 
     def _unreachable(self, exc: BaseException) -> CliError:
-        return CliError(f"the daemon at {self.url} holds the database but does not answer "
-                        f"({exc}); check `apflow daemon status`")
+        return CliError(
+            f"the daemon at {self.url} holds the database but does not answer "
+            f"({exc}); check `apflow daemon status`"
+        )
 
 
 def _result(reply: Any) -> Any:
@@ -190,8 +200,9 @@ def server_for(state: CliState) -> Remote | None:
     return Remote(daemon.url, os.environ.get(TOKEN_ENV) or None)
 
 
-def local_or_remote(state: CliState, local: Callable[[], Coroutine[Any, Any, T]],
-                    remote: Callable[[Remote], T]) -> T:
+def local_or_remote(
+    state: CliState, local: Callable[[], Coroutine[Any, Any, T]], remote: Callable[[Remote], T]
+) -> T:
     """Run ``local()``; if the daemon holds the DuckDB file, ``remote(server)`` instead."""
     from aipartnerupflow.core.errors import DatabaseLockedError
 

@@ -77,8 +77,7 @@ def scan_entry_point_names(group: str) -> list[str]:
                 if not item.name.endswith((".dist-info", ".egg-info")):
                     continue
                 try:
-                    with open(os.path.join(item.path, "entry_points.txt"),
-                              encoding="utf-8") as fh:
+                    with open(os.path.join(item.path, "entry_points.txt"), encoding="utf-8") as fh:
                         text = fh.read()
                 except OSError:
                     continue
@@ -190,8 +189,12 @@ class ApflowGroup(TyperGroup):
             if args:
                 matches = get_close_matches(args[0], self.list_commands(ctx))
                 if matches:
-                    exc.message = exc.message.rstrip(".") + ". Did you mean " + ", ".join(
-                        repr(m) for m in matches) + "?"
+                    exc.message = (
+                        exc.message.rstrip(".")
+                        + ". Did you mean "
+                        + ", ".join(repr(m) for m in matches)
+                        + "?"
+                    )
             raise
 
     def invoke(self, ctx: Any) -> Any:
@@ -205,7 +208,8 @@ class ApflowGroup(TyperGroup):
             if isinstance(exc, ClickException):
                 raise
             debug = bool(ctx.params.get("debug")) or _truthy(
-                os.environ.get("AIPARTNERUPFLOW_DEBUG"))
+                os.environ.get("AIPARTNERUPFLOW_DEBUG")
+            )
             described = describe_error(exc)
             if debug:
                 traceback.print_exception(exc, file=sys.stderr)
@@ -279,33 +283,50 @@ def root(
     ] = None,
     env_file: Annotated[
         str | None,
-        typer.Option("--env-file", metavar="FILE", help="Load this file instead of ./.env",
-                     show_default=False),
+        typer.Option(
+            "--env-file",
+            metavar="FILE",
+            help="Load this file instead of ./.env",
+            show_default=False,
+        ),
     ] = None,
     log_level: Annotated[
         str | None,
-        typer.Option("--log-level", metavar="LEVEL",
-                     help="Log level on stderr [env: AIPARTNERUPFLOW_LOG_LEVEL; default: WARNING]",
-                     show_default=False),
+        typer.Option(
+            "--log-level",
+            metavar="LEVEL",
+            help="Log level on stderr [env: AIPARTNERUPFLOW_LOG_LEVEL; default: WARNING]",
+            show_default=False,
+        ),
     ] = None,
-    debug: Annotated[
-        bool, typer.Option("--debug", help="Show tracebacks and debug logs")
-    ] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs")] = False,
     version: Annotated[
         bool,
-        typer.Option("--version", "-V", callback=_version_callback, is_eager=True,
-                     help="Show the version and exit"),
+        typer.Option(
+            "--version",
+            "-V",
+            callback=_version_callback,
+            is_eager=True,
+            help="Show the version and exit",
+        ),
     ] = False,
 ) -> None:
     """Global options (before the command name)."""
     load_env_file(env_file)
     debug = debug or _truthy(os.environ.get("AIPARTNERUPFLOW_DEBUG"))
-    level = log_level or os.environ.get("AIPARTNERUPFLOW_LOG_LEVEL") or (
-        "DEBUG" if debug else "WARNING")
+    level = (
+        log_level
+        or os.environ.get("AIPARTNERUPFLOW_LOG_LEVEL")
+        or ("DEBUG" if debug else "WARNING")
+    )
     url = database_url or os.environ.get(DATABASE_ENV, "").strip() or None
     plugins = [*(plugin or []), *plugin_modules_from_env()]
-    ctx.obj = CliState(database_url=url, plugins=list(dict.fromkeys(plugins)), debug=debug,
-                       log_level=check_log_level(level))
+    ctx.obj = CliState(
+        database_url=url,
+        plugins=list(dict.fromkeys(plugins)),
+        debug=debug,
+        log_level=check_log_level(level),
+    )
 
 
 def main() -> None:

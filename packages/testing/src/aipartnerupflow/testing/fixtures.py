@@ -99,8 +99,9 @@ def serve_asgi() -> Iterator[ServeAsgi]:
 @pytest.fixture
 def postgres_url() -> str:
     """The PostgreSQL server the tests use."""
-    return os.environ.get("APFLOW_TEST_POSTGRES_URL",
-                          "postgresql://postgres@127.0.0.1:5432/postgres")
+    return os.environ.get(
+        "APFLOW_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
 
 
 @pytest.fixture

@@ -26,18 +26,31 @@ from aipartnerupflow.cli.commands.serve import (
 
 __all__ = ["DaemonConfig", "app", "start_daemon", "stop_daemon"]
 
-app = typer.Typer(help="Run the API server in the background: start, stop, status, restart, logs.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app = typer.Typer(
+    help="Run the API server in the background: start, stop, status, restart, logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document")]
-WaitOpt = Annotated[float, typer.Option("--wait", min=0, help="Seconds to wait for the server "
-                                        "to accept connections")]
-TimeoutOpt = Annotated[float, typer.Option("--timeout", min=0, help="Seconds to wait after "
-                                           "SIGTERM before SIGKILL")]
+WaitOpt = Annotated[
+    float,
+    typer.Option("--wait", min=0, help="Seconds to wait for the server to accept connections"),
+]
+TimeoutOpt = Annotated[
+    float, typer.Option("--timeout", min=0, help="Seconds to wait after SIGTERM before SIGKILL")
+]
 OptionOpt = Annotated[
     list[str] | None,
-    typer.Option("--option", "-o", metavar="KEY=VALUE", help="Extra server option; repeatable",
-                 show_default=False)]
+    typer.Option(
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="Extra server option; repeatable",
+        show_default=False,
+    ),
+]
 
 
 @dataclass(slots=True)
@@ -59,8 +72,10 @@ def _check_server_installed(protocol: str) -> None:
     if group.entry(protocol) is None:
         installed = ", ".join(group.names()) or "none"
         hint = INSTALL_HINTS.get(protocol, 'pip install "aipartnerupflow[a2a]"')
-        raise CliError(f"no {protocol!r} server is installed (installed servers: {installed}). "
-                       f"Install it with: {hint}")
+        raise CliError(
+            f"no {protocol!r} server is installed (installed servers: {installed}). "
+            f"Install it with: {hint}"
+        )
 
 
 def _argv(config: DaemonConfig) -> list[str]:
@@ -91,22 +106,30 @@ def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
         files.clear_files()
         typer.echo(f"Removed a stale pid file (process {stale.pid} is gone).", err=True)
     if files.probe(config.host, config.port):
-        raise CliError(f"port {config.port} on {config.host} is already in use; pick another "
-                       "with --port")
+        raise CliError(
+            f"port {config.port} on {config.host} is already in use; pick another with --port"
+        )
     log = files.log_file()
     log.parent.mkdir(parents=True, exist_ok=True)
     argv = _argv(config)
     with log.open("a", encoding="utf-8") as fh:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
-        fh.write(f"--- {stamp} apflow daemon start: {config.protocol} on "
-                 f"{config.host}:{config.port}\n")
+        fh.write(
+            f"--- {stamp} apflow daemon start: {config.protocol} on {config.host}:{config.port}\n"
+        )
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
     pid = files.spawn(argv, env, log)
-    state = files.DaemonState(pid=pid, protocol=config.protocol, host=config.host,
-                              port=config.port, database_url=config.database_url,
-                              plugins=list(config.plugins), options=list(config.options),
-                              started_at=time.time())
+    state = files.DaemonState(
+        pid=pid,
+        protocol=config.protocol,
+        host=config.host,
+        port=config.port,
+        database_url=config.database_url,
+        plugins=list(config.plugins),
+        options=list(config.options),
+        started_at=time.time(),
+    )
     files.write_state(state)
     outcome = files.wait_ready(pid, config.host, config.port, wait)
     if outcome == "exited":
@@ -114,11 +137,13 @@ def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
         lines = files.tail(log, 20)
         if lines:
             typer.echo("\n".join(lines), err=True)
-        raise CliError(f"the daemon exited during start-up; see the log above ({log})",
-                       exit_code=1)
+        raise CliError(f"the daemon exited during start-up; see the log above ({log})", exit_code=1)
     if outcome == "timeout":
-        typer.echo(f"The daemon started (pid {pid}) but does not answer at {state.url} yet; "
-                   "check `apflow daemon logs`.", err=True)
+        typer.echo(
+            f"The daemon started (pid {pid}) but does not answer at {state.url} yet; "
+            "check `apflow daemon logs`.",
+            err=True,
+        )
     return state
 
 
@@ -139,8 +164,9 @@ def stop_daemon(timeout: float) -> tuple[files.DaemonState | None, bool]:
 @app.command("start")
 def start(
     ctx: typer.Context,
-    protocol: Annotated[str, typer.Argument(metavar="[PROTOCOL]",
-                                            help="Server to run: a2a (default) or mcp")] = "a2a",
+    protocol: Annotated[
+        str, typer.Argument(metavar="[PROTOCOL]", help="Server to run: a2a (default) or mcp")
+    ] = "a2a",
     host: Annotated[str, typer.Option("--host", help="Interface to bind")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")] = 8000,
     option: OptionOpt = None,
@@ -149,12 +175,19 @@ def start(
 ) -> None:
     """Start the server in the background."""
     state = get_state(ctx)
-    config = DaemonConfig(protocol=normalize_protocol(protocol), host=host, port=port,
-                          database_url=state.database_url, plugins=list(state.plugins),
-                          options=[*(option or []), *(["insecure=true"] if insecure else [])])
+    config = DaemonConfig(
+        protocol=normalize_protocol(protocol),
+        host=host,
+        port=port,
+        database_url=state.database_url,
+        plugins=list(state.plugins),
+        options=[*(option or []), *(["insecure=true"] if insecure else [])],
+    )
     started = start_daemon(config, wait)
-    typer.echo(f"Daemon started (pid {started.pid}), serving {started.protocol} at "
-               f"{started.url}. Logs: {files.log_file()}")
+    typer.echo(
+        f"Daemon started (pid {started.pid}), serving {started.protocol} at "
+        f"{started.url}. Logs: {files.log_file()}"
+    )
 
 
 @app.command("stop")
@@ -174,12 +207,16 @@ def status(json_output: JsonOpt = False) -> None:
     """Show whether the daemon runs; exit code 3 when it does not."""
     state = files.read_state()
     alive = state is not None and files.is_alive(state.pid)
-    data: dict[str, Any] = {"running": alive, "pid_file": str(files.pid_file()),
-                            "log_file": str(files.log_file())}
+    data: dict[str, Any] = {
+        "running": alive,
+        "pid_file": str(files.pid_file()),
+        "log_file": str(files.log_file()),
+    }
     if state is not None and alive:
         data.update(state.to_dict())
-        data["uptime_seconds"] = round(time.time() - state.started_at, 1) if state.started_at \
-            else None
+        data["uptime_seconds"] = (
+            round(time.time() - state.started_at, 1) if state.started_at else None
+        )
         data["answering"] = files.probe(state.host, state.port)
     elif state is not None:
         data["stale_pid"] = state.pid
@@ -199,14 +236,24 @@ def status(json_output: JsonOpt = False) -> None:
 @app.command("restart")
 def restart(
     ctx: typer.Context,
-    protocol: Annotated[str | None, typer.Argument(
-        metavar="[PROTOCOL]", help="Server to run (default: as before, else a2a)",
-        show_default=False)] = None,
-    host: Annotated[str | None, typer.Option("--host", help="Interface (default: as before)",
-                                             show_default=False)] = None,
-    port: Annotated[int | None, typer.Option("--port", min=1, max=65535,
-                                             help="TCP port (default: as before)",
-                                             show_default=False)] = None,
+    protocol: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[PROTOCOL]",
+            help="Server to run (default: as before, else a2a)",
+            show_default=False,
+        ),
+    ] = None,
+    host: Annotated[
+        str | None,
+        typer.Option("--host", help="Interface (default: as before)", show_default=False),
+    ] = None,
+    port: Annotated[
+        int | None,
+        typer.Option(
+            "--port", min=1, max=65535, help="TCP port (default: as before)", show_default=False
+        ),
+    ] = None,
     option: OptionOpt = None,
     wait: WaitOpt = 20.0,
     timeout: TimeoutOpt = 10.0,
@@ -216,9 +263,14 @@ def restart(
     previous = files.read_state()
     base = DaemonConfig()
     if previous is not None:
-        base = DaemonConfig(protocol=previous.protocol, host=previous.host, port=previous.port,
-                            database_url=previous.database_url, plugins=list(previous.plugins),
-                            options=list(previous.options))
+        base = DaemonConfig(
+            protocol=previous.protocol,
+            host=previous.host,
+            port=previous.port,
+            database_url=previous.database_url,
+            plugins=list(previous.plugins),
+            options=list(previous.options),
+        )
     config = DaemonConfig(
         protocol=normalize_protocol(protocol) if protocol else base.protocol,
         host=host or base.host,
@@ -232,8 +284,7 @@ def restart(
     if stopped and old is not None:
         typer.echo(f"Daemon stopped (pid {old.pid}).")
     started = start_daemon(config, wait)
-    typer.echo(f"Daemon started (pid {started.pid}), serving {started.protocol} at "
-               f"{started.url}.")
+    typer.echo(f"Daemon started (pid {started.pid}), serving {started.protocol} at {started.url}.")
 
 
 @app.command("logs")

@@ -26,8 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Database maintenance.", no_args_is_help=True, add_completion=False,
-                  rich_markup_mode=None)
+app = typer.Typer(
+    help="Database maintenance.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 
 
 @app.callback()
@@ -68,9 +69,11 @@ def upgrade(
         if json_output:
             print_json(report)
         else:
-            typer.echo(f"Database {report['database']} is up to date (schema revision "
-                       f"{report['schema_revision']}): the apflow daemon at {server.url} holds "
-                       "it and applied the migrations when it opened it.")
+            typer.echo(
+                f"Database {report['database']} is up to date (schema revision "
+                f"{report['schema_revision']}): the apflow daemon at {server.url} holds "
+                "it and applied the migrations when it opened it."
+            )
         return
     if json_output:
         print_json({"database": redact_url(url), "status": "up to date"})
@@ -84,12 +87,21 @@ def _migrated_by_daemon(state: CliState, server: Remote) -> dict[str, Any]:
 
     revision = server.health().get("schema_revision")
     if revision != HEAD_REVISION:
-        held = f"at schema revision {revision}" if revision else \
-            "without saying its schema revision (an older server)"
+        held = (
+            f"at schema revision {revision}"
+            if revision
+            else "without saying its schema revision (an older server)"
+        )
         raise CliError(
             f"the apflow daemon at {server.url} holds the database {held}, but this apflow "
             f"expects revision {HEAD_REVISION}. Restart the daemon (apflow daemon restart) so "
             "it migrates the database as it opens it, or stop it (apflow daemon stop) and run "
-            "apflow db upgrade again.")
-    return {"database": redact_url(state.resolved_database_url()), "status": "up to date",
-            "schema_revision": revision, "migrated_by": "daemon", "daemon_url": server.url}
+            "apflow db upgrade again."
+        )
+    return {
+        "database": redact_url(state.resolved_database_url()),
+        "status": "up to date",
+        "schema_revision": revision,
+        "migrated_by": "daemon",
+        "daemon_url": server.url,
+    }

@@ -11,8 +11,12 @@ from aipartnerupflow.cli._common import get_state, print_json
 
 __all__ = ["app", "describe_executor"]
 
-app = typer.Typer(help="List installed executors and their input schemas.",
-                  no_args_is_help=True, add_completion=False, rich_markup_mode=None)
+app = typer.Typer(
+    help="List installed executors and their input schemas.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document")]
 
@@ -26,8 +30,10 @@ def describe_executor(executor_id: str) -> dict[str, Any]:
     cls = registry.get(executor_id)  # imports the plugin; raises the not-found hint
     info.update(
         name=getattr(cls, "name", "") or executor_id,
-        description=(getattr(cls, "description", "") or (cls.__doc__ or "").strip()
-                     .split("\n\n")[0].replace("\n", " ")),
+        description=(
+            getattr(cls, "description", "")
+            or (cls.__doc__ or "").strip().split("\n\n")[0].replace("\n", " ")
+        ),
         class_path=f"{cls.__module__}.{cls.__qualname__}",
         tags=list(getattr(cls, "tags", []) or []),
         examples=list(getattr(cls, "examples", []) or []),
@@ -54,9 +60,14 @@ def _safe_describe(executor_id: str) -> dict[str, Any]:
     except PluginError as exc:
         from aipartnerupflow.core.registry import get_executor_registry
 
-        return {"id": executor_id, "source": get_executor_registry().source(executor_id),
-                "name": executor_id, "description": "", "input_schema": None,
-                "error": str(exc)}
+        return {
+            "id": executor_id,
+            "source": get_executor_registry().source(executor_id),
+            "name": executor_id,
+            "description": "",
+            "input_schema": None,
+            "error": str(exc),
+        }
 
 
 def _inputs_summary(schema: dict[str, Any] | None, note: str | None) -> str:
@@ -86,8 +97,10 @@ def list_executors(ctx: typer.Context, json_output: JsonOpt = False) -> None:
 
     out = console()
     if not rows:
-        out.print("No executors installed. Install some with pip install "
-                  '"aipartnerupflow[http]" (or [all]), or load your own with --plugin MODULE.')
+        out.print(
+            "No executors installed. Install some with pip install "
+            '"aipartnerupflow[http]" (or [all]), or load your own with --plugin MODULE.'
+        )
         return
     for row in rows:
         out.print(f"[bold]{escape(row['id'])}[/]  [dim]({escape(row['source'])})[/]")

@@ -20,8 +20,18 @@ version_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 info_app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
 #: Third-party distributions worth reporting next to ours.
-NOTABLE = ("typer", "rich", "sqlalchemy", "duckdb", "duckdb-engine", "psycopg", "pydantic",
-           "a2a-sdk", "uvicorn", "mcp")
+NOTABLE = (
+    "typer",
+    "rich",
+    "sqlalchemy",
+    "duckdb",
+    "duckdb-engine",
+    "psycopg",
+    "pydantic",
+    "a2a-sdk",
+    "uvicorn",
+    "mcp",
+)
 
 
 @version_app.command("version")
@@ -32,8 +42,9 @@ def version(json_output: JsonOpt = False) -> None:
     from aipartnerupflow.cli.main import version_text
 
     if json_output:
-        print_json({"aipartnerupflow": getattr(aipartnerupflow, "__version__", None),
-                    "cli": __version__})
+        print_json(
+            {"aipartnerupflow": getattr(aipartnerupflow, "__version__", None), "cli": __version__}
+        )
     else:
         typer.echo(version_text())
 
@@ -46,8 +57,12 @@ def _database(url: str) -> dict[str, Any]:
             info["kind"] = "duckdb (in memory)"
         else:
             path = Path(target).expanduser()
-            info.update(kind="duckdb", path=str(path), exists=path.exists(),
-                        size_bytes=path.stat().st_size if path.exists() else 0)
+            info.update(
+                kind="duckdb",
+                path=str(path),
+                exists=path.exists(),
+                size_bytes=path.stat().st_size if path.exists() else 0,
+            )
     elif url.startswith(("postgresql", "postgres")):
         info["kind"] = "postgresql"
     else:
@@ -83,15 +98,17 @@ def collect_info(ctx: typer.Context) -> dict[str, Any]:
     return {
         "packages": dict(sorted(ours.items())),
         "dependencies": others,
-        "python": {"version": platform.python_version(), "executable": sys.executable,
-                   "platform": platform.platform()},
+        "python": {
+            "version": platform.python_version(),
+            "executable": sys.executable,
+            "platform": platform.platform(),
+        },
         "database": _database(state.resolved_database_url()),
         "executors": executors,
         "servers": PluginGroup(SERVER_GROUP).names(),
         "cli_plugins": PluginGroup(CLI_GROUP).names(),
         "plugin_modules": state.plugins,
-        "daemon": {"dir": str(daemon_dir()),
-                   "running": running.to_dict() if running else None},
+        "daemon": {"dir": str(daemon_dir()), "running": running.to_dict() if running else None},
         "environment": sorted(k for k in os.environ if k.startswith("AIPARTNERUPFLOW_")),
     }
 
@@ -118,15 +135,22 @@ def info(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     where = db.get("path") or db["url"]
     extra = "" if "exists" not in db else (" (exists)" if db["exists"] else " (not created yet)")
     table.add_row("database", f"{db['kind']}: {where}{extra}")
-    ex = ", ".join(f"{e['id']}" + (" [in-process]" if e["source"] == "in-process" else "")
-                   for e in data["executors"])
+    ex = ", ".join(
+        f"{e['id']}" + (" [in-process]" if e["source"] == "in-process" else "")
+        for e in data["executors"]
+    )
     table.add_row("executors", ex or "none")
-    table.add_row("servers",
-                  ", ".join(data["servers"]) or 'none (pip install "aipartnerupflow[a2a]")')
+    table.add_row(
+        "servers", ", ".join(data["servers"]) or 'none (pip install "aipartnerupflow[a2a]")'
+    )
     table.add_row("cli plugins", ", ".join(data["cli_plugins"]) or "none")
     if data["plugin_modules"]:
         table.add_row("plugin modules", ", ".join(data["plugin_modules"]))
     daemon = data["daemon"]["running"]
-    table.add_row("daemon", f"running (pid {daemon['pid']}) at {daemon['url']}" if daemon
-                  else f"not running (files in {data['daemon']['dir']})")
+    table.add_row(
+        "daemon",
+        f"running (pid {daemon['pid']}) at {daemon['url']}"
+        if daemon
+        else f"not running (files in {data['daemon']['dir']})",
+    )
     out.print(table)

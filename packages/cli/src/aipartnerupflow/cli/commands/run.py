@@ -47,13 +47,15 @@ __all__ = [
     "result_from_tasks",
 ]
 
-app = typer.Typer(help="Run task trees.", no_args_is_help=True, add_completion=False,
-                  rich_markup_mode=None)
+app = typer.Typer(
+    help="Run task trees.", no_args_is_help=True, add_completion=False, rich_markup_mode=None
+)
 
 
 @app.callback()
 def group() -> None:
     """Run task trees."""
+
 
 EXIT_INTERRUPTED = 130
 
@@ -85,24 +87,32 @@ def build_tasks(
     """The task array from the options (standard mode) or one task (legacy mode)."""
     if executor_id is not None:
         if tasks is not None or tasks_file is not None:
-            raise CliError("give either EXECUTOR_ID (legacy mode) or --tasks/--tasks-file, "
-                           "not both")
+            raise CliError(
+                "give either EXECUTOR_ID (legacy mode) or --tasks/--tasks-file, not both"
+            )
         if inputs is not None and inputs_file is not None:
             raise CliError("give --inputs or --inputs-file, not both")
         task_inputs: dict[str, Any] = {}
         if inputs is not None:
             task_inputs = _json_object(inputs, "--inputs")
         elif inputs_file is not None:
-            task_inputs = _json_object(read_text_source(inputs_file, "inputs file"),
-                                       "stdin" if inputs_file == "-" else inputs_file)
-        task: dict[str, Any] = {"name": f"Execute {executor_id}",
-                                "schemas": {"method": executor_id}, "inputs": task_inputs}
+            task_inputs = _json_object(
+                read_text_source(inputs_file, "inputs file"),
+                "stdin" if inputs_file == "-" else inputs_file,
+            )
+        task: dict[str, Any] = {
+            "name": f"Execute {executor_id}",
+            "schemas": {"method": executor_id},
+            "inputs": task_inputs,
+        }
         if params is not None:
             task["params"] = _json_object(params, "--params")
         return [task]
     if inputs is not None or inputs_file is not None or params is not None:
-        raise CliError("--inputs, --inputs-file and --params go with EXECUTOR_ID (legacy mode); "
-                       "with --tasks put them inside each task object")
+        raise CliError(
+            "--inputs, --inputs-file and --params go with EXECUTOR_ID (legacy mode); "
+            "with --tasks put them inside each task object"
+        )
     if tasks is not None and tasks_file is not None:
         raise CliError("give --tasks or --tasks-file, not both")
     if tasks is not None:
@@ -111,36 +121,43 @@ def build_tasks(
         source = "stdin" if tasks_file == "-" else f"tasks file {tasks_file}"
         data = parse_json(read_text_source(tasks_file, "tasks file"), source)
     else:
-        raise CliError("nothing to run: give --tasks JSON, --tasks-file FILE (- for stdin), or "
-                       "EXECUTOR_ID --inputs JSON")
+        raise CliError(
+            "nothing to run: give --tasks JSON, --tasks-file FILE (- for stdin), or "
+            "EXECUTOR_ID --inputs JSON"
+        )
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
-        raise CliError(f"the tasks must be a JSON array of task objects, not "
-                       f"{type(data).__name__}")
+        raise CliError(f"the tasks must be a JSON array of task objects, not {type(data).__name__}")
     return data
 
 
 def renew_ids(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give every task a fresh id, rewriting parent and dependency references."""
-    mapping = {t["id"]: str(uuid.uuid4()) for t in tasks
-               if isinstance(t, dict) and isinstance(t.get("id"), str)}
+    mapping = {
+        t["id"]: str(uuid.uuid4())
+        for t in tasks
+        if isinstance(t, dict) and isinstance(t.get("id"), str)
+    }
     out: list[dict[str, Any]] = []
     for task in tasks:
         if not isinstance(task, dict):
             out.append(task)
             continue
         copy = dict(task)
-        copy["id"] = mapping.get(task.get("id"), str(uuid.uuid4())) if task.get("id") else \
-            str(uuid.uuid4())
+        copy["id"] = (
+            mapping.get(task.get("id"), str(uuid.uuid4())) if task.get("id") else str(uuid.uuid4())
+        )
         if isinstance(copy.get("parent_id"), str):
             copy["parent_id"] = mapping.get(copy["parent_id"], copy["parent_id"])
         deps = copy.get("dependencies")
         if isinstance(deps, list):
             copy["dependencies"] = [
-                mapping.get(d, d) if isinstance(d, str)
-                else ({**d, "id": mapping.get(d.get("id"), d.get("id"))} if isinstance(d, dict)
-                      else d)
+                mapping.get(d, d)
+                if isinstance(d, str)
+                else (
+                    {**d, "id": mapping.get(d.get("id"), d.get("id"))} if isinstance(d, dict) else d
+                )
                 for d in deps
             ]
         out.append(copy)
@@ -152,9 +169,14 @@ def result_from_tasks(root_id: str, tasks: list[Any]) -> dict[str, Any]:
     from aipartnerupflow.core.tree import aggregate_status
 
     ordered = sorted(tasks, key=lambda t: t.id != root_id)
-    return {"root_id": root_id, "status": aggregate_status([t.status for t in tasks]),
-            "tasks": [{"id": t.id, "name": t.name, "status": t.status, "result": t.result,
-                       "error": t.error} for t in ordered]}
+    return {
+        "root_id": root_id,
+        "status": aggregate_status([t.status for t in tasks]),
+        "tasks": [
+            {"id": t.id, "name": t.name, "status": t.status, "result": t.result, "error": t.error}
+            for t in ordered
+        ],
+    }
 
 
 async def follow_run(
@@ -233,13 +255,13 @@ async def follow_run(
             await consumer
         display.stop()
     if result is None:  # forced stop: report what the store says
-        result = result_from_tasks(root_id, await tm.task_repository.get_all_tasks_in_tree(
-            root_id))
+        result = result_from_tasks(root_id, await tm.task_repository.get_all_tasks_in_tree(root_id))
     return RunOutcome(result, interrupts > 0, time.monotonic() - began)
 
 
-async def follow_queued(tm: TaskManager, tree: TaskTreeNode, display: Display, *,
-                        poll_seconds: float = 0.25) -> RunOutcome:
+async def follow_queued(
+    tm: TaskManager, tree: TaskTreeNode, display: Display, *, poll_seconds: float = 0.25
+) -> RunOutcome:
     """Follow a tree queued for PostgreSQL workers; SIGINT/SIGTERM cancel it through them."""
     import asyncio
     import signal
@@ -265,8 +287,9 @@ async def follow_queued(tm: TaskManager, tree: TaskTreeNode, display: Display, *
         nonlocal interrupts
         interrupts += 1
         if interrupts == 1:
-            display.note("Cancelling the tree on the workers... (press Ctrl-C again to stop "
-                         "waiting)")
+            display.note(
+                "Cancelling the tree on the workers... (press Ctrl-C again to stop waiting)"
+            )
             job = loop.create_task(cancel())
             background.add(job)
             job.add_done_callback(background.discard)
@@ -302,8 +325,7 @@ async def follow_queued(tm: TaskManager, tree: TaskTreeNode, display: Display, *
             loop.remove_signal_handler(sig)
         display.stop()
     tasks = await tm.task_repository.get_all_tasks_in_tree(root_id)
-    return RunOutcome(result_from_tasks(root_id, tasks), interrupts > 0,
-                      time.monotonic() - began)
+    return RunOutcome(result_from_tasks(root_id, tasks), interrupts > 0, time.monotonic() - began)
 
 
 def finish(outcome: RunOutcome, json_output: bool, output: str | None) -> None:
@@ -314,8 +336,10 @@ def finish(outcome: RunOutcome, json_output: bool, output: str | None) -> None:
         from aipartnerupflow.cli._common import to_jsonable
 
         try:
-            Path(output).write_text(json.dumps(to_jsonable(outcome.result), indent=2,
-                                               ensure_ascii=False) + "\n", encoding="utf-8")
+            Path(output).write_text(
+                json.dumps(to_jsonable(outcome.result), indent=2, ensure_ascii=False) + "\n",
+                encoding="utf-8",
+            )
         except OSError as exc:
             raise CliError(f"cannot write {output}: {exc}") from exc
     if json_output:
@@ -332,8 +356,9 @@ def finish(outcome: RunOutcome, json_output: bool, output: str | None) -> None:
         raise typer.Exit(1)
 
 
-async def _create(tm: TaskManager, tasks: list[dict[str, Any]], user_id: str | None,
-                  keep_ids: bool, queue: bool) -> TaskTreeNode:
+async def _create(
+    tm: TaskManager, tasks: list[dict[str, Any]], user_id: str | None, keep_ids: bool, queue: bool
+) -> TaskTreeNode:
     """Store (and for ``queue``, enqueue) the tree; fresh ids when the given ones are taken."""
     from aipartnerupflow.core.errors import TaskAlreadyExistsError
 
@@ -350,14 +375,23 @@ async def _create(tm: TaskManager, tasks: list[dict[str, Any]], user_id: str | N
         if keep_ids:
             raise CliError(f"{exc} Or drop --keep-ids to run it with fresh ids.") from None
         tree = await create(renew_ids(tasks))
-        sys.stderr.write(f"Note: {str(exc).split('.')[0]}; this run uses fresh ids (root "
-                         f"{tree.task.id}). Pass --keep-ids to make this an error.\n")
+        sys.stderr.write(
+            f"Note: {str(exc).split('.')[0]}; this run uses fresh ids (root "
+            f"{tree.task.id}). Pass --keep-ids to make this an error.\n"
+        )
         return tree
 
 
-async def _run_flow(state: CliState, tasks: list[dict[str, Any]], user_id: str | None,
-                    concurrency: int | None, display: Display, keep_ids: bool,
-                    queue: bool = False, wait: bool = True) -> RunOutcome | str:
+async def _run_flow(
+    state: CliState,
+    tasks: list[dict[str, Any]],
+    user_id: str | None,
+    concurrency: int | None,
+    display: Display,
+    keep_ids: bool,
+    queue: bool = False,
+    wait: bool = True,
+) -> RunOutcome | str:
     options: dict[str, Any] = {}
     if concurrency is not None:
         options["max_concurrency"] = concurrency
@@ -374,48 +408,122 @@ async def _run_flow(state: CliState, tasks: list[dict[str, Any]], user_id: str |
 @app.command("flow")
 def flow(
     ctx: typer.Context,
-    executor_id: Annotated[str | None, typer.Argument(
-        metavar="[EXECUTOR_ID]", help="Legacy mode: run one task with this executor",
-        show_default=False)] = None,
-    tasks: Annotated[str | None, typer.Option(
-        "--tasks", "-t", metavar="JSON", help="The task tree as a JSON array of task objects",
-        show_default=False)] = None,
-    tasks_file: Annotated[str | None, typer.Option(
-        "--tasks-file", "-f", metavar="FILE", help="Read the JSON array from FILE (- = stdin)",
-        show_default=False)] = None,
-    inputs: Annotated[str | None, typer.Option(
-        "--inputs", "-i", metavar="JSON", help="Legacy mode: the task's inputs (JSON object)",
-        show_default=False)] = None,
-    inputs_file: Annotated[str | None, typer.Option(
-        "--inputs-file", metavar="FILE", help="Legacy mode: read the inputs from FILE",
-        show_default=False)] = None,
-    params: Annotated[str | None, typer.Option(
-        "--params", metavar="JSON", help="Legacy mode: executor constructor params",
-        show_default=False)] = None,
-    user_id: Annotated[str | None, typer.Option(
-        "--user-id", "-u", help="Owner of tasks that name none", show_default=False)] = None,
-    concurrency: Annotated[int | None, typer.Option(
-        "--concurrency", "-c", min=1, help="Tasks run at the same time [default: 64]",
-        show_default=False)] = None,
-    new_ids: Annotated[bool, typer.Option(
-        "--new-ids", help="Always replace the ids in the JSON with fresh ones")] = False,
-    keep_ids: Annotated[bool, typer.Option(
-        "--keep-ids", help="Fail when an id is already stored (default: use fresh ids)")]
-        = False,
-    output: Annotated[str | None, typer.Option(
-        "--output", "-o", metavar="FILE", help="Also write the result JSON to FILE",
-        show_default=False)] = None,
-    json_output: Annotated[bool, typer.Option(
-        "--json", help="Print only the result as one JSON document")] = False,
-    live: Annotated[bool | None, typer.Option(
-        "--live/--no-live", help="Live tree view [default: when stdout is a terminal]",
-        show_default=False)] = None,
-    queue: Annotated[bool, typer.Option(
-        "--queue", help="PostgreSQL: hand the tree to `apflow worker` processes instead of "
-        "running it here")] = False,
-    wait: Annotated[bool, typer.Option(
-        "--wait/--no-wait", help="With --queue: follow the tree to its end, or print its root "
-        "id and return at once (it stays queued)")] = True,
+    executor_id: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[EXECUTOR_ID]",
+            help="Legacy mode: run one task with this executor",
+            show_default=False,
+        ),
+    ] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks",
+            "-t",
+            metavar="JSON",
+            help="The task tree as a JSON array of task objects",
+            show_default=False,
+        ),
+    ] = None,
+    tasks_file: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks-file",
+            "-f",
+            metavar="FILE",
+            help="Read the JSON array from FILE (- = stdin)",
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        str | None,
+        typer.Option(
+            "--inputs",
+            "-i",
+            metavar="JSON",
+            help="Legacy mode: the task's inputs (JSON object)",
+            show_default=False,
+        ),
+    ] = None,
+    inputs_file: Annotated[
+        str | None,
+        typer.Option(
+            "--inputs-file",
+            metavar="FILE",
+            help="Legacy mode: read the inputs from FILE",
+            show_default=False,
+        ),
+    ] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params",
+            metavar="JSON",
+            help="Legacy mode: executor constructor params",
+            show_default=False,
+        ),
+    ] = None,
+    user_id: Annotated[
+        str | None,
+        typer.Option("--user-id", "-u", help="Owner of tasks that name none", show_default=False),
+    ] = None,
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            help="Tasks run at the same time [default: 64]",
+            show_default=False,
+        ),
+    ] = None,
+    new_ids: Annotated[
+        bool, typer.Option("--new-ids", help="Always replace the ids in the JSON with fresh ones")
+    ] = False,
+    keep_ids: Annotated[
+        bool,
+        typer.Option(
+            "--keep-ids", help="Fail when an id is already stored (default: use fresh ids)"
+        ),
+    ] = False,
+    output: Annotated[
+        str | None,
+        typer.Option(
+            "--output",
+            "-o",
+            metavar="FILE",
+            help="Also write the result JSON to FILE",
+            show_default=False,
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print only the result as one JSON document")
+    ] = False,
+    live: Annotated[
+        bool | None,
+        typer.Option(
+            "--live/--no-live",
+            help="Live tree view [default: when stdout is a terminal]",
+            show_default=False,
+        ),
+    ] = None,
+    queue: Annotated[
+        bool,
+        typer.Option(
+            "--queue",
+            help="PostgreSQL: hand the tree to `apflow worker` processes instead of "
+            "running it here",
+        ),
+    ] = False,
+    wait: Annotated[
+        bool,
+        typer.Option(
+            "--wait/--no-wait",
+            help="With --queue: follow the tree to its end, or print its root "
+            "id and return at once (it stays queued)",
+        ),
+    ] = True,
 ) -> None:
     """Run a task tree and follow it live; exit code 0 only when every task completed.
 
@@ -437,16 +545,21 @@ def flow(
     if new_ids and keep_ids:
         raise CliError("give --new-ids or --keep-ids, not both")
     if not wait and not queue:
-        raise CliError("--no-wait needs --queue: without workers the tree runs in this "
-                       "process, which must stay until it ends")
+        raise CliError(
+            "--no-wait needs --queue: without workers the tree runs in this "
+            "process, which must stay until it ends"
+        )
     if queue and not state.resolved_database_url().startswith(("postgres", "postgresql")):
-        raise CliError("--queue needs a PostgreSQL database shared with `apflow worker` "
-                       "processes; pass --database-url postgresql://user:password@host/db")
+        raise CliError(
+            "--queue needs a PostgreSQL database shared with `apflow worker` "
+            "processes; pass --database-url postgresql://user:password@host/db"
+        )
     from aipartnerupflow.core.errors import DatabaseLockedError
 
     try:
-        outcome = run_async(_run_flow(state, task_list, user_id, concurrency, display, keep_ids,
-                                      queue, wait))
+        outcome = run_async(
+            _run_flow(state, task_list, user_id, concurrency, display, keep_ids, queue, wait)
+        )
     except DatabaseLockedError:
         from aipartnerupflow.cli._remote import server_for
 

@@ -27,19 +27,39 @@ INSTALL_HINTS: dict[str, str] = {
 }
 
 ProtocolArg = Annotated[
-    str, typer.Argument(metavar="[PROTOCOL]", help="Server to run: a2a (default), mcp, or any "
-                        "installed aipartnerupflow.servers plugin")]
-HostOpt = Annotated[str, typer.Option("--host", help="Interface to bind (loopback by default; "
-                                      "the server refuses other interfaces without auth)")]
+    str,
+    typer.Argument(
+        metavar="[PROTOCOL]",
+        help="Server to run: a2a (default), mcp, or any installed aipartnerupflow.servers plugin",
+    ),
+]
+HostOpt = Annotated[
+    str,
+    typer.Option(
+        "--host",
+        help="Interface to bind (loopback by default; "
+        "the server refuses other interfaces without auth)",
+    ),
+]
 PortOpt = Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port")]
-InsecureOpt = Annotated[bool, typer.Option(
-    "--insecure", help="Allow a non-loopback bind without authentication (passed to the "
-    "server as insecure=true)")]
+InsecureOpt = Annotated[
+    bool,
+    typer.Option(
+        "--insecure",
+        help="Allow a non-loopback bind without authentication (passed to the "
+        "server as insecure=true)",
+    ),
+]
 OptionOpt = Annotated[
     list[str] | None,
-    typer.Option("--option", "-o", metavar="KEY=VALUE",
-                 help="Extra server option (value parsed as JSON when it can be); repeatable",
-                 show_default=False)]
+    typer.Option(
+        "--option",
+        "-o",
+        metavar="KEY=VALUE",
+        help="Extra server option (value parsed as JSON when it can be); repeatable",
+        show_default=False,
+    ),
+]
 
 
 def parse_options(items: list[str] | None) -> dict[str, Any]:
@@ -79,8 +99,9 @@ def load_server(protocol: str) -> Any:
     try:
         serve = group.load(protocol)
     except PluginError as exc:
-        raise CliError(f"the {protocol!r} server cannot be loaded: {exc}. Reinstall it with: "
-                       f"{hint}") from exc
+        raise CliError(
+            f"the {protocol!r} server cannot be loaded: {exc}. Reinstall it with: {hint}"
+        ) from exc
     if not callable(serve):
         raise CliError(f"the {protocol!r} server plugin does not point at a callable")
     return serve

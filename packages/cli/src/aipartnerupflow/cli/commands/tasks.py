@@ -42,23 +42,40 @@ if TYPE_CHECKING:
 
 __all__ = ["app"]
 
-app = typer.Typer(help="Inspect and manage stored tasks.", no_args_is_help=True,
-                  add_completion=False, rich_markup_mode=None)
+app = typer.Typer(
+    help="Inspect and manage stored tasks.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode=None,
+)
 
 STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document")]
 TaskIdArg = Annotated[str, typer.Argument(metavar="TASK_ID", help="Task id")]
-UserOpt = Annotated[str | None, typer.Option("--user-id", "-u", help="Only this user's tasks",
-                                             show_default=False)]
-StatusOpt = Annotated[str | None, typer.Option(
-    "--status", "-s", help="Only tasks with this status (comma-separated list allowed)",
-    show_default=False)]
-RootOpt = Annotated[str | None, typer.Option("--root-id", "-r", help="Only tasks of this tree",
-                                             show_default=False)]
-LiveOpt = Annotated[bool | None, typer.Option(
-    "--live/--no-live", help="Live tree view [default: when stdout is a terminal]",
-    show_default=False)]
+UserOpt = Annotated[
+    str | None, typer.Option("--user-id", "-u", help="Only this user's tasks", show_default=False)
+]
+StatusOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--status",
+        "-s",
+        help="Only tasks with this status (comma-separated list allowed)",
+        show_default=False,
+    ),
+]
+RootOpt = Annotated[
+    str | None, typer.Option("--root-id", "-r", help="Only tasks of this tree", show_default=False)
+]
+LiveOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--live/--no-live",
+        help="Live tree view [default: when stdout is a terminal]",
+        show_default=False,
+    ),
+]
 
 
 def _statuses(value: str | None) -> list[str] | None:
@@ -67,8 +84,9 @@ def _statuses(value: str | None) -> list[str] | None:
     items = [s.strip().lower() for s in value.split(",") if s.strip()]
     bad = [s for s in items if s not in STATUSES]
     if bad or not items:
-        raise CliError(f"unknown status {', '.join(bad) or value!r}; use one of "
-                       f"{', '.join(STATUSES)}")
+        raise CliError(
+            f"unknown status {', '.join(bad) or value!r}; use one of {', '.join(STATUSES)}"
+        )
     return items
 
 
@@ -86,8 +104,11 @@ def _method(task: TaskModel) -> str:
 def _when(value: Any) -> str:
     if value is None:
         return "-"
-    text = value.isoformat(sep=" ", timespec="seconds") if hasattr(value, "isoformat") else \
-        str(value).replace("T", " ", 1)
+    text = (
+        value.isoformat(sep=" ", timespec="seconds")
+        if hasattr(value, "isoformat")
+        else str(value).replace("T", " ", 1)
+    )
     return text.split("+")[0]
 
 
@@ -131,16 +152,40 @@ def _task_details(task: TaskModel) -> None:
     table.add_column(style="bold")
     table.add_column(overflow="fold")
     data = task.to_dict()
-    order = ["id", "name", "status", "progress", "error", "parent_id", "root_id", "user_id",
-             "priority", "dependencies", "schemas", "params", "inputs", "result", "attempts",
-             "retry", "timeout_seconds", "created_at", "started_at", "updated_at",
-             "completed_at", "has_children", "original_task_id"]
+    order = [
+        "id",
+        "name",
+        "status",
+        "progress",
+        "error",
+        "parent_id",
+        "root_id",
+        "user_id",
+        "priority",
+        "dependencies",
+        "schemas",
+        "params",
+        "inputs",
+        "result",
+        "attempts",
+        "retry",
+        "timeout_seconds",
+        "created_at",
+        "started_at",
+        "updated_at",
+        "completed_at",
+        "has_children",
+        "original_task_id",
+    ]
     for key in order:
         value = data.get(key)
         if value in (None, [], {}, "") and key not in ("status", "progress"):
             continue
-        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
-                                                               default=str, indent=2)
+        text = (
+            value
+            if isinstance(value, str)
+            else json.dumps(value, ensure_ascii=False, default=str, indent=2)
+        )
         table.add_row(key, escape(text))
     out.print(table)
 
@@ -164,14 +209,19 @@ def list_tasks(
     status: StatusOpt = None,
     user_id: UserOpt = None,
     root_id: RootOpt = None,
-    parent_id: Annotated[str | None, typer.Option("--parent-id", "-p",
-                                                  help="Only children of this task",
-                                                  show_default=False)] = None,
-    name: Annotated[str | None, typer.Option("--name", help="Only tasks with this name",
-                                             show_default=False)] = None,
-    all_tasks: Annotated[bool, typer.Option(
-        "--all", "-a", help="Every task, not only roots (implied by --root-id/--parent-id)")]
-        = False,
+    parent_id: Annotated[
+        str | None,
+        typer.Option("--parent-id", "-p", help="Only children of this task", show_default=False),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Only tasks with this name", show_default=False)
+    ] = None,
+    all_tasks: Annotated[
+        bool,
+        typer.Option(
+            "--all", "-a", help="Every task, not only roots (implied by --root-id/--parent-id)"
+        ),
+    ] = False,
     limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="At most this many")] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many")] = 0,
     json_output: JsonOpt = False,
@@ -184,8 +234,14 @@ def list_tasks(
     async def go() -> list[TaskModel]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             return await tm.task_repository.query_tasks(
-                user_id=user_id, status=statuses, root_id=root_id, parent_id=parent_id,
-                name=name, limit=limit, offset=offset)
+                user_id=user_id,
+                status=statuses,
+                root_id=root_id,
+                parent_id=parent_id,
+                name=name,
+                limit=limit,
+                offset=offset,
+            )
 
     def remote(server: Remote) -> list[TaskModel]:
         if root_id is not None:
@@ -193,8 +249,11 @@ def list_tasks(
             if statuses:
                 found = [t for t in found if t.status in statuses]
         else:
-            params: dict[str, Any] = {"root_only": parent_id == "", "limit": limit,
-                                      "offset": offset}
+            params: dict[str, Any] = {
+                "root_only": parent_id == "",
+                "limit": limit,
+                "offset": offset,
+            }
             if statuses:
                 params["status"] = statuses
             if user_id:
@@ -223,6 +282,7 @@ def _remote_task(server: Remote, task_id: str) -> TaskModel:
 @app.command("get")
 def get(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -> None:
     """Show one task with its inputs, result and error."""
+
     async def go() -> TaskModel:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             return await _require(tm, task_id)
@@ -237,6 +297,7 @@ def get(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) ->
 @app.command("tree")
 def tree(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -> None:
     """Show the whole tree a task belongs to."""
+
     async def go() -> TaskTreeNode:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             task = await _require(tm, task_id)
@@ -259,6 +320,7 @@ def tree(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -
 @app.command("children")
 def children(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -> None:
     """List the direct children of a task."""
+
     async def go() -> list[TaskModel]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             await _require(tm, task_id)
@@ -282,6 +344,7 @@ def status(
     json_output: JsonOpt = False,
 ) -> None:
     """Show the status and progress of tasks (exit code 2 if one is unknown)."""
+
     async def local() -> dict[str, TaskModel]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             return {t.id: t for t in await tm.storage.get_tasks(task_ids)}
@@ -303,10 +366,19 @@ def status(
             if t is None:
                 rows.append({"id": task_id, "status": "not_found"})
                 continue
-            rows.append({"id": t.id, "name": t.name, "status": t.status,
-                         "progress": t.progress, "error": t.error, "root_id": t.root_id or t.id,
-                         "started_at": t.started_at, "updated_at": t.updated_at,
-                         "completed_at": t.completed_at})
+            rows.append(
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "status": t.status,
+                    "progress": t.progress,
+                    "error": t.error,
+                    "root_id": t.root_id or t.id,
+                    "started_at": t.started_at,
+                    "updated_at": t.updated_at,
+                    "completed_at": t.completed_at,
+                }
+            )
         return rows
 
     rows = go()
@@ -323,9 +395,13 @@ def status(
             table.add_column(col, overflow="fold")
         for r in rows:
             icon, style = ICONS.get(r["status"], ("?", "red"))
-            table.add_row(r["id"], escape(r.get("name", "-")), f"[{style}]{icon} {r['status']}[/]",
-                          f"{(r.get('progress') or 0) * 100:.0f}%",
-                          escape(short_json(r.get("error"), 80)))
+            table.add_row(
+                r["id"],
+                escape(r.get("name", "-")),
+                f"[{style}]{icon} {r['status']}[/]",
+                f"{(r.get('progress') or 0) * 100:.0f}%",
+                escape(short_json(r.get("error"), 80)),
+            )
         console().print(table)
     missing = [r["id"] for r in rows if r["status"] == "not_found"]
     if missing:
@@ -338,8 +414,7 @@ def count(
     user_id: UserOpt = None,
     status: StatusOpt = None,
     root_id: RootOpt = None,
-    roots_only: Annotated[bool, typer.Option("--roots-only", help="Count root tasks only")]
-        = False,
+    roots_only: Annotated[bool, typer.Option("--roots-only", help="Count root tasks only")] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Count tasks per status (exact, with one query)."""
@@ -348,8 +423,11 @@ def count(
     async def go() -> dict[str, int]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             return await tm.task_repository.count_tasks(
-                user_id=user_id, status=statuses, root_id=root_id,
-                parent_id="" if roots_only else None)
+                user_id=user_id,
+                status=statuses,
+                root_id=root_id,
+                parent_id="" if roots_only else None,
+            )
 
     def remote(server: Remote) -> dict[str, int]:
         params: dict[str, Any] = {"root_only": roots_only}
@@ -384,15 +462,26 @@ def count(
 @app.command("create")
 def create(
     ctx: typer.Context,
-    tasks: Annotated[str | None, typer.Option("--tasks", "-t", metavar="JSON",
-                                              help="Task tree as a JSON array",
-                                              show_default=False)] = None,
-    tasks_file: Annotated[str | None, typer.Option("--tasks-file", "-f", metavar="FILE",
-                                                   help="Read the JSON array from FILE (- = stdin)",
-                                                   show_default=False)] = None,
+    tasks: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks", "-t", metavar="JSON", help="Task tree as a JSON array", show_default=False
+        ),
+    ] = None,
+    tasks_file: Annotated[
+        str | None,
+        typer.Option(
+            "--tasks-file",
+            "-f",
+            metavar="FILE",
+            help="Read the JSON array from FILE (- = stdin)",
+            show_default=False,
+        ),
+    ] = None,
     user_id: UserOpt = None,
-    new_ids: Annotated[bool, typer.Option("--new-ids", help="Replace the ids with fresh ones")]
-        = False,
+    new_ids: Annotated[
+        bool, typer.Option("--new-ids", help="Replace the ids with fresh ones")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Validate and store a task tree without running it (run it with `tasks execute`)."""
@@ -407,29 +496,41 @@ def create(
 
     def remote(server: Remote) -> TaskTreeNode:
         if user_id is not None:
-            raise CliError("the daemon holds the database, and through its API tasks belong to "
-                           "the authenticated user: drop --user-id, or stop the daemon "
-                           "(apflow daemon stop) to create them here")
+            raise CliError(
+                "the daemon holds the database, and through its API tasks belong to "
+                "the authenticated user: drop --user-id, or stop the daemon "
+                "(apflow daemon stop) to create them here"
+            )
         return tree_from_nested(server.call("tasks.create", {"tasks": task_list}))
 
     node = local_or_remote(_state(ctx), go, remote)
     if json_output:
         print_json({"root_id": node.task.id, "tasks": [t.to_dict() for t in node.tasks()]})
     else:
-        typer.echo(f"Created tree {node.task.id} ({len(node.tasks())} tasks). Run it with: "
-                   f"apflow tasks execute {node.task.id}")
+        typer.echo(
+            f"Created tree {node.task.id} ({len(node.tasks())} tasks). Run it with: "
+            f"apflow tasks execute {node.task.id}"
+        )
 
 
 @app.command("execute")
 def execute(
     ctx: typer.Context,
     task_id: TaskIdArg,
-    rerun: Annotated[str, typer.Option(
-        "--rerun", help="none: unfinished tasks; failed: failed/cancelled tasks and their "
-        "dependents; all: every task")] = "none",
-    concurrency: Annotated[int | None, typer.Option("--concurrency", "-c", min=1,
-                                                    help="Tasks run at the same time",
-                                                    show_default=False)] = None,
+    rerun: Annotated[
+        str,
+        typer.Option(
+            "--rerun",
+            help="none: unfinished tasks; failed: failed/cancelled tasks and their "
+            "dependents; all: every task",
+        ),
+    ] = "none",
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", "-c", min=1, help="Tasks run at the same time", show_default=False
+        ),
+    ] = None,
     json_output: JsonOpt = False,
     live: LiveOpt = None,
 ) -> None:
@@ -447,16 +548,17 @@ def execute(
             task = await _require(tm, task_id)
             root_id = task.root_id or task.id
             node = await tm.task_repository.build_task_tree(root_id)
-            return await follow_run(tm, node, lambda: tm.execute_tree(root_id, rerun=mode),
-                                    display)
+            return await follow_run(tm, node, lambda: tm.execute_tree(root_id, rerun=mode), display)
 
     def remote(server: Remote) -> Any:
         from aipartnerupflow.cli._remote_run import follow_on_server
 
         if concurrency is not None:
-            raise CliError("the daemon holds the database and runs trees with its own "
-                           "concurrency limit: drop --concurrency, or stop the daemon (apflow "
-                           "daemon stop) to run the tree here")
+            raise CliError(
+                "the daemon holds the database and runs trees with its own "
+                "concurrency limit: drop --concurrency, or stop the daemon (apflow "
+                "daemon stop) to run the tree here"
+            )
         task = _remote_task(server, task_id)
         root_id = task.root_id or task.id
         return follow_on_server(server, {"task_id": root_id, "rerun": mode}, display, root_id)
@@ -467,6 +569,7 @@ def execute(
 @app.command("resume")
 def resume(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     """Run again the trees a crashed process left unfinished."""
+
     async def go() -> list[dict[str, Any]]:
         async with open_manager(_state(ctx)) as tm:
             return [r.to_dict() for r in await tm.resume_interrupted()]
@@ -506,8 +609,13 @@ def cancel(
                     rows.append({"id": task_id, "status": "not_found", "cancelled": []})
                     continue
                 task = await tm.task_repository.get_task_by_id(task_id)
-                rows.append({"id": task_id, "status": task.status if task else "unknown",
-                             "cancelled": cancelled})
+                rows.append(
+                    {
+                        "id": task_id,
+                        "status": task.status if task else "unknown",
+                        "cancelled": cancelled,
+                    }
+                )
         return rows
 
     def remote(server: Remote) -> list[dict[str, Any]]:
@@ -544,11 +652,13 @@ def cancel(
 def delete(
     ctx: typer.Context,
     task_id: TaskIdArg,
-    force: Annotated[bool, typer.Option(
-        "--force", help="Delete even running tasks or tasks others depend on")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Delete even running tasks or tasks others depend on")
+    ] = False,
     json_output: JsonOpt = False,
 ) -> None:
     """Delete a task and the tasks below it."""
+
     async def go() -> int:
         from aipartnerupflow.core.tree import subtree_ids
 
@@ -562,21 +672,28 @@ def delete(
                     raise CliError(
                         f"{len(running)} task(s) to delete are in progress (e.g. "
                         f"{running[0].id}); cancel them first (apflow tasks cancel {task_id}) "
-                        "or pass --force")
-                outside = [t for t in tree_tasks if t.id not in doomed
-                           and any(d in doomed for d in t.dependency_ids())]
+                        "or pass --force"
+                    )
+                outside = [
+                    t
+                    for t in tree_tasks
+                    if t.id not in doomed and any(d in doomed for d in t.dependency_ids())
+                ]
                 if outside:
                     raise CliError(
                         f"task {outside[0].id} ({outside[0].name}) depends on a task being "
-                        "deleted; delete the whole tree or pass --force")
+                        "deleted; delete the whole tree or pass --force"
+                    )
             return await tm.task_repository.delete_task(task_id)
 
     def remote(server: Remote) -> int:
         if force:
-            raise CliError("the daemon holds the database and may be running these tasks, so "
-                           "its API does not delete with --force; cancel them first (apflow "
-                           f"tasks cancel {task_id}) and delete without --force, or stop the "
-                           "daemon (apflow daemon stop)")
+            raise CliError(
+                "the daemon holds the database and may be running these tasks, so "
+                "its API does not delete with --force; cancel them first (apflow "
+                f"tasks cancel {task_id}) and delete without --force, or stop the "
+                "daemon (apflow daemon stop)"
+            )
         _remote_task(server, task_id)
         reply = server.call("tasks.delete", {"task_id": task_id})
         return int(reply["deleted_count"])
@@ -592,17 +709,21 @@ def delete(
 def copy(
     ctx: typer.Context,
     task_id: TaskIdArg,
-    user_id: Annotated[str | None, typer.Option("--user-id", "-u", help="Owner of the copy",
-                                                show_default=False)] = None,
+    user_id: Annotated[
+        str | None, typer.Option("--user-id", "-u", help="Owner of the copy", show_default=False)
+    ] = None,
     json_output: JsonOpt = False,
 ) -> None:
     """Copy a tree (by its root id) with fresh ids, every task pending."""
+
     async def go() -> tuple[TaskModel, int]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
             task = await _require(tm, task_id)
             if task.root_id and task.root_id != task.id:
-                raise CliError(f"task {task_id} is not a root; copy its tree with "
-                               f"apflow tasks copy {task.root_id}")
+                raise CliError(
+                    f"task {task_id} is not a root; copy its tree with "
+                    f"apflow tasks copy {task.root_id}"
+                )
             new_root = await tm.task_repository.copy_task_tree(task.id, user_id=user_id)
             count = len(await tm.task_repository.get_all_tasks_in_tree(new_root.id))
             return new_root, count
@@ -610,8 +731,9 @@ def copy(
     def remote(server: Remote) -> tuple[TaskModel, int]:
         task = _remote_task(server, task_id)
         if task.root_id and task.root_id != task.id:
-            raise CliError(f"task {task_id} is not a root; copy its tree with "
-                           f"apflow tasks copy {task.root_id}")
+            raise CliError(
+                f"task {task_id} is not a root; copy its tree with apflow tasks copy {task.root_id}"
+            )
         nested = server.call("tasks.copy", {"task_id": task_id})
         return model(nested), len(flatten(nested))
 
@@ -619,16 +741,19 @@ def copy(
     if json_output:
         print_json({"root_id": new_root.id, "original_root_id": task_id, "tasks": count})
     else:
-        typer.echo(f"Copied tree {task_id} to {new_root.id} ({count} tasks). Run it with: "
-                   f"apflow tasks execute {new_root.id}")
+        typer.echo(
+            f"Copied tree {task_id} to {new_root.id} ({count} tasks). Run it with: "
+            f"apflow tasks execute {new_root.id}"
+        )
 
 
 @app.command("watch")
 def watch(
     ctx: typer.Context,
     task_id: TaskIdArg,
-    interval: Annotated[float, typer.Option("--interval", "-i", min=0.05,
-                                            help="Seconds between polls")] = 1.0,
+    interval: Annotated[
+        float, typer.Option("--interval", "-i", min=0.05, help="Seconds between polls")
+    ] = 1.0,
     live: LiveOpt = None,
     json_output: JsonOpt = False,
 ) -> None:

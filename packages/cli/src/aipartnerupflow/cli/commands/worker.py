@@ -48,20 +48,41 @@ def worker(
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, help="Tasks run at the same time")
     ] = 16,
-    limit: Annotated[list[str] | None, typer.Option(
-        "--limit", metavar="EXECUTOR_ID=N", help="At most N tasks of this executor at once; "
-        "repeatable", show_default=False)] = None,
-    lease_seconds: Annotated[float, typer.Option(
-        "--lease-seconds", min=1, help="Lease on each running task, renewed by heartbeat; "
-        "another worker reclaims it when it expires")] = 30.0,
-    poll_seconds: Annotated[float, typer.Option(
-        "--poll-seconds", min=0.05, help="Fallback poll interval (LISTEN/NOTIFY wakes it "
-        "sooner)")] = 1.0,
-    worker_id: Annotated[str | None, typer.Option(
-        "--worker-id", help="Name of this worker [default: host:pid:random]",
-        show_default=False)] = None,
-    json_output: Annotated[bool, typer.Option(
-        "--json", help="Print the worker's statistics as JSON when it stops")] = False,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--limit",
+            metavar="EXECUTOR_ID=N",
+            help="At most N tasks of this executor at once; repeatable",
+            show_default=False,
+        ),
+    ] = None,
+    lease_seconds: Annotated[
+        float,
+        typer.Option(
+            "--lease-seconds",
+            min=1,
+            help="Lease on each running task, renewed by heartbeat; "
+            "another worker reclaims it when it expires",
+        ),
+    ] = 30.0,
+    poll_seconds: Annotated[
+        float,
+        typer.Option(
+            "--poll-seconds",
+            min=0.05,
+            help="Fallback poll interval (LISTEN/NOTIFY wakes it sooner)",
+        ),
+    ] = 1.0,
+    worker_id: Annotated[
+        str | None,
+        typer.Option(
+            "--worker-id", help="Name of this worker [default: host:pid:random]", show_default=False
+        ),
+    ] = None,
+    json_output: Annotated[
+        bool, typer.Option("--json", help="Print the worker's statistics as JSON when it stops")
+    ] = False,
 ) -> None:
     """Claim and run queued tasks from a PostgreSQL database until Ctrl-C (scale-out).
 
