@@ -346,7 +346,7 @@ def test_unknown_executor_has_install_hint(cli: Cli) -> None:
         tasks_json({"id": "x", "name": "X", "schemas": {"method": "llm_executor"}}),
     )
     assert_user_error(
-        result, "llm_executor", 'pip install "aipartnerupflow[llm]"', "Installed executors"
+        result, "llm_executor", "aipartnerupflow-executor-llm", "Installed executors"
     )
     result = cli(
         *P,
@@ -517,7 +517,7 @@ def test_executors_show(cli: Cli) -> None:
     data = json.loads(cli(*P, "executors", "show", "cli_echo", "--json").stdout)
     assert data["class_path"] == "apflow_cli_testplugins.EchoExecutor"
     assert_user_error(
-        cli("executors", "show", "ssh_executor"), 'pip install "aipartnerupflow[ssh]"'
+        cli("executors", "show", "ssh_executor"), "aipartnerupflow-executor-ssh", "not published"
     )
 
 

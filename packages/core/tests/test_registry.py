@@ -200,11 +200,19 @@ def test_unknown_id_of_a_known_package_gives_the_install_line(site: FakeSite) ->
     module = site.executor_module("echo", "echo_executor")
     site.dist("acme-echo", entry_points={"echo_executor": f"{module}:Echo"})
     with pytest.raises(ExecutorNotFoundError) as info:
-        site.registry().get("ssh_executor")
+        site.registry().get("rest_executor")
     assert str(info.value) == (
-        "unknown executor 'ssh_executor'. It is provided by an optional package: "
-        'pip install "aipartnerupflow[ssh]". Installed executors: echo_executor.'
+        "unknown executor 'rest_executor'. It is provided by an optional package: "
+        'pip install "aipartnerupflow[http]". Installed executors: echo_executor.'
     )
+
+
+def test_an_original_executor_not_published_yet_says_so(site: FakeSite) -> None:
+    with pytest.raises(ExecutorNotFoundError) as info:
+        site.registry().get("ssh_executor")
+    message = str(info.value)
+    assert "its package (aipartnerupflow-executor-ssh) is not published in this release" in message
+    assert "pip install" not in message  # no extra that pip would not find
 
 
 def test_misspelt_known_id_suggests_the_known_id(site: FakeSite) -> None:

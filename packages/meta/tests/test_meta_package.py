@@ -80,3 +80,23 @@ def test_every_plugin_distribution_has_an_extra(
     offered = {_norm(r.name) for reqs in installed_extras.values() for r in reqs}
     missing = sorted(set(_projects()) - NOT_EXTRAS - offered)
     assert not missing, f"no meta-package extra installs {missing}"
+
+
+def test_install_hints_name_extras_that_exist(
+    installed_extras: dict[str, list[Requirement]],
+) -> None:
+    """The unknown-executor message's `pip install "aipartnerupflow[x]"` lines work."""
+    from aipartnerupflow.core.registry import KNOWN_EXECUTOR_EXTRAS, UNRELEASED_EXECUTORS
+
+    for executor_id, extra in KNOWN_EXECUTOR_EXTRAS.items():
+        assert extra in installed_extras, f"{executor_id}: no extra {extra!r}"
+        provided = {
+            ep.name
+            for req in installed_extras[extra]
+            for ep in metadata.distribution(req.name).entry_points
+            if ep.group == "aipartnerupflow.executors"
+        }
+        assert executor_id in provided, f"extra {extra!r} does not install {executor_id}"
+    released = set(_projects())
+    still_listed = sorted(d for d in UNRELEASED_EXECUTORS.values() if d in released)
+    assert not still_listed, f"published now, move to KNOWN_EXECUTOR_EXTRAS: {still_listed}"

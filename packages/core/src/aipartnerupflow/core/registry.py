@@ -26,6 +26,7 @@ __all__ = [
     "EXECUTOR_GROUP",
     "KNOWN_EXECUTOR_EXTRAS",
     "SERVER_GROUP",
+    "UNRELEASED_EXECUTORS",
     "ExecutorRegistry",
     "PluginEntry",
     "PluginGroup",
@@ -38,21 +39,27 @@ CLI_GROUP = "aipartnerupflow.cli"
 SERVER_GROUP = "aipartnerupflow.servers"
 CORE_DISTRIBUTION = "aipartnerupflow-core"
 
-#: Executor ids of the project's own packages, mapped to the meta-package extra that installs them.
+#: Executor ids of the project's own published packages, mapped to the meta-package extra that
+#: installs them (a test keeps this equal to the meta-package's extras).
 KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "rest_executor": "http",
-    "ssh_executor": "ssh",
-    "docker_executor": "docker",
-    "grpc_executor": "grpc",
-    "websocket_executor": "websocket",
-    "command_executor": "stdio",
-    "system_info_executor": "stdio",
-    "apflow_api_executor": "apflow",
-    "mcp_executor": "mcp",
-    "llm_executor": "llm",
-    "generate_executor": "generate",
-    "crewai_executor": "crewai",
-    "batch_crewai_executor": "crewai",
+}
+
+#: Executor ids of the original project whose packages this release does not publish yet,
+#: mapped to the distribution that will provide them.
+UNRELEASED_EXECUTORS: dict[str, str] = {
+    "ssh_executor": "aipartnerupflow-executor-ssh",
+    "docker_executor": "aipartnerupflow-executor-docker",
+    "grpc_executor": "aipartnerupflow-executor-grpc",
+    "websocket_executor": "aipartnerupflow-executor-websocket",
+    "command_executor": "aipartnerupflow-executor-stdio",
+    "system_info_executor": "aipartnerupflow-executor-stdio",
+    "apflow_api_executor": "aipartnerupflow-executor-apflow",
+    "mcp_executor": "aipartnerupflow-executor-mcp",
+    "llm_executor": "aipartnerupflow-executor-llm",
+    "generate_executor": "aipartnerupflow-executor-generate",
+    "crewai_executor": "aipartnerupflow-executor-crewai",
+    "batch_crewai_executor": "aipartnerupflow-executor-crewai",
 }
 
 T = TypeVar("T", bound=type[ExecutableTask])
@@ -241,14 +248,20 @@ class ExecutorRegistry:
         installed = self.ids()
         parts = [f"unknown executor {executor_id!r}."]
         extra = KNOWN_EXECUTOR_EXTRAS.get(executor_id)
+        unreleased = UNRELEASED_EXECUTORS.get(executor_id)
         if extra is not None:
             parts.append(
                 f'It is provided by an optional package: pip install "aipartnerupflow[{extra}]".'
             )
-        else:
-            close = difflib.get_close_matches(
-                executor_id, installed + list(KNOWN_EXECUTOR_EXTRAS), n=1, cutoff=0.6
+        elif unreleased is not None:
+            parts.append(
+                f"It is an executor of the original aipartnerupflow; its package ({unreleased}) "
+                "is not published in this release. To run such tasks now, register your own "
+                "executor with this id (@executor_register(), or --plugin on the CLI)."
             )
+        else:
+            known = [*KNOWN_EXECUTOR_EXTRAS, *UNRELEASED_EXECUTORS]
+            close = difflib.get_close_matches(executor_id, installed + known, n=1, cutoff=0.6)
             if close:
                 parts.append(f"Did you mean {close[0]!r}?")
         listed = ", ".join(installed) if installed else "none"
