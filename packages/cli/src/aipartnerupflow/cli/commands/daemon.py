@@ -18,10 +18,10 @@ import typer
 from aipartnerupflow.cli import _daemon as files
 from aipartnerupflow.cli._common import CliError, get_state, print_json
 from aipartnerupflow.cli.commands.serve import (
-    INSTALL_HINTS,
     InsecureOpt,
     normalize_protocol,
     parse_options,
+    require_server,
 )
 
 __all__ = ["DaemonConfig", "app", "start_daemon", "stop_daemon"]
@@ -65,19 +65,6 @@ class DaemonConfig:
     options: list[str] = field(default_factory=list)
 
 
-def _check_server_installed(protocol: str) -> None:
-    from aipartnerupflow.core.registry import SERVER_GROUP, PluginGroup
-
-    group = PluginGroup(SERVER_GROUP)
-    if group.entry(protocol) is None:
-        installed = ", ".join(group.names()) or "none"
-        hint = INSTALL_HINTS.get(protocol, 'pip install "aipartnerupflow[a2a]"')
-        raise CliError(
-            f"no {protocol!r} server is installed (installed servers: {installed}). "
-            f"Install it with: {hint}"
-        )
-
-
 def _argv(config: DaemonConfig) -> list[str]:
     argv = [sys.executable, "-m", "aipartnerupflow.cli"]
     if config.database_url:
@@ -93,7 +80,7 @@ def _argv(config: DaemonConfig) -> list[str]:
 def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
     """Start the daemon and wait for it to answer; raises CliError when it cannot start."""
     parse_options(config.options)  # validate before spawning
-    _check_server_installed(config.protocol)
+    require_server(config.protocol)
     running = files.read_running_state()
     if running is not None:
         raise CliError(
@@ -279,7 +266,7 @@ def restart(
         plugins=list(state.plugins) or base.plugins,
         options=list(option) if option else base.options,
     )
-    _check_server_installed(config.protocol)
+    require_server(config.protocol)
     old, stopped = stop_daemon(timeout)
     if stopped and old is not None:
         typer.echo(f"Daemon stopped (pid {old.pid}).")

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from aipartnerupflow.cli._common import CliError, get_state
+
+if TYPE_CHECKING:
+    from aipartnerupflow.core.registry import PluginGroup
 
 __all__ = [
     "INSTALL_HINTS",
@@ -16,15 +19,17 @@ __all__ = [
     "load_server",
     "normalize_protocol",
     "parse_options",
+    "require_server",
 ]
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None)
 
-#: How to install each known server protocol.
+#: How to install each server protocol this release publishes.
 INSTALL_HINTS: dict[str, str] = {
     "a2a": 'pip install "aipartnerupflow[a2a]"',
-    "mcp": 'pip install "aipartnerupflow[a2a]"',
 }
+#: Servers of the original project whose packages this release does not publish yet.
+UNRELEASED_SERVERS: dict[str, str] = {"mcp": "aipartnerupflow-mcp"}
 
 ProtocolArg = Annotated[
     str,
@@ -83,24 +88,43 @@ def normalize_protocol(protocol: str) -> str:
     return "a2a" if protocol in ("", "start") else protocol
 
 
-def load_server(protocol: str) -> Any:
-    """The ``serve`` callable of a server plugin, or a clear error with the install line."""
-    from aipartnerupflow.core.errors import PluginError
+def require_server(protocol: str) -> PluginGroup:
+    """The server plugin group, after checking ``protocol`` is installed (else a clear error)."""
     from aipartnerupflow.core.registry import SERVER_GROUP, PluginGroup
 
     group = PluginGroup(SERVER_GROUP)
-    hint = INSTALL_HINTS.get(protocol, 'pip install "aipartnerupflow[a2a]"')
-    if group.entry(protocol) is None:
-        installed = ", ".join(group.names()) or "none"
-        raise CliError(
-            f"no {protocol!r} server is installed (installed servers: {installed}). "
-            f"Install it with: {hint}"
+    if group.entry(protocol) is not None:
+        return group
+    message = f"no {protocol!r} server is installed (installed servers: "
+    message += (", ".join(group.names()) or "none") + "). "
+    if protocol in INSTALL_HINTS:
+        message += f"Install it with: {INSTALL_HINTS[protocol]}"
+    elif protocol in UNRELEASED_SERVERS:
+        message += (
+            f"Its package ({UNRELEASED_SERVERS[protocol]}) is not published in this release; "
+            f"serve a2a instead ({INSTALL_HINTS['a2a']})."
         )
+    else:
+        message += (
+            "Servers come from packages that register an 'aipartnerupflow.servers' entry point; "
+            f"this project publishes a2a ({INSTALL_HINTS['a2a']})."
+        )
+    raise CliError(message)
+
+
+def load_server(protocol: str) -> Any:
+    """The ``serve`` callable of a server plugin, or a clear error with the install line."""
+    from aipartnerupflow.core.errors import PluginError
+
+    group = require_server(protocol)
     try:
         serve = group.load(protocol)
     except PluginError as exc:
+        entry = group.entry(protocol)
+        source = entry.distribution if entry is not None else "its package"
         raise CliError(
-            f"the {protocol!r} server cannot be loaded: {exc}. Reinstall it with: {hint}"
+            f"the {protocol!r} server cannot be loaded: {exc}. Reinstall {source}"
+            + (f" ({INSTALL_HINTS[protocol]})" if protocol in INSTALL_HINTS else "")
         ) from exc
     if not callable(serve):
         raise CliError(f"the {protocol!r} server plugin does not point at a callable")
