@@ -454,3 +454,37 @@ def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> 
         assert blocked.returncode == 0  # needs no database
     finally:
         apflow("daemon", "stop")
+
+
+def test_daemon_keeps_the_database_password_private(
+    sandbox: Env, apflow: Run, fake_site: Path
+) -> None:
+    """A password in the database URL is neither on the daemon's command line (``ps``), nor
+    readable by other users in its files, nor printed by ``daemon status``/``info``."""
+    url = "postgresql://qa:s3cretPW@127.0.0.1:1/qa"
+    port = free_port()
+    started = apflow("--database-url", url, "daemon", "start", "fake", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    try:
+        pid = json.loads((sandbox.daemon_dir / "daemon.json").read_text())["pid"]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        assert "serve fake" in cmdline
+        assert "s3cretPW" not in cmdline
+        assert get_json(f"http://127.0.0.1:{port}/")["database_url"] == url  # via the env
+        for name in ("daemon.json", "daemon.pid", "daemon.log"):
+            mode = (sandbox.daemon_dir / name).stat().st_mode & 0o777
+            assert mode == 0o600, f"{name} has mode {oct(mode)}"
+        status = apflow("daemon", "status", "--json")
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["database_url"] == "postgresql://qa:***@127.0.0.1:1/qa"
+        info = apflow("--database-url", url, "info", "--json")
+        assert info.returncode == 0, info.stderr
+        assert json.loads(info.stdout)["daemon"]["running"]["pid"] == pid
+        for proc in (started, status, info):
+            assert "s3cretPW" not in proc.stdout + proc.stderr
+        # without a URL in the environment, restart takes it back from daemon.json
+        restarted = apflow("daemon", "restart", AIPARTNERUPFLOW_DATABASE_URL="")
+        assert restarted.returncode == 0, restarted.stderr
+        assert get_json(f"http://127.0.0.1:{port}/")["database_url"] == url
+    finally:
+        apflow("daemon", "stop")

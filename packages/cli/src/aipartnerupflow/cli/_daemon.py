@@ -2,7 +2,8 @@
 
 The directory is ``$AIPARTNERUPFLOW_DAEMON_DIR``, else ``$XDG_STATE_HOME/aipartnerupflow``,
 else ``~/.aipartnerup/daemon``. It holds ``daemon.pid``, ``daemon.json`` (how the daemon was
-started, so ``restart`` can repeat it) and ``daemon.log``.
+started, so ``restart`` can repeat it) and ``daemon.log``. The files are private to the user
+(mode 0600): ``daemon.json`` holds the database URL, which may carry a password.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ __all__ = [
     "daemon_dir",
     "is_alive",
     "log_file",
+    "open_log",
     "pid_file",
     "probe",
     "read_running_state",
@@ -59,8 +61,12 @@ class DaemonState:
         return server_url(self.host, self.port)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form, with the URL."""
+        """JSON-ready form for output, with the URL (the database password hidden)."""
+        from aipartnerupflow.cli._common import redact_url
+
         data = asdict(self)
+        if self.database_url:
+            data["database_url"] = redact_url(self.database_url)
         data["url"] = self.url
         return data
 
@@ -125,14 +131,32 @@ def read_running_state() -> DaemonState | None:
     return None
 
 
+def _write_private(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` in a file only the user can read (mode 0600)."""
+    tmp = path.with_name(f"{path.name}.tmp")
+    with contextlib.suppress(FileNotFoundError):
+        tmp.unlink()
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    tmp.replace(path)
+
+
+def open_log(path: Path) -> int:
+    """Open the log for appending (created private, mode 0600); a file descriptor."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    with contextlib.suppress(OSError):
+        os.fchmod(fd, 0o600)  # a log created by an older version may be world-readable
+    return fd
+
+
 def write_state(state: DaemonState) -> None:
-    """Write ``daemon.json`` and then ``daemon.pid``."""
+    """Write ``daemon.json`` and then ``daemon.pid`` (both private to the user)."""
     directory = daemon_dir()
     directory.mkdir(parents=True, exist_ok=True)
-    tmp = state_file().with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2), encoding="utf-8")
-    tmp.replace(state_file())
-    pid_file().write_text(f"{state.pid}\n", encoding="utf-8")
+    _write_private(state_file(), json.dumps(asdict(state), indent=2))
+    _write_private(pid_file(), f"{state.pid}\n")
 
 
 def clear_files() -> None:
@@ -189,8 +213,7 @@ def is_alive(pid: int, *, check_command: bool = True) -> bool:
 
 def spawn(argv: list[str], env: dict[str, str], log: Path) -> int:
     """Start ``argv`` detached (own session), stdout and stderr appended to ``log``."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    fd = open_log(log)
     try:
         if sys.platform == "win32":  # pragma: no cover
             import subprocess

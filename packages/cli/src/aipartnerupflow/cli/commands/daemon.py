@@ -16,7 +16,7 @@ from typing import Annotated, Any
 import typer
 
 from aipartnerupflow.cli import _daemon as files
-from aipartnerupflow.cli._common import CliError, get_state, print_json
+from aipartnerupflow.cli._common import DATABASE_ENV, CliError, get_state, print_json
 from aipartnerupflow.cli.commands.serve import (
     InsecureOpt,
     normalize_protocol,
@@ -66,9 +66,9 @@ class DaemonConfig:
 
 
 def _argv(config: DaemonConfig) -> list[str]:
+    # The database URL goes through the environment (see start_daemon), never the command
+    # line: every user can read a process's arguments, and the URL may carry a password.
     argv = [sys.executable, "-m", "aipartnerupflow.cli"]
-    if config.database_url:
-        argv += ["--database-url", config.database_url]
     for module in config.plugins:
         argv += ["--plugin", module]
     argv += ["serve", config.protocol, "--host", config.host, "--port", str(config.port)]
@@ -97,15 +97,16 @@ def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
             f"port {config.port} on {config.host} is already in use; pick another with --port"
         )
     log = files.log_file()
-    log.parent.mkdir(parents=True, exist_ok=True)
     argv = _argv(config)
-    with log.open("a", encoding="utf-8") as fh:
+    with os.fdopen(files.open_log(log), "a", encoding="utf-8") as fh:
         stamp = time.strftime("%Y-%m-%d %H:%M:%S")
         fh.write(
             f"--- {stamp} apflow daemon start: {config.protocol} on {config.host}:{config.port}\n"
         )
     env = dict(os.environ)
     env["PYTHONUNBUFFERED"] = "1"
+    if config.database_url:
+        env[DATABASE_ENV] = config.database_url
     pid = files.spawn(argv, env, log)
     state = files.DaemonState(
         pid=pid,
