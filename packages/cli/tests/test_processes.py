@@ -488,3 +488,41 @@ def test_daemon_keeps_the_database_password_private(
         assert get_json(f"http://127.0.0.1:{port}/")["database_url"] == url
     finally:
         apflow("daemon", "stop")
+
+
+def test_run_flow_survives_daemon_restart_and_reports_daemon_stop(
+    sandbox: Env, apflow: Run
+) -> None:
+    """A run streaming from the daemon follows it through ``daemon restart`` (the tree ends
+    cancelled, one JSON document); after ``daemon stop`` it ends with one clear line, exit 1."""
+    port = free_port()
+    started = apflow("--plugin", PLUGIN, "daemon", "start", "--port", str(port), timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        marker = sandbox.root / "started"
+        proc = start_apflow(sandbox, "run", "flow", "--json", "--tasks", slow_tree(marker))
+        wait_for(marker)
+        restarted = apflow("daemon", "restart", timeout=120)
+        assert restarted.returncode == 0, restarted.stderr
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 1, err
+        assert "Traceback" not in err and "Error" not in err
+        result = json.loads(out)
+        assert result["status"] == "cancelled"
+        assert {t["status"] for t in result["tasks"]} == {"cancelled"}
+
+        marker.unlink()
+        proc = start_apflow(sandbox, "run", "flow", "--no-live", "--tasks", slow_tree(marker))
+        wait_for(marker)
+        stopped = apflow("daemon", "stop")
+        assert stopped.returncode == 0, stopped.stderr
+        out, err = proc.communicate(timeout=90)
+        assert proc.returncode == 1, err
+        assert "Traceback" not in err
+        errors = [line for line in err.splitlines() if line.startswith("Error:")]
+        assert len(errors) == 1, err
+        assert "stopped before tree" in errors[0] and "does not answer" not in err
+        counts = json.loads(apflow("tasks", "count", "--json").stdout)
+        assert counts["in_progress"] == 0
+    finally:
+        apflow("daemon", "stop")

@@ -29,6 +29,7 @@ __all__ = [
     "NOT_FOUND",
     "Remote",
     "RemoteError",
+    "Unreachable",
     "flatten",
     "local_or_remote",
     "model",
@@ -51,6 +52,10 @@ class RemoteError(CliError):
     def __init__(self, message: str, code: int) -> None:
         super().__init__(message)
         self.code = code
+
+
+class Unreachable(CliError):
+    """The server does not answer (or the connection broke)."""
 
 
 @dataclass(slots=True)
@@ -148,13 +153,13 @@ class Remote:
             for raw in response:
                 yield raw.decode("utf-8", errors="replace")
         except OSError as exc:
-            raise CliError(
+            raise Unreachable(
                 f"the connection to the daemon at {self.url} broke ({exc}); check "
                 "`apflow daemon status` and `apflow daemon logs`"
             ) from None
 
-    def _unreachable(self, exc: BaseException) -> CliError:
-        return CliError(
+    def _unreachable(self, exc: BaseException) -> Unreachable:
+        return Unreachable(
             f"the daemon at {self.url} holds the database but does not answer "
             f"({exc}); check `apflow daemon status`"
         )

@@ -16,7 +16,14 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from aipartnerupflow.cli._common import CliError
-from aipartnerupflow.cli._remote import NOT_FOUND, Remote, RemoteError, flatten, model
+from aipartnerupflow.cli._remote import (
+    NOT_FOUND,
+    Remote,
+    RemoteError,
+    Unreachable,
+    flatten,
+    model,
+)
 from aipartnerupflow.cli.commands.run import RunOutcome, renew_ids, result_from_tasks
 
 if TYPE_CHECKING:
@@ -28,6 +35,10 @@ __all__ = ["follow_on_server", "poll_tree", "run_on_server", "sigterm_as_interru
 
 #: Seconds between polls while waiting for a cancelled tree to end.
 CANCEL_POLL_SECONDS = 0.2
+#: Seconds to wait for a daemon that stopped answering during a run to come back (a restart).
+RECONNECT_SECONDS = 20.0
+#: Seconds without any daemon process recorded before giving up early (a stop, not a restart).
+GONE_SECONDS = 1.5
 
 
 @contextmanager
@@ -75,16 +86,57 @@ def _start_display(server: Remote, root_id: str, display: Display) -> None:
     display.start(tree_from_nested(server.call("tasks.tree", {"task_id": root_id})))
 
 
+def _wait_for_daemon(server: Remote, root_id: str, display: Display, exc: Unreachable) -> None:
+    """The daemon stopped answering while a tree ran: wait for it to come back (``daemon
+    restart``; ``server`` follows a new port), or raise a one-line error once it is gone."""
+    from aipartnerupflow.cli._daemon import read_running_state
+
+    display.note("The daemon stopped answering; waiting for it to come back...")
+    deadline = time.monotonic() + RECONNECT_SECONDS
+    gone_since: float | None = None
+    while True:
+        now = time.monotonic()
+        daemon = read_running_state()
+        if daemon is None:
+            gone_since = now if gone_since is None else gone_since
+        else:
+            gone_since = None
+            if daemon.protocol == "a2a" and daemon.url != server.url:
+                server.url = daemon.url
+        if now >= deadline or (gone_since is not None and now - gone_since >= GONE_SECONDS):
+            raise CliError(
+                f"the daemon at {server.url} stopped before tree {root_id} ended (a stopped "
+                "daemon cancels the trees it runs; after a crash `apflow tasks resume` runs "
+                f"them again); see `apflow tasks tree {root_id}`",
+                exit_code=1,
+            ) from exc
+        if daemon is not None:
+            try:
+                server.health()
+                return
+            except Unreachable:
+                pass
+        time.sleep(CANCEL_POLL_SECONDS)
+
+
 def poll_tree(
     server: Remote, root_id: str, display: Display, interval: float, *, started: bool = True
 ) -> list[TaskModel]:
-    """Show the stored state of a tree until every task has ended; its tasks."""
+    """Show the stored state of a tree until every task has ended; its tasks.
+
+    A daemon that stops answering is waited for while it restarts (see ``_wait_for_daemon``).
+    """
     from aipartnerupflow.core.status import TaskStatus
 
-    if not started:
-        _start_display(server, root_id, display)
     while True:
-        tasks = _tree(server, root_id)
+        try:
+            if not started:
+                _start_display(server, root_id, display)
+                started = True
+            tasks = _tree(server, root_id)
+        except Unreachable as exc:
+            _wait_for_daemon(server, root_id, display, exc)
+            continue
         for task in tasks:
             display.task(task)
         if all(TaskStatus.is_terminal(t.status) for t in tasks):
@@ -142,13 +194,16 @@ def follow_on_server(
                     root_id = str(first["root_task_id"])
                     _start_display(server, root_id, display)
                     started = True
-                    for frame in frames:
-                        event = _event(frame)
-                        if event is not None:
-                            display.event(event)
-                            if event.final:
-                                finished = True
-                                break
+                    try:
+                        for frame in frames:
+                            event = _event(frame)
+                            if event is not None:
+                                display.event(event)
+                                if event.final:
+                                    finished = True
+                                    break
+                    except Unreachable:
+                        pass  # the stream broke: follow the tree by polling below
                 finally:
                     frames.close()
                 tasks = (
