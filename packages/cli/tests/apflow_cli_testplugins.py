@@ -9,7 +9,13 @@ from typing import Any
 from aipartnerupflow.core.base_task import BaseTask
 from aipartnerupflow.core.registry import executor_register
 
-__all__ = ["EchoExecutor", "FailExecutor", "NeedsParamsExecutor", "SlowExecutor"]
+__all__ = [
+    "EchoExecutor",
+    "FailExecutor",
+    "NeedsParamsExecutor",
+    "SlowExecutor",
+    "StubbornExecutor",
+]
 
 
 @executor_register(override=True)
@@ -74,3 +80,21 @@ class NeedsParamsExecutor(BaseTask):
 
     async def execute(self, inputs: dict[str, Any]) -> Any:
         return {"token_length": len(self.token)}
+
+
+@executor_register(override=True)
+class StubbornExecutor(BaseTask):
+    """Takes ``seconds`` more to end when cancelled; touches ``started_file`` when it begins."""
+
+    id = "cli_stubborn"
+    description = "Sleep; when cancelled, sleep again before ending."
+
+    async def execute(self, inputs: dict[str, Any]) -> Any:
+        await asyncio.to_thread(Path(inputs["started_file"]).write_text, "started")
+        seconds = float(inputs.get("seconds", 5.0))
+        try:
+            await asyncio.sleep(60)
+        except asyncio.CancelledError:
+            await asyncio.sleep(seconds)
+            raise
+        return {"slept": 60}

@@ -526,3 +526,40 @@ def test_run_flow_survives_daemon_restart_and_reports_daemon_stop(
         assert counts["in_progress"] == 0
     finally:
         apflow("daemon", "stop")
+
+
+def test_second_ctrl_c_on_the_daemon_says_the_tree_is_still_ending(
+    sandbox: Env, apflow: Run
+) -> None:
+    """A second Ctrl-C stops waiting for a tree the daemon is still cancelling: the message
+    says so (and how to follow it) instead of claiming the tree was cancelled."""
+    port = free_port()
+    started = apflow("--plugin", PLUGIN, "daemon", "start", "--port", str(port), timeout=120)
+    assert started.returncode == 0, started.stderr
+    try:
+        marker = sandbox.root / "started"
+        tasks = json.dumps(
+            [
+                {
+                    "id": "stub",
+                    "name": "Stub",
+                    "schemas": {"method": "cli_stubborn"},
+                    "inputs": {"started_file": str(marker), "seconds": 4},
+                }
+            ]
+        )
+        proc = start_apflow(sandbox, "run", "flow", "--no-live", "--tasks", tasks)
+        wait_for(marker)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 130, err
+        assert "the tree was cancelled" not in err
+        assert "apflow tasks watch stub" in err
+        assert "Traceback" not in err
+        assert "in_progress" in out  # the summary shows the task still ending
+        watched = apflow("tasks", "watch", "stub", "--json", timeout=60)
+        assert json.loads(watched.stdout)["status"] == "cancelled"
+    finally:
+        apflow("daemon", "stop")

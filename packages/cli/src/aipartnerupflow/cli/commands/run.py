@@ -350,7 +350,16 @@ def finish(outcome: RunOutcome, json_output: bool, output: str | None) -> None:
 
         print_summary(console(), outcome.result, outcome.elapsed)
     if outcome.interrupted:
-        sys.stderr.write("Interrupted: the tree was cancelled.\n")
+        from aipartnerupflow.core.status import TaskStatus
+
+        tasks = outcome.result.get("tasks") or []
+        if all(TaskStatus.is_terminal(t["status"]) for t in tasks):
+            sys.stderr.write("Interrupted: the tree was cancelled.\n")
+        else:  # a second Ctrl-C stopped the wait (on the daemon, tasks may still be ending)
+            sys.stderr.write(
+                "Interrupted: stopped waiting while the tree is being cancelled; follow it with "
+                f"`apflow tasks watch {outcome.result['root_id']}`.\n"
+            )
         raise typer.Exit(EXIT_INTERRUPTED)
     if outcome.result["status"] != "completed":
         raise typer.Exit(1)
