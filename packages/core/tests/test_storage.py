@@ -306,3 +306,20 @@ async def test_duckdb_runs_without_sqlalchemy_once_migrated(tmp_path: Path) -> N
     assert first.returncode == 0 and second.returncode == 0, first.stderr + second.stderr
     assert first.stdout.strip() == "True"  # Alembic created the schema
     assert second.stdout.strip() == "False"
+
+
+async def test_a_sqlite_file_is_refused_without_touching_the_network(tmp_path: Path) -> None:
+    import sqlite3
+
+    from aipartnerupflow.core.errors import StorageError
+
+    path = tmp_path / "other.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute("create table a(x)")
+    before = path.read_bytes()
+    store = create_session(f"duckdb:///{path}")
+    with pytest.raises(StorageError) as info:
+        await store.initialize()
+    assert "it is a SQLite file, not a DuckDB database" in str(info.value)
+    assert path.read_bytes() == before
+    await store.close()

@@ -96,13 +96,20 @@ class DuckDBDriver(Driver):
                 f"DuckDB stores take only connect_args={{'config': {{...}}}}; "
                 f"got {', '.join(sorted(unknown))}"
             )
-        self.config: dict[str, Any] = dict(engine_kwargs.get("connect_args", {}).get("config", {}))
+        # Never fetch extensions from the network behind the user's back (the JSON type is
+        # built in); a user's config may still turn it on.
+        self.config: dict[str, Any] = {
+            "autoinstall_known_extensions": False,
+            "autoload_known_extensions": False,
+            **engine_kwargs.get("connect_args", {}).get("config", {}),
+        }
         self.path = url.removeprefix("duckdb:///") or ":memory:"
         self.raw: duckdb.DuckDBPyConnection | None = None
 
     def open(self) -> None:
         import duckdb
 
+        _refuse_foreign_file(self.path)
         try:
             self.raw = duckdb.connect(self.path, config=self.config)
         except duckdb.Error as exc:
@@ -252,6 +259,20 @@ def taken_ids_error(taken: Sequence[str]) -> TaskAlreadyExistsError:
         + ", ".join(sorted(taken))
         + ". Leave out 'id' to get fresh ids, or pick ids that are not used."
     )
+
+
+def _refuse_foreign_file(path: str) -> None:
+    """A clear error for a SQLite file (DuckDB would try to attach it through an extension)."""
+    try:
+        with open(path, "rb") as file:
+            header = file.read(16)
+    except OSError:
+        return  # missing (a new database) or unreadable: DuckDB reports it
+    if header.startswith(b"SQLite format 3"):
+        raise StorageError(
+            f"cannot open the task database {path}: it is a SQLite file, not a DuckDB database. "
+            "Point AIPARTNERUPFLOW_DATABASE_URL (or --database-url) at a DuckDB file or a new path."
+        )
 
 
 def _duckdb_open_error(url: str, exc: BaseException) -> StorageError:
