@@ -817,12 +817,22 @@ def test_daemon_stale_pid_file(cli: Cli, sandbox: Any) -> None:
     (sandbox.daemon_dir / "daemon.pid").write_text("999999\n")
     status = cli("daemon", "status")
     assert status.exit_code == 3
-    assert "stale pid file" in status.stdout
+    assert "removed a stale pid file for pid 999999" in status.stdout
+    assert not (sandbox.daemon_dir / "daemon.pid").exists()
+    (sandbox.daemon_dir / "daemon.pid").write_text("999999\n")
     stop = cli("daemon", "stop")
     assert stop.exit_code == 0
     assert "stale pid file" in stop.stdout
     assert not (sandbox.daemon_dir / "daemon.pid").exists()
     assert "not running" in cli("daemon", "stop").stdout
+
+
+def test_daemon_status_removes_a_pid_file_without_a_pid(cli: Cli, sandbox: Any) -> None:
+    sandbox.daemon_dir.mkdir(parents=True)
+    (sandbox.daemon_dir / "daemon.pid").write_text("garbage\n")
+    data = json.loads(cli("daemon", "status", "--json").stdout)
+    assert data["running"] is False and data["removed_stale_pid_file"] is True
+    assert not (sandbox.daemon_dir / "daemon.pid").exists()
 
 
 def test_daemon_start_unknown_protocol(cli: Cli) -> None:
@@ -831,3 +841,17 @@ def test_daemon_start_unknown_protocol(cli: Cli) -> None:
 
 def test_daemon_logs_without_log(cli: Cli) -> None:
     assert_user_error(cli("daemon", "logs"), "no daemon log yet")
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("--tasks", "null"), "must be a JSON array of task objects, not null"),
+        (("--tasks", '"x"'), "not a string"),
+        (("cli_echo", "--inputs", "[1]"), "must be a JSON object, not an array"),
+    ],
+)
+def test_wrong_json_kinds_are_named_in_json_words(
+    cli: Cli, args: tuple[str, ...], says: str
+) -> None:
+    assert_user_error(cli("run", "flow", *args), says)

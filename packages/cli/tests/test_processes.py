@@ -319,6 +319,29 @@ def test_daemon_restart_changes_port(sandbox: Env, apflow: Run, fake_site: Path)
         apflow("daemon", "stop")
 
 
+def test_daemon_restart_keeps_its_database_and_settings(
+    sandbox: Env, apflow: Run, fake_site: Path
+) -> None:
+    port = free_port()
+    first = f"duckdb:///{sandbox.root / 'first.duckdb'}"
+    other = f"duckdb:///{sandbox.root / 'other.duckdb'}"
+    started = apflow("--database-url", first, "daemon", "start", "fake", "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    try:
+        # the environment of the restarting shell names another database: it must not win
+        moved = apflow("daemon", "restart", AIPARTNERUPFLOW_DATABASE_URL=other)
+        assert moved.returncode == 0, moved.stderr
+        status = json.loads(apflow("daemon", "status", "--json").stdout)
+        assert (status["database_url"], status["port"]) == (first, port)
+        assert apflow("daemon", "stop").returncode == 0
+        again = apflow("daemon", "restart")  # nothing runs: the last settings still apply
+        assert again.returncode == 0, again.stderr
+        status = json.loads(apflow("daemon", "status", "--json").stdout)
+        assert (status["protocol"], status["port"], status["database_url"]) == ("fake", port, first)
+    finally:
+        apflow("daemon", "stop")
+
+
 def test_daemon_start_failure_shows_log(sandbox: Env, apflow: Run, fake_site: Path) -> None:
     proc = apflow("daemon", "start", "crashy", "--port", str(free_port()))
     assert proc.returncode == 1
@@ -424,6 +447,8 @@ def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> 
         assert one_tree["completed"] == 2 and one_tree["total"] == 2
         forced = apflow("tasks", "delete", "root", "--force")
         assert forced.returncode == 2 and "cancel them first" in forced.stderr
+        gone = apflow("tasks", "delete", "nope", "--force")
+        assert gone.returncode == 2 and "no task with id 'nope'" in gone.stderr
         missing = apflow("tasks", "get", "nope")
         assert missing.returncode == 2 and "no task with id 'nope'" in missing.stderr
         remote = apflow("run", "flow", "--json", "--tasks", tasks)

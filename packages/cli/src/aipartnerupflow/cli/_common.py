@@ -68,6 +68,8 @@ class CliState:
     database_url: str | None = None
     plugins: list[str] = field(default_factory=list)
     debug: bool = False
+    database_url_flag: str | None = None  # given as --database-url (not from the environment)
+    plugin_flags: list[str] = field(default_factory=list)  # given as --plugin
     log_level: str = "WARNING"
     _plugins_loaded: bool = False
     _logging_ready: bool = False

@@ -22,8 +22,10 @@ from typing import Any
 __all__ = [
     "DaemonState",
     "clear_files",
+    "clear_stale_pid",
     "daemon_dir",
     "is_alive",
+    "last_settings",
     "log_file",
     "open_log",
     "pid_file",
@@ -160,10 +162,39 @@ def write_state(state: DaemonState) -> None:
 
 
 def clear_files() -> None:
-    """Remove the pid and state files (the log stays)."""
-    for path in (pid_file(), state_file()):
-        with contextlib.suppress(FileNotFoundError):
-            path.unlink()
+    """Remove the pid file. ``daemon.json`` stays as the last settings (for ``restart``), and
+    so does the log."""
+    with contextlib.suppress(FileNotFoundError):
+        pid_file().unlink()
+
+
+def clear_stale_pid() -> int | None:
+    """Remove a pid file whose process is gone or which holds no pid; the pid it named."""
+    path = pid_file()
+    try:
+        text = path.read_text(encoding="utf-8").strip()
+    except OSError:
+        return None
+    pid = int(text) if text.isdigit() else None
+    if pid is not None and is_alive(pid):
+        return None
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    return pid if pid is not None else -1
+
+
+def last_settings() -> DaemonState | None:
+    """The settings the daemon was last started with, running or not (``daemon.json``)."""
+    try:
+        data = json.loads(state_file().read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    known = {k: v for k, v in data.items() if k in DaemonState.__dataclass_fields__}
+    known.setdefault("pid", 0)
+    try:
+        return DaemonState(**known)
+    except TypeError:
+        return None
 
 
 def _reap(pid: int) -> bool:

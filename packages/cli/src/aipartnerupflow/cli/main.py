@@ -325,6 +325,8 @@ def root(
         database_url=url,
         plugins=list(dict.fromkeys(plugins)),
         debug=debug,
+        database_url_flag=database_url,
+        plugin_flags=list(plugin or []),
         log_level=check_log_level(level),
     )
 

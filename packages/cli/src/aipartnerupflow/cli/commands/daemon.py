@@ -163,11 +163,13 @@ def start(
 ) -> None:
     """Start the server in the background."""
     state = get_state(ctx)
+    from aipartnerupflow.core.storage import default_database_url
+
     config = DaemonConfig(
         protocol=normalize_protocol(protocol),
         host=host,
         port=port,
-        database_url=state.database_url,
+        database_url=state.database_url or default_database_url(),
         plugins=list(state.plugins),
         options=[*(option or []), *(["insecure=true"] if insecure else [])],
     )
@@ -194,6 +196,7 @@ def stop(timeout: TimeoutOpt = 10.0) -> None:
 def status(json_output: JsonOpt = False) -> None:
     """Show whether the daemon runs; exit code 3 when it does not."""
     state = files.read_state()
+    stale = files.clear_stale_pid()
     alive = state is not None and files.is_alive(state.pid)
     data: dict[str, Any] = {
         "running": alive,
@@ -206,8 +209,10 @@ def status(json_output: JsonOpt = False) -> None:
             round(time.time() - state.started_at, 1) if state.started_at else None
         )
         data["answering"] = files.probe(state.host, state.port)
-    elif state is not None:
-        data["stale_pid"] = state.pid
+    elif stale is not None:
+        data["removed_stale_pid_file"] = True
+        if stale > 0:
+            data["stale_pid"] = stale
     if json_output:
         print_json(data)
     elif alive and state is not None:
@@ -215,7 +220,10 @@ def status(json_output: JsonOpt = False) -> None:
         typer.echo(f"Running (pid {state.pid}): {state.protocol} at {state.url}, {answering}.")
         typer.echo(f"Log: {files.log_file()}")
     else:
-        note = f" (stale pid file for pid {state.pid})" if state is not None else ""
+        note = ""
+        if stale is not None:
+            named = f" for pid {stale}" if stale > 0 else " holding no pid"
+            note = f" (removed a stale pid file{named})"
         typer.echo(f"Not running{note}.")
     if not alive:
         raise typer.Exit(3)
@@ -248,8 +256,8 @@ def restart(
 ) -> None:
     """Stop the daemon (if running) and start it again with the same settings."""
     state = get_state(ctx)
-    previous = files.read_state()
-    base = DaemonConfig()
+    previous = files.read_state() or files.last_settings()
+    base = DaemonConfig(database_url=state.database_url, plugins=list(state.plugins))
     if previous is not None:
         base = DaemonConfig(
             protocol=previous.protocol,
@@ -263,8 +271,10 @@ def restart(
         protocol=normalize_protocol(protocol) if protocol else base.protocol,
         host=host or base.host,
         port=port or base.port,
-        database_url=state.database_url or base.database_url,
-        plugins=list(state.plugins) or base.plugins,
+        # --database-url / --plugin on this command line win; the environment does not
+        # silently switch a restarted daemon to another database.
+        database_url=state.database_url_flag or base.database_url,
+        plugins=list(state.plugin_flags) or base.plugins,
         options=list(option) if option else base.options,
     )
     require_server(config.protocol)

@@ -43,6 +43,7 @@ __all__ = [
     "build_tasks",
     "finish",
     "follow_run",
+    "json_kind",
     "renew_ids",
     "result_from_tasks",
 ]
@@ -69,10 +70,23 @@ class RunOutcome:
     elapsed: float
 
 
+def json_kind(value: Any) -> str:
+    """What a parsed JSON value is, in JSON's words ("null", "a string", ...)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    return "an array" if isinstance(value, list) else "an object"
+
+
 def _json_object(text: str, source: str) -> dict[str, Any]:
     value = parse_json(text, source)
     if not isinstance(value, dict):
-        raise CliError(f"{source} must be a JSON object, not {type(value).__name__}")
+        raise CliError(f"{source} must be a JSON object, not {json_kind(value)}")
     return value
 
 
@@ -128,7 +142,7 @@ def build_tasks(
     if isinstance(data, dict):
         data = [data]
     if not isinstance(data, list):
-        raise CliError(f"the tasks must be a JSON array of task objects, not {type(data).__name__}")
+        raise CliError(f"the tasks must be a JSON array of task objects, not {json_kind(data)}")
     return data
 
 

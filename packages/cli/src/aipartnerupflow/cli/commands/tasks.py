@@ -687,6 +687,7 @@ def delete(
             return await tm.task_repository.delete_task(task_id)
 
     def remote(server: Remote) -> int:
+        _remote_task(server, task_id)  # "no task with id ..." comes first
         if force:
             raise CliError(
                 "the daemon holds the database and may be running these tasks, so "
