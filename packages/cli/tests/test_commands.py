@@ -855,3 +855,23 @@ def test_wrong_json_kinds_are_named_in_json_words(
     cli: Cli, args: tuple[str, ...], says: str
 ) -> None:
     assert_user_error(cli("run", "flow", *args), says)
+
+
+def test_ctrl_c_while_the_cli_loads_exits_130_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib.abc
+
+    import aipartnerupflow.cli as cli_package
+
+    class Interrupting(importlib.abc.MetaPathFinder):
+        def find_spec(self, name: str, path: Any, target: Any = None) -> Any:
+            if name == "aipartnerupflow.cli.main":
+                raise KeyboardInterrupt
+            return None
+
+    monkeypatch.delitem(sys.modules, "aipartnerupflow.cli.main", raising=False)
+    monkeypatch.setattr(sys, "meta_path", [Interrupting(), *sys.meta_path])
+    with pytest.raises(SystemExit) as info:
+        cli_package.run()
+    assert info.value.code == 130

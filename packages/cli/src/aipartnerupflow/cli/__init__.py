@@ -8,7 +8,16 @@ from __future__ import annotations
 from typing import Any
 
 __version__ = "0.1.0"
-__all__ = ["__version__", "app"]
+__all__ = ["__version__", "app", "run"]
+
+
+def run() -> None:
+    """The console scripts' entry: Ctrl-C while the CLI is still loading exits 130 quietly."""
+    try:
+        from aipartnerupflow.cli.main import main
+    except KeyboardInterrupt:
+        raise SystemExit(130) from None
+    main()
 
 
 def __getattr__(name: str) -> Any:
