@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "DaemonConfig",
     "DaemonState",
     "clear_files",
     "clear_stale_pid",
@@ -45,16 +46,22 @@ DAEMON_DIR_ENV = "AIPARTNERUPFLOW_DAEMON_DIR"
 
 
 @dataclass(slots=True)
-class DaemonState:
-    """What ``daemon.json`` records about a started daemon."""
+class DaemonConfig:
+    """How to start the daemon."""
 
-    pid: int
     protocol: str = "a2a"
     host: str = "127.0.0.1"
     port: int = 8000
     database_url: str | None = None
     plugins: list[str] = field(default_factory=list)
     options: list[str] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class DaemonState(DaemonConfig):
+    """What ``daemon.json`` records about a started daemon: its settings and process."""
+
+    pid: int = 0
     started_at: float = 0.0
 
     @property
@@ -113,16 +120,9 @@ def read_state() -> DaemonState | None:
         pid = int(pid_file().read_text(encoding="utf-8").strip())
     except (OSError, ValueError):
         return None
-    try:
-        data = json.loads(state_file().read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = {}
-    known = {k: v for k, v in data.items() if k in DaemonState.__dataclass_fields__}
-    known["pid"] = pid
-    try:
-        return DaemonState(**known)
-    except TypeError:
-        return DaemonState(pid=pid)
+    state = last_settings() or DaemonState()
+    state.pid = pid
+    return state
 
 
 def read_running_state() -> DaemonState | None:
@@ -189,8 +189,9 @@ def last_settings() -> DaemonState | None:
         data = json.loads(state_file().read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
+    if not isinstance(data, dict):
+        return None
     known = {k: v for k, v in data.items() if k in DaemonState.__dataclass_fields__}
-    known.setdefault("pid", 0)
     try:
         return DaemonState(**known)
     except TypeError:

@@ -30,6 +30,7 @@ __all__ = [
     "Remote",
     "RemoteError",
     "Unreachable",
+    "daemon_refuses",
     "flatten",
     "local_or_remote",
     "model",
@@ -219,6 +220,21 @@ def local_or_remote(
             raise
     sys.stderr.write(f"Note: the daemon holds the database; asking its API at {server.url}.\n")
     return remote(server)
+
+
+#: Why the daemon's API cannot honour an option, by option.
+_REFUSED = {
+    "--user-id": ", and through its API tasks belong to the authenticated user",
+    "--concurrency": " and runs trees with its own concurrency limit",
+}
+
+
+def daemon_refuses(option: str, doing: str) -> CliError:
+    """The error for an option the daemon's API cannot honour; ``doing`` what it would do here."""
+    return CliError(
+        f"the daemon holds the database{_REFUSED[option]}: drop {option}, or stop the daemon "
+        f"(apflow daemon stop) to {doing} here"
+    )
 
 
 def flatten(node: dict[str, Any]) -> list[dict[str, Any]]:

@@ -21,6 +21,7 @@ from aipartnerupflow.cli._remote import (
     Remote,
     RemoteError,
     Unreachable,
+    daemon_refuses,
     flatten,
     model,
 )
@@ -236,17 +237,9 @@ def run_on_server(
 ) -> RunOutcome:
     """Create and run a tree on the daemon, shown live; fresh ids when the given ones are taken."""
     if user_id is not None:
-        raise CliError(
-            "the daemon holds the database, and through its API tasks belong to "
-            "the authenticated user: drop --user-id, or stop the daemon "
-            "(apflow daemon stop) to run the tree here"
-        )
+        raise daemon_refuses("--user-id", "run the tree")
     if concurrency is not None:
-        raise CliError(
-            "the daemon holds the database and runs trees with its own concurrency "
-            "limit: drop --concurrency, or stop the daemon (apflow daemon stop) to "
-            "run the tree here"
-        )
+        raise daemon_refuses("--concurrency", "run the tree")
     items: list[Any] = [dict(t) if isinstance(t, dict) else t for t in tasks]
     for item in items:  # ids chosen here, so the root is known if Ctrl-C comes early
         if isinstance(item, dict) and not item.get("id"):

@@ -10,15 +10,17 @@ from __future__ import annotations
 import os
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict
 from typing import Annotated, Any
 
 import typer
 
 from aipartnerupflow.cli import _daemon as files
 from aipartnerupflow.cli._common import DATABASE_ENV, CliError, get_state, print_json
+from aipartnerupflow.cli._daemon import DaemonConfig
 from aipartnerupflow.cli.commands.serve import (
     InsecureOpt,
+    OptionOpt,
     normalize_protocol,
     parse_options,
     require_server,
@@ -41,28 +43,6 @@ WaitOpt = Annotated[
 TimeoutOpt = Annotated[
     float, typer.Option("--timeout", min=0, help="Seconds to wait after SIGTERM before SIGKILL")
 ]
-OptionOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--option",
-        "-o",
-        metavar="KEY=VALUE",
-        help="Extra server option; repeatable",
-        show_default=False,
-    ),
-]
-
-
-@dataclass(slots=True)
-class DaemonConfig:
-    """How to start the daemon."""
-
-    protocol: str = "a2a"
-    host: str = "127.0.0.1"
-    port: int = 8000
-    database_url: str | None = None
-    plugins: list[str] = field(default_factory=list)
-    options: list[str] = field(default_factory=list)
 
 
 def _argv(config: DaemonConfig) -> list[str]:
@@ -108,16 +88,7 @@ def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
     if config.database_url:
         env[DATABASE_ENV] = config.database_url
     pid = files.spawn(argv, env, log)
-    state = files.DaemonState(
-        pid=pid,
-        protocol=config.protocol,
-        host=config.host,
-        port=config.port,
-        database_url=config.database_url,
-        plugins=list(config.plugins),
-        options=list(config.options),
-        started_at=time.time(),
-    )
+    state = files.DaemonState(**asdict(config), pid=pid, started_at=time.time())
     files.write_state(state)
     outcome = files.wait_ready(pid, config.host, config.port, wait)
     if outcome == "exited":
@@ -257,16 +228,9 @@ def restart(
     """Stop the daemon (if running) and start it again with the same settings."""
     state = get_state(ctx)
     previous = files.read_state() or files.last_settings()
-    base = DaemonConfig(database_url=state.database_url, plugins=list(state.plugins))
-    if previous is not None:
-        base = DaemonConfig(
-            protocol=previous.protocol,
-            host=previous.host,
-            port=previous.port,
-            database_url=previous.database_url,
-            plugins=list(previous.plugins),
-            options=list(previous.options),
-        )
+    base: DaemonConfig = previous or DaemonConfig(
+        database_url=state.database_url, plugins=list(state.plugins)
+    )
     config = DaemonConfig(
         protocol=normalize_protocol(protocol) if protocol else base.protocol,
         host=host or base.host,

@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "RunOutcome",
+    "TasksFileOpt",
     "app",
     "build_tasks",
     "finish",
@@ -428,6 +429,18 @@ async def _run_flow(
         return await follow_run(tm, tree, lambda: tm.distribute_task_tree(tree), display)
 
 
+TasksFileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--tasks-file",
+        "-f",
+        metavar="FILE",
+        help="Read the JSON array from FILE (- = stdin)",
+        show_default=False,
+    ),
+]
+
+
 @app.command("flow")
 def flow(
     ctx: typer.Context,
@@ -449,16 +462,7 @@ def flow(
             show_default=False,
         ),
     ] = None,
-    tasks_file: Annotated[
-        str | None,
-        typer.Option(
-            "--tasks-file",
-            "-f",
-            metavar="FILE",
-            help="Read the JSON array from FILE (- = stdin)",
-            show_default=False,
-        ),
-    ] = None,
+    tasks_file: TasksFileOpt = None,
     inputs: Annotated[
         str | None,
         typer.Option(

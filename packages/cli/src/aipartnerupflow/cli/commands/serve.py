@@ -15,6 +15,7 @@ if TYPE_CHECKING:
 __all__ = [
     "INSTALL_HINTS",
     "InsecureOpt",
+    "OptionOpt",
     "app",
     "load_server",
     "normalize_protocol",

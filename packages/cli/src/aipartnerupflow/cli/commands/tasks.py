@@ -21,6 +21,7 @@ from aipartnerupflow.cli._remote import (
     NOT_FOUND,
     Remote,
     RemoteError,
+    daemon_refuses,
     flatten,
     local_or_remote,
     model,
@@ -28,6 +29,7 @@ from aipartnerupflow.cli._remote import (
 )
 from aipartnerupflow.cli.commands.run import (
     EXIT_INTERRUPTED,
+    TasksFileOpt,
     build_tasks,
     finish,
     follow_run,
@@ -270,6 +272,13 @@ def list_tasks(
         _task_table(tasks)
 
 
+def _fail_on_missing(rows: list[dict[str, Any]]) -> None:
+    """After reporting the rest, a user error naming the ids that were not found."""
+    missing = [r["id"] for r in rows if r["status"] == "not_found"]
+    if missing:
+        raise CliError(f"no task with id {', '.join(repr(m) for m in missing)}")
+
+
 def _remote_task(server: Remote, task_id: str) -> TaskModel:
     try:
         return model(server.call("tasks.get", {"task_id": task_id}))
@@ -403,9 +412,7 @@ def status(
                 escape(short_json(r.get("error"), 80)),
             )
         console().print(table)
-    missing = [r["id"] for r in rows if r["status"] == "not_found"]
-    if missing:
-        raise CliError(f"no task with id {', '.join(repr(m) for m in missing)}")
+    _fail_on_missing(rows)
 
 
 @app.command("count")
@@ -468,17 +475,11 @@ def create(
             "--tasks", "-t", metavar="JSON", help="Task tree as a JSON array", show_default=False
         ),
     ] = None,
-    tasks_file: Annotated[
+    tasks_file: TasksFileOpt = None,
+    user_id: Annotated[
         str | None,
-        typer.Option(
-            "--tasks-file",
-            "-f",
-            metavar="FILE",
-            help="Read the JSON array from FILE (- = stdin)",
-            show_default=False,
-        ),
+        typer.Option("--user-id", "-u", help="Owner of tasks that name none", show_default=False),
     ] = None,
-    user_id: UserOpt = None,
     new_ids: Annotated[
         bool, typer.Option("--new-ids", help="Replace the ids with fresh ones")
     ] = False,
@@ -496,11 +497,7 @@ def create(
 
     def remote(server: Remote) -> TaskTreeNode:
         if user_id is not None:
-            raise CliError(
-                "the daemon holds the database, and through its API tasks belong to "
-                "the authenticated user: drop --user-id, or stop the daemon "
-                "(apflow daemon stop) to create them here"
-            )
+            raise daemon_refuses("--user-id", "create them")
         return tree_from_nested(server.call("tasks.create", {"tasks": task_list}))
 
     node = local_or_remote(_state(ctx), go, remote)
@@ -554,11 +551,7 @@ def execute(
         from aipartnerupflow.cli._remote_run import follow_on_server
 
         if concurrency is not None:
-            raise CliError(
-                "the daemon holds the database and runs trees with its own "
-                "concurrency limit: drop --concurrency, or stop the daemon (apflow "
-                "daemon stop) to run the tree here"
-            )
+            raise daemon_refuses("--concurrency", "run the tree")
         task = _remote_task(server, task_id)
         root_id = task.root_id or task.id
         return follow_on_server(server, {"task_id": root_id, "rerun": mode}, display, root_id)
@@ -643,9 +636,7 @@ def cancel(
                 typer.echo(f"{r['id']}: cancelled {len(r['cancelled'])} task(s)")
             else:
                 typer.echo(f"{r['id']}: nothing to cancel (already {r['status']})")
-    missing = [r["id"] for r in rows if r["status"] == "not_found"]
-    if missing:
-        raise CliError(f"no task with id {', '.join(repr(m) for m in missing)}")
+    _fail_on_missing(rows)
 
 
 @app.command("delete")
