@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -173,6 +174,10 @@ def test_resume_through_the_daemon(sandbox: Env, apflow: Run, daemon: Callable[.
         slow_tree(marker, seconds=2),
     )
     wait_for(marker)
+    # The marker is written once the task runs; its in_progress state is committed by the
+    # group-commit thread a moment later. Give that commit time (the task runs for 2 s) so
+    # the crash leaves an interrupted tree, which is what this test is about.
+    time.sleep(0.5)
     crashed.kill()  # SIGKILL: tasks stay in_progress, owned by a dead process
     crashed.communicate()
     daemon(AIPARTNERUPFLOW_RESUME_INTERRUPTED="0")
