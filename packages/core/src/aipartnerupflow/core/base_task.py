@@ -1,4 +1,9 @@
-"""``BaseTask``: a convenient base for executors, as in the original project."""
+"""``BaseTask``: a convenient base for executors, as in the original project.
+
+:class:`~aipartnerupflow.core.executor.ExecutableTask` is the interface the engine calls;
+``BaseTask`` adds what most executors want on top: params kept in :attr:`params`, the input
+schema as a dict or a pydantic model (``inputs_schema``), and progress reporting helpers.
+"""
 
 from __future__ import annotations
 
@@ -16,7 +21,6 @@ class BaseTask(ExecutableTask):
     given at construction (the task's ``params``) are kept in :attr:`params`.
     """
 
-    cancelable: ClassVar[bool] = False
     inputs_schema: ClassVar[dict[str, Any] | type | None] = None
 
     def __init__(
@@ -55,7 +59,7 @@ class BaseTask(ExecutableTask):
         """JSON Schema from ``inputs_schema`` (dict or pydantic model)."""
         schema = self._inputs_schema
         if schema is None:
-            return {"type": "object"}
+            return type(self).input_schema or {"type": "object"}
         if isinstance(schema, dict):
             return schema
         dump = getattr(schema, "model_json_schema", None)

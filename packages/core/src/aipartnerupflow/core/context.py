@@ -7,6 +7,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from aipartnerupflow.core.executors.secrets import SecretScrubber
+
 __all__ = ["TaskContext", "current_task_context"]
 
 
@@ -22,6 +24,12 @@ class TaskContext:
     params: dict[str, Any] = field(default_factory=dict)
     dependency_results: dict[str, Any] = field(default_factory=dict)
     _progress: Callable[[float, str | None], None] | None = None
+    #: Secret values of this attempt; masked in its result, error, events and log records.
+    secrets: SecretScrubber = field(default_factory=SecretScrubber)
+
+    def add_secret(self, *values: Any) -> None:
+        """Register secret values (tokens, passwords) so they never leave the executor."""
+        self.secrets.add(*values)
 
     def report_progress(self, progress: float, message: str | None = None) -> None:
         """Publish progress (0.0-1.0) for this task on the run's event stream."""

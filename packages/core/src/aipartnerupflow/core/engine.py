@@ -296,7 +296,7 @@ class TreeRun:
                 error = str(exc)
                 if task.attempts >= max_attempts or node.cancel_requested:
                     return _FAILED, None, error
-                delay = backoff_delay(retry, task.attempts)
+                delay = backoff_delay(retry, task.attempts, exc.retry_after)
                 log.info(
                     "task %s attempt %d failed (%s); retrying in %.2fs",
                     task.id,

@@ -13,10 +13,13 @@ __all__ = [
     "ExecutorError",
     "ExecutorNotFoundError",
     "InputValidationError",
+    "OutboundPolicyError",
+    "PermanentError",
     "PluginConflictError",
     "PluginError",
     "PluginImportError",
     "PluginVersionError",
+    "RetryableError",
     "StaleLeaseError",
     "StorageError",
     "TaskAlreadyExistsError",
@@ -82,6 +85,29 @@ class PluginVersionError(PluginError):
 
 class ExecutorError(AipartnerupflowError):
     """An executor failed; the task that ran it is marked ``failed``."""
+
+
+class PermanentError(ExecutorError):
+    """A failure no retry can fix (bad input, auth refused, a 4xx answer): never retried.
+
+    The task fails at once, whatever its ``retry.max_attempts`` says.
+    """
+
+
+class RetryableError(ExecutorError):
+    """A failure a later attempt may fix (a 503, a dropped connection, a rate limit).
+
+    The engine retries it within the task's ``retry`` settings; ``retry_after`` (seconds), when
+    given, is the least delay before the next attempt (a server's ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class OutboundPolicyError(PermanentError):
+    """The outbound network policy forbids a target (scheme, host or resolved address)."""
 
 
 class TaskTimeoutError(ExecutorError, TimeoutError):

@@ -13,8 +13,18 @@ from collections.abc import Callable
 from typing import Any
 
 from aipartnerupflow.core.context import TaskContext, _set_current
-from aipartnerupflow.core.errors import ExecutorError, PluginError
+from aipartnerupflow.core.errors import (
+    ConfigurationError,
+    ExecutorError,
+    PermanentError,
+    PluginError,
+    RetryableError,
+    ValidationError,
+)
 from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.core.executors.metadata import gate_problem, params_problem
+from aipartnerupflow.core.executors.resources import loop_resource
+from aipartnerupflow.core.executors.secrets import SecretScrubber, install_log_scrubbing
 from aipartnerupflow.core.hooks import get_pre_hooks, run_hook
 from aipartnerupflow.core.inputs import (
     constructor_params,
@@ -39,7 +49,14 @@ _PLAIN = frozenset({str, int, float, bool})
 
 
 class RetryableFailure(Exception):
-    """An attempt failed in a way a retry may fix (exception, timeout, reported failure)."""
+    """An attempt failed in a way a retry may fix (exception, timeout, reported failure).
+
+    ``retry_after``: the least delay before the next attempt, when the executor said one.
+    """
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class FinalFailure(Exception):
@@ -56,15 +73,56 @@ def explicit_failure(result: Any) -> str | None:
     return None
 
 
-def backoff_delay(retry: dict[str, Any], attempt: int) -> float:
-    """Exponential backoff with jitter before attempt ``attempt + 1``."""
+def backoff_delay(retry: dict[str, Any], attempt: int, retry_after: float | None = None) -> float:
+    """Exponential backoff with jitter before attempt ``attempt + 1``, at least
+    ``retry_after`` (which :func:`invoke` keeps within ``max_backoff_seconds``)."""
     base = float(retry.get("backoff_seconds", 0.5))
     factor = float(retry.get("backoff_multiplier", 2.0))
     cap = float(retry.get("max_backoff_seconds", 60.0))
     delay: float = min(cap, base * factor ** (attempt - 1))
     if retry.get("jitter", True):
         delay *= random.uniform(0.5, 1.0)
-    return delay
+    return max(delay, retry_after or 0.0)
+
+
+def _max_backoff(task: TaskModel) -> float:
+    retry = task.retry if isinstance(task.retry, dict) else {}
+    try:
+        return float(retry.get("max_backoff_seconds", 60.0))
+    except (TypeError, ValueError):
+        return 60.0
+
+
+def _text(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def _failure(exc: BaseException, task: TaskModel, secrets: SecretScrubber) -> Exception:
+    """The engine's failure for an executor's exception: permanent or retryable, scrubbed."""
+    if isinstance(exc, PermanentError | ValidationError | ConfigurationError):
+        return FinalFailure(secrets.text(str(exc) or type(exc).__name__))
+    if isinstance(exc, RetryableError):
+        text = secrets.text(str(exc) or type(exc).__name__)
+        after = exc.retry_after
+        if after is not None and after > _max_backoff(task):
+            return FinalFailure(
+                f"{text} (not retried: asked to wait {after:g}s, more than the task's "
+                f"retry.max_backoff_seconds={_max_backoff(task):g})"
+            )
+        return RetryableFailure(text, after)
+    if isinstance(exc, ExecutorError):
+        return RetryableFailure(secrets.text(str(exc) or type(exc).__name__))
+    return RetryableFailure(secrets.text(_text(exc)))
+
+
+async def _limit(cls: type[ExecutableTask]) -> asyncio.Semaphore | None:
+    """The running loop's semaphore for an executor class with a ``max_concurrency``."""
+    limit = getattr(cls, "max_concurrency", None)
+    if not isinstance(limit, int) or limit < 1:
+        return None
+    return await loop_resource(
+        ("max_concurrency", cls), lambda: asyncio.Semaphore(limit), lambda _: None
+    )
 
 
 async def cancel_quietly(executor: ExecutableTask) -> None:
@@ -106,10 +164,15 @@ async def invoke(
         cls = registry.get(method)
     except PluginError as exc:
         raise FinalFailure(str(exc)) from None
+    refused = gate_problem(cls, method) or params_problem(cls, method, task.params)
+    if refused:
+        raise FinalFailure(refused)
     try:
         executor = cls(**constructor_params(task.params))
     except TypeError as exc:
         raise FinalFailure(f"executor {method!r} does not accept these params: {exc}") from None
+    except (PermanentError, ValidationError, ConfigurationError) as exc:
+        raise FinalFailure(f"executor {method!r} refused its params: {exc}") from None
     on_executor(executor)
     inputs = merge_dependency_results(task.inputs, task.schemas, dep_results)
     if on_inputs is not None:
@@ -120,36 +183,44 @@ async def invoke(
         raise FinalFailure(f"executor {method!r} has an invalid input schema: {exc}") from None
     if problem:
         raise FinalFailure(f"inputs do not match the input schema of {method!r}: {problem}")
-    _set_current(
-        TaskContext(
-            task_id=task.id,
-            root_id=root_id,
-            name=task.name,
-            user_id=task.user_id,
-            attempt=task.attempts,
-            params=task.params,
-            dependency_results=dep_results,
-            _progress=on_progress,
-        )
+    install_log_scrubbing()
+    ctx = TaskContext(
+        task_id=task.id,
+        root_id=root_id,
+        name=task.name,
+        user_id=task.user_id,
+        attempt=task.attempts,
+        params=task.params,
+        dependency_results=dep_results,
+        _progress=on_progress,
     )
+    secrets = ctx.secrets
+    _set_current(ctx)
+    timeout = task.timeout_seconds or getattr(cls, "default_timeout", None)
+    semaphore = await _limit(cls)
     try:
-        if task.timeout_seconds:
-            try:
-                result = await asyncio.wait_for(executor.execute(inputs), task.timeout_seconds)
-            except TimeoutError:
-                if cancel_requested():
-                    raise asyncio.CancelledError from None
-                await cancel_quietly(executor)
-                raise RetryableFailure(f"timed out after {task.timeout_seconds:g}s") from None
-        else:
-            result = await executor.execute(inputs)
+        if semaphore is not None:
+            await semaphore.acquire()
+        try:
+            if timeout:
+                try:
+                    result = await asyncio.wait_for(executor.execute(inputs), timeout)
+                except TimeoutError:
+                    if cancel_requested():
+                        raise asyncio.CancelledError from None
+                    await cancel_quietly(executor)
+                    raise RetryableFailure(f"timed out after {timeout:g}s") from None
+            else:
+                result = await executor.execute(inputs)
+        finally:
+            if semaphore is not None:
+                semaphore.release()
     except (RetryableFailure, FinalFailure, asyncio.CancelledError):
         raise
-    except ExecutorError as exc:
-        raise RetryableFailure(str(exc) or type(exc).__name__) from None
     except Exception as exc:
-        text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-        raise RetryableFailure(text) from None
+        raise _failure(exc, task, secrets) from None
+    if secrets:
+        result = secrets.data(result)
     reason = explicit_failure(result)
     if reason is not None:
         raise RetryableFailure(reason)

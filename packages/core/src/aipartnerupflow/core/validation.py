@@ -6,6 +6,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from aipartnerupflow.core.errors import PluginError, TaskTreeValidationError
+from aipartnerupflow.core.executors.metadata import gate_problem, params_problem
 from aipartnerupflow.core.inputs import check_inputs
 from aipartnerupflow.core.models import TaskModel, new_task_id
 from aipartnerupflow.core.registry import ExecutorRegistry
@@ -209,6 +210,10 @@ def validate_tasks(
             cls = registry.get(method)
         except PluginError as exc:
             problems.append(f"task {t.name!r} ({t.id}): {exc}")
+            continue
+        refused = gate_problem(cls, method) or params_problem(cls, method, t.params)
+        if refused:
+            problems.append(f"task {t.name!r} ({t.id}): {refused}")
             continue
         if check_static_inputs and not t.dependencies:
             problem = check_inputs(cls, t.params, t.inputs)

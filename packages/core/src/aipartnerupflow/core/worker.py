@@ -287,7 +287,7 @@ class Worker:
             if task.attempts < int(retry.get("max_attempts", 1)) and not job.cancel_requested:
                 end.status = TaskStatus.PENDING.value
                 end.run_after = datetime.now(UTC) + timedelta(
-                    seconds=backoff_delay(retry, task.attempts)
+                    seconds=backoff_delay(retry, task.attempts, exc.retry_after)
                 )
             elif task.attempts > 1:
                 end.error = f"{end.error} (after {task.attempts} attempts)"
