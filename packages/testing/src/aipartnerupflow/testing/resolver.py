@@ -57,7 +57,7 @@ class FakeResolver:
         port: Any,
         *,
         family: int = 0,
-        type: int = 0,  # noqa: A002 - getaddrinfo's own name
+        type: int = 0,
         proto: int = 0,
         flags: int = 0,
     ) -> list[_Info]:
