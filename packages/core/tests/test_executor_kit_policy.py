@@ -284,4 +284,3 @@ def test_policy_is_hashable_and_compares_by_value() -> None:
     assert a == b
     assert hash(a) == hash(b)
     assert {a: 1}[b] == 1
-

@@ -93,7 +93,9 @@ async def test_secret_is_scrubbed_everywhere(
     tid = f"leak-{uuid.uuid4().hex[:8]}"
     sub = manager.subscribe(tid)
     events = asyncio.create_task(_collect(sub))
-    tree = [{"id": tid, "name": "leaky", "schemas": {"method": "kit_leaky"}, "inputs": {"fail": fail}}]
+    tree = [
+        {"id": tid, "name": "leaky", "schemas": {"method": "kit_leaky"}, "inputs": {"fail": fail}}
+    ]
     result = await asyncio.wait_for(manager.run_tasks(tree), 60)
     seen = await asyncio.wait_for(events, 60)
     outcome = result.task(tid)

@@ -179,7 +179,7 @@ async def run_process(
             start_new_session=True,
         )
     except FileNotFoundError:
-        if cwd is not None and not os.path.isdir(cwd):
+        if cwd is not None and not os.path.isdir(cwd):  # noqa: ASYNC240 - error path only
             raise InputValidationError(f"working directory does not exist: {cwd!s}") from None
         raise InputValidationError(f"program not found: {args[0]!r}") from None
     except PermissionError:
