@@ -47,8 +47,8 @@ from __future__ import annotations
 
 import os
 import uuid
-from pathlib import Path
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -72,13 +72,13 @@ __all__ = [
     "fake_resolver",
     "http_target",
     "https_target",
-    "tls_ca",
-    "webhook_receiver",
     "postgres_schema",
     "postgres_url",
     "run_tree",
     "serve_asgi",
     "task_manager",
+    "tls_ca",
+    "webhook_receiver",
 ]
 
 RunTree = Callable[..., Awaitable["TreeResult"]]
