@@ -2,19 +2,23 @@
 
 The test writes a tiny third-party distribution (own pyproject, own top-level package, an
 ``aipartnerupflow.executors`` entry point), builds it and the core as wheels with uv, installs
-both into a clean venv and runs a one-task tree through ``TaskManager`` there. The executor
-package template in ``templates/executor-package`` gets the same treatment.
+both into a clean venv and runs a one-task tree through ``TaskManager`` there. A package made
+from ``templates/executor-package`` (copied outside the repository and renamed) is built,
+installed from wheels and passes its own tests there, the strict contract suite included.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import textwrap
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 TEMPLATE = REPO / "templates" / "executor-package"
@@ -117,33 +121,65 @@ def test_third_party_executor_is_discovered_and_runs(
     assert report["result"] == {"echo": {"x": 1}, "by": "acme"}
 
 
-def test_executor_package_template_builds_installs_and_runs(
+def _toy_from_template(root: Path) -> Path:
+    """A new package made from the template the way CONTRIBUTING says: copy, rename."""
+    package = root / "aipartnerupflow-executor-toy"
+    shutil.copytree(TEMPLATE, package, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    source = package / "src" / "aipartnerupflow" / "extensions"
+    (source / "example").rename(source / "toy")
+    for path in package.rglob("*"):
+        if path.is_file() and path.suffix in {".py", ".toml", ".md"}:
+            text = path.read_text()
+            for old, new in (("example", "toy"), ("Example", "Toy"), ("EXAMPLE", "TOY")):
+                text = re.sub(f"{old}(?!s)", new, text)  # not the `examples` attribute
+            path.write_text(text)
+    return package
+
+
+def test_a_package_made_from_the_template_passes_the_strict_contract_outside_the_repo(
     tmp_path: Path,
     core_wheel: Path,
     testing_wheel: Path,
     build_wheel: Callable[..., Path],
     make_venv: Callable[[], Any],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    template = tmp_path / "executor-example"
-    shutil.copytree(TEMPLATE, template, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
-    wheel = build_wheel(template)
-    assert wheel.name == "aipartnerupflow_executor_example-0.1.0-py3-none-any.whl"
+    package = _toy_from_template(tmp_path)
+    assert REPO not in package.parents  # no workspace, no monorepo config above it
+    wheel = build_wheel(package)
+    assert wheel.name == "aipartnerupflow_executor_toy-0.1.0-py3-none-any.whl"
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert "aipartnerupflow/extensions/example/executor.py" in names
-    assert "aipartnerupflow/extensions/example/py.typed" in names
+    for module in ("network.py", "command.py", "settings.py", "py.typed"):
+        assert f"aipartnerupflow/extensions/toy/{module}" in names
     assert "aipartnerupflow/__init__.py" not in names
     assert "aipartnerupflow/extensions/__init__.py" not in names
 
     venv = make_venv()
-    venv.install(core_wheel, testing_wheel, wheel, "pytest>=9", "pytest-asyncio>=1.2")
-    report = _run_tree(venv, "example_executor", {"text": "ab", "repeat": 2})
-    assert report["source"] == "aipartnerupflow-executor-example"
-    assert report["completed"], report
-    assert report["result"] == {"text": "abab", "length": 4}
+    testing = f"aipartnerupflow-testing[servers] @ {testing_wheel.as_uri()}"
+    venv.install(core_wheel, testing, wheel, "pytest>=9", "pytest-asyncio>=1.2")
 
-    # The template's own tests (contract suite included) pass against the installed wheels.
-    # The settings the monorepo's root config gives every package's tests.
-    pytest_args = ["-q", "-p", "no:cacheprovider", "-W", "error", "--import-mode=importlib"]
-    pytest_args += ["-o", "asyncio_mode=auto", "-o", "asyncio_default_fixture_loop_scope=function"]
-    out = venv.run("-m", "pytest", *pytest_args, "tests", cwd=template)
-    assert " passed" in out
+    # The dangerous skeleton runs once the operator enables it.
+    monkeypatch.setenv("AIPARTNERUPFLOW_ENABLED_EXECUTORS", "toy_command")
+    report = _run_tree(venv, "toy_command", {"command": ["echo", "made from the template"]})
+    assert report["source"] == "aipartnerupflow-executor-toy"
+    assert {"toy_fetch", "toy_command"} <= set(report["ids"])
+    assert report["completed"], report
+    assert report["result"]["stdout"] == "made from the template\n"
+    monkeypatch.delenv("AIPARTNERUPFLOW_ENABLED_EXECUTORS")
+
+    # The package's own tests, the strict contract suite included, against the installed
+    # wheels, with the package's own pytest configuration (none of the monorepo's).
+    out = venv.run("-m", "pytest", "-v", "-p", "no:cacheprovider", "tests", cwd=package)
+    assert re.search(r"\b(4\d|[5-9]\d) passed\b", out), out
+    assert " failed" not in out and " error" not in out, out
+    for check in (
+        "TestFetchContract::test_runs_as_a_dependent PASSED",
+        "TestFetchContract::test_loopback_denied_by_default PASSED",
+        "TestFetchContract::test_output_cap_honoured PASSED",
+        "TestFetchContract::test_timeout PASSED",
+        "TestFetchContract::test_no_secrets_in_results_errors_events_rows_or_logs PASSED",
+        "TestCommandContract::test_dangerous_executor_needs_opt_in PASSED",
+        "TestCommandContract::test_cancellation PASSED",
+        "TestCommandContract::test_permanent_errors_are_not_retried PASSED",
+    ):
+        assert check in out, f"{check!r} missing:\n{out}"

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-from dataclasses import dataclass, field
 from typing import Any
 
 from a2a.types import (
@@ -25,36 +23,17 @@ from a2a_helpers import (
     send_request,
     tasks_message,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Route
+
+from aipartnerupflow.testing.webhook import WebhookReceiver
+
+_TERMINAL = {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED"}
 
 
-@dataclass
-class Receiver:
-    """A webhook receiver; ``fail_first`` answers 500 to that many requests first."""
-
-    fail_first: int = 0
-    bodies: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
-    attempts: int = 0
-    done: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def app(self) -> Starlette:
-        async def hook(request: Request) -> JSONResponse:
-            self.attempts += 1
-            if self.attempts <= self.fail_first:
-                return JSONResponse({"error": "try again"}, status_code=500)
-            body = await request.json()
-            self.bodies.append(body)
-            self.headers.append(dict(request.headers))
-            state = body.get("statusUpdate", {}).get("status", {}).get("state")
-            if state in {"TASK_STATE_COMPLETED", "TASK_STATE_FAILED", "TASK_STATE_CANCELED"}:
-                self.done.set()
-            return JSONResponse({"ok": True})
-
-        return Starlette(routes=[Route("/hook", hook, methods=["POST"])])
+def _finished(bodies: list[Any]) -> bool:
+    """Whether the receiver has seen the task's terminal status update."""
+    return any(
+        b.get("statusUpdate", {}).get("status", {}).get("state") in _TERMINAL for b in bodies
+    )
 
 
 def _with_push(url: str, prefix: str) -> SendMessageRequest:
@@ -70,7 +49,7 @@ def _with_push(url: str, prefix: str) -> SendMessageRequest:
 
 
 async def test_push_notifications_reach_a_loopback_receiver_when_allowed() -> None:
-    receiver = Receiver(fail_first=1)
+    receiver = WebhookReceiver(fail_first=1)
     async with (
         on_loopback(receiver.app()) as hook_base,
         over_http(push_allow_private=True) as server,
@@ -78,7 +57,7 @@ async def test_push_notifications_reach_a_loopback_receiver_when_allowed() -> No
         client = await server.client(streaming=False)
         task = (await collect(client.send_message(_with_push(f"{hook_base}/hook", "push-"))))[0]
         assert task.task.status.state == TaskState.TASK_STATE_COMPLETED
-        await asyncio.wait_for(receiver.done.wait(), 60)  # hang guard only
+        await receiver.wait_for(_finished, 60)  # hang guard only
     assert receiver.attempts == len(receiver.bodies) + 1  # the first attempt was retried
     assert "task" in receiver.bodies[0]
     assert all(h["x-a2a-notification-token"] == "secret-token" for h in receiver.headers)

@@ -1,3 +1,3 @@
-"""Test setup for this package: the shared fixtures from aipartnerupflow-testing."""
+"""Test setup: the shared fixtures (and test servers) of aipartnerupflow-testing."""
 
 pytest_plugins = ["aipartnerupflow.testing.fixtures"]

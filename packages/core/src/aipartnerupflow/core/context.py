@@ -32,8 +32,11 @@ class TaskContext:
         self.secrets.add(*values)
 
     def report_progress(self, progress: float, message: str | None = None) -> None:
-        """Publish progress (0.0-1.0) for this task on the run's event stream."""
+        """Publish progress (0.0-1.0) for this task on the run's event stream (registered
+        secrets masked in ``message``)."""
         if self._progress is not None:
+            if message is not None and self.secrets:
+                message = self.secrets.text(str(message))
             self._progress(min(1.0, max(0.0, float(progress))), message)
 
 

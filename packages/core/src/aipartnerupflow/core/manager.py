@@ -13,6 +13,7 @@ from typing import Any, Literal
 from aipartnerupflow.core.engine import Scheduler, TreeRun
 from aipartnerupflow.core.errors import AipartnerupflowError, TaskNotFoundError
 from aipartnerupflow.core.events import EventBus, EventKind, Subscription, TaskEvent
+from aipartnerupflow.core.executors.resources import aclose_loop_resources
 from aipartnerupflow.core.hooks import get_task_tree_hooks, run_hook
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
@@ -309,12 +310,14 @@ class TaskManager:
     # -- lifecycle ---------------------------------------------------------------------------
 
     async def close(self, *, close_storage: bool = True) -> None:
-        """Cancel what still runs, flush, and close the store."""
+        """Cancel what still runs, flush, close the executors' shared resources of this event
+        loop (:func:`~aipartnerupflow.core.executors.aclose_loop_resources`) and the store."""
         for run in list(self._runs.values()):
             await run.cancel(
                 {i for i, n in run.nodes.items() if not TaskStatus.is_terminal(n.task.status)}
             )
         await self.scheduler.cancel_all()
+        await aclose_loop_resources()
         _live_owners.discard(self.owner_id)
         if close_storage:
             await self.storage.close()

@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 from aipartnerupflow.core.context import _set_current
 from aipartnerupflow.core.errors import ConfigurationError, StaleLeaseError
 from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.core.executors.resources import aclose_loop_resources
 from aipartnerupflow.core.hooks import get_post_hooks, run_hook
 from aipartnerupflow.core.invoke import FinalFailure, RetryableFailure, backoff_delay, invoke
 from aipartnerupflow.core.models import TaskModel
@@ -169,6 +170,7 @@ class Worker:
             await self._work.close()
             if self._locks is not None:
                 await self._locks.close()
+            await aclose_loop_resources()
 
     async def _claim_loop(self) -> None:
         batch = max(1, self.concurrency // 4)

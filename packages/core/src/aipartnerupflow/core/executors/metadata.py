@@ -136,6 +136,8 @@ def params_problem(
         problem = input_problem(schema, params)
     except Exception as exc:
         return f"executor {executor_id!r} has an invalid params schema: {exc}"
+    if problem and problem.startswith("input "):
+        problem = "param " + problem[len("input ") :]  # the checker speaks of inputs
     return (
         f"params do not match the params schema of {executor_id!r}: {problem}" if problem else None
     )

@@ -111,6 +111,28 @@ async def _feed(stdin: asyncio.StreamWriter | None, data: bytes | None) -> None:
         await stdin.wait_closed()
 
 
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    """Return once the program itself has exited.
+
+    ``Process.wait()`` also waits for the pipes to close, which never happens while a child
+    the program left running holds them; the exit status is known earlier (the child watcher
+    sets ``returncode``), so watch for it too.
+    """
+    waiter = asyncio.ensure_future(process.wait())
+    try:
+        delay = 0.002
+        while process.returncode is None:
+            done, _ = await asyncio.wait({waiter}, timeout=delay)
+            if done:
+                return
+            delay = min(delay * 2, 0.05)
+    finally:
+        if not waiter.done():
+            waiter.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await waiter
+
+
 async def _stop(process: asyncio.subprocess.Process, grace: float) -> None:
     """SIGTERM the group, SIGKILL it after ``grace`` seconds, and reap the leader."""
     if process.returncode is None:
@@ -157,6 +179,8 @@ async def run_process(
             start_new_session=True,
         )
     except FileNotFoundError:
+        if cwd is not None and not os.path.isdir(cwd):  # noqa: ASYNC240 - error path only
+            raise InputValidationError(f"working directory does not exist: {cwd!s}") from None
         raise InputValidationError(f"program not found: {args[0]!r}") from None
     except PermissionError:
         raise InputValidationError(f"program is not executable: {args[0]!r}") from None
@@ -167,7 +191,7 @@ async def run_process(
     )
     try:
         async with asyncio.timeout(timeout):
-            await process.wait()
+            await _exited(process)
             kill_group(process.pid)  # what the program left running would hold the pipes open
             await io
     except TimeoutError:
