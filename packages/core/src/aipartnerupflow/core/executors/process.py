@@ -111,6 +111,43 @@ async def _feed(stdin: asyncio.StreamWriter | None, data: bytes | None) -> None:
         await stdin.wait_closed()
 
 
+def _pidfd(pid: int) -> int | None:
+    """A pidfd for ``pid`` (Linux 5.3+), or None where there is none."""
+    pidfd_open = getattr(os, "pidfd_open", None)
+    if pidfd_open is None:
+        return None
+    try:
+        fd: int = pidfd_open(pid)
+    except OSError:  # already reaped, or no pidfd support in this kernel
+        return None
+    return fd
+
+
+async def _exited(process: asyncio.subprocess.Process) -> None:
+    """Return once the program itself has ended, even while what it left running holds its
+    pipes open: asyncio's ``wait()`` also waits for the pipes (Python 3.11), so it alone would
+    wait for those processes to end.
+    """
+    waiter = asyncio.ensure_future(process.wait())
+    fd = _pidfd(process.pid)
+    try:
+        if fd is None:
+            while process.returncode is None and not waiter.done():
+                await asyncio.wait({waiter}, timeout=0.05)
+            return
+        loop = asyncio.get_running_loop()
+        ready = loop.create_future()
+        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        try:
+            await asyncio.wait({waiter, ready}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            loop.remove_reader(fd)
+    finally:
+        if fd is not None:
+            os.close(fd)
+        waiter.cancel()
+
+
 async def _stop(process: asyncio.subprocess.Process, grace: float) -> None:
     """SIGTERM the group, SIGKILL it after ``grace`` seconds, and reap the leader."""
     if process.returncode is None:
@@ -167,9 +204,10 @@ async def run_process(
     )
     try:
         async with asyncio.timeout(timeout):
-            await process.wait()
+            await _exited(process)
             kill_group(process.pid)  # what the program left running would hold the pipes open
             await io
+            await process.wait()
     except TimeoutError:
         await _stop(process, grace_seconds)
         io.cancel()
