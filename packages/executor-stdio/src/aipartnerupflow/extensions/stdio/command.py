@@ -192,6 +192,8 @@ class CommandExecutor(ExecutableTask):
                     allowed_exit_codes=allowed,
                     grace_seconds=settings.kill_grace,
                 )
+            except TimeoutError:  # TaskTimeoutError (a TimeoutError, hence an OSError)
+                raise
             except OSError as exc:  # E2BIG, ENOEXEC … : no retry can start it
                 raise PermanentError(
                     f"{argv[0]} could not be started: {exc.strerror or exc}"

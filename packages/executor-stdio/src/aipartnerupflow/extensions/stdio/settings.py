@@ -49,7 +49,8 @@ class CommandSettings(Settings):
     inherit_env: tuple[str, ...] = pydantic.Field(
         default=("HOME", "LANG"),
         description="Variables of the server's environment passed to programs (nothing else "
-        "is inherited; PATH is AIPARTNERUPFLOW_COMMAND_SEARCH_PATH).",
+        "is inherited; PATH is always AIPARTNERUPFLOW_COMMAND_SEARCH_PATH, so 'PATH' alone "
+        "inherits nothing).",
     )
     env_allow: tuple[str, ...] = pydantic.Field(
         default=(),
