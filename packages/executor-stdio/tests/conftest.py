@@ -55,8 +55,10 @@ def configure(monkeypatch: pytest.MonkeyPatch) -> Configure:
 
     def apply(**values: str) -> None:
         for key, value in values.items():
-            name = f"AIPARTNERUPFLOW_{key}" if key == "ENABLED_EXECUTORS" else (
-                f"AIPARTNERUPFLOW_COMMAND_{key}"
+            name = (
+                f"AIPARTNERUPFLOW_{key}"
+                if key == "ENABLED_EXECUTORS"
+                else (f"AIPARTNERUPFLOW_COMMAND_{key}")
             )
             monkeypatch.setenv(name, value)
         reload_settings()

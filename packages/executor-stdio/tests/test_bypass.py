@@ -14,7 +14,6 @@ import pytest
 from aipartnerupflow.core.errors import InputValidationError
 from aipartnerupflow.extensions.stdio import CommandExecutor, CommandRefusedError
 
-
 Configure = Callable[..., None]
 PYTHON = os.path.realpath(sys.executable)
 
@@ -112,9 +111,7 @@ async def test_an_empty_allow_list_runs_nothing(configure: Configure, tmp_path: 
 
 
 @pytest.mark.parametrize("program", ["./ls", "bin/ls", "../bin/ls", "ls/"])
-async def test_relative_paths_are_refused(
-    enabled: Configure, workdir: Path, program: str
-) -> None:
+async def test_relative_paths_are_refused(enabled: Configure, workdir: Path, program: str) -> None:
     (workdir / "bin").mkdir()
     os.symlink(which("ls"), workdir / "bin" / "ls")
     os.symlink(which("ls"), workdir / "ls")
@@ -131,8 +128,9 @@ async def test_dot_dot_resolves_before_matching(
         await run({"command": [sneaky, "-f", "x"], "cwd": str(workdir)})
     assert victim.exists()
     ls_dir, ls_name = os.path.split(which("ls"))
-    out = await run({"command": [f"{ls_dir}/../{os.path.basename(ls_dir)}/{ls_name}"],
-                     "cwd": str(workdir)})
+    out = await run(
+        {"command": [f"{ls_dir}/../{os.path.basename(ls_dir)}/{ls_name}"], "cwd": str(workdir)}
+    )
     assert out["executable"] == which("ls")
     assert out["stdout"] == "x\n"
 
@@ -166,7 +164,9 @@ def impostor(tmp_path: Path) -> tuple[Path, Path]:
 
 
 async def test_the_servers_path_is_never_searched(
-    enabled: Configure, monkeypatch: pytest.MonkeyPatch, workdir: Path,
+    enabled: Configure,
+    monkeypatch: pytest.MonkeyPatch,
+    workdir: Path,
     impostor: tuple[Path, Path],
 ) -> None:
     evil, marker = impostor
@@ -200,9 +200,7 @@ async def test_an_allowed_name_shadowed_earlier_in_the_search_path_is_refused(
     assert not marker.exists()
 
 
-async def test_a_file_that_is_not_executable_is_refused(
-    enabled: Configure, workdir: Path
-) -> None:
+async def test_a_file_that_is_not_executable_is_refused(enabled: Configure, workdir: Path) -> None:
     plain = workdir / "data.txt"
     plain.write_text("#!/bin/sh\n")
     with pytest.raises(InputValidationError, match="not an executable file"):
@@ -264,8 +262,7 @@ async def test_secret_env_reads_only_allowed_variables(
     monkeypatch.setenv("SERVER_ONLY", "do-not-read-me")
     enabled(ENV_ALLOW="TOKEN")
     with pytest.raises(InputValidationError, match="AIPARTNERUPFLOW_COMMAND_SECRET_ENV"):
-        await run({"command": ["env"], "secret_env": {"TOKEN": "SERVER_ONLY"},
-                   "cwd": str(workdir)})
+        await run({"command": ["env"], "secret_env": {"TOKEN": "SERVER_ONLY"}, "cwd": str(workdir)})
 
 
 @pytest.mark.parametrize(

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from aipartnerupflow.core.errors import TaskTreeValidationError, TaskTimeoutError
+from aipartnerupflow.core.errors import TaskTimeoutError, TaskTreeValidationError
 from aipartnerupflow.core.executors.process import ProcessExitError
 from aipartnerupflow.extensions.stdio import CommandExecutor
 
@@ -23,8 +23,12 @@ async def run(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def task(inputs: dict[str, Any], task_id: str = "cmd") -> dict[str, Any]:
-    return {"id": task_id, "name": task_id, "schemas": {"method": "command_executor"},
-            "inputs": inputs}
+    return {
+        "id": task_id,
+        "name": task_id,
+        "schemas": {"method": "command_executor"},
+        "inputs": inputs,
+    }
 
 
 async def test_off_until_the_operator_enables_it(run_tree: Any) -> None:
@@ -52,17 +56,19 @@ async def test_a_refusal_fails_the_task_once_without_retries(
 ) -> None:
     victim = workdir / "x"
     victim.write_text("kept")
-    tree = [{**task({"command": "ls; rm -rf x", "cwd": str(workdir)}),
-             "retry": {"max_attempts": 3, "backoff_seconds": 0}}]
+    tree = [
+        {
+            **task({"command": "ls; rm -rf x", "cwd": str(workdir)}),
+            "retry": {"max_attempts": 3, "backoff_seconds": 0},
+        }
+    ]
     outcome = (await run_tree(tree)).task("cmd")
     assert outcome.status == "failed"
     assert "only a shell understands" in (outcome.error or "")
     assert victim.read_text() == "kept"
 
 
-async def test_a_disallowed_exit_status_fails_the_task(
-    enabled: Configure, run_tree: Any
-) -> None:
+async def test_a_disallowed_exit_status_fails_the_task(enabled: Configure, run_tree: Any) -> None:
     code = "import sys; sys.stderr.write('it broke'); sys.exit(3)"
     outcome = (await run_tree([task({"command": [PYTHON, "-c", code]})])).task("cmd")
     assert outcome.status == "failed"
@@ -113,8 +119,11 @@ async def test_nothing_of_the_servers_environment_is_inherited(
     monkeypatch.setenv("LANG", "C.UTF-8")
     out = await run({"command": ["env"]})
     seen = dict(line.split("=", 1) for line in out["stdout"].splitlines())
-    assert seen == {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": "/home/someone",
-                    "LANG": "C.UTF-8"}
+    assert seen == {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/home/someone",
+        "LANG": "C.UTF-8",
+    }
     enabled(INHERIT_ENV="LANG", SEARCH_PATH="/usr/bin:/bin")
     out = await run({"command": ["env"]})
     assert out["stdout"].splitlines() == ["PATH=/usr/bin:/bin", "LANG=C.UTF-8"]
@@ -137,8 +146,11 @@ async def test_secrets_never_reach_the_result(
     monkeypatch.setenv("DEPLOY_TOKEN", "tok-9f8e7d6c5b")
     enabled(ENV_ALLOW="API_TOKEN,MY_PASSWORD", SECRET_ENV="DEPLOY_TOKEN")
     code = "import os; print(os.environ['API_TOKEN'], os.environ['MY_PASSWORD'])"
-    inputs = {"command": [PYTHON, "-c", code], "secret_env": {"API_TOKEN": "DEPLOY_TOKEN"},
-              "env": {"MY_PASSWORD": "pw-1a2b3c4d"}}
+    inputs = {
+        "command": [PYTHON, "-c", code],
+        "secret_env": {"API_TOKEN": "DEPLOY_TOKEN"},
+        "env": {"MY_PASSWORD": "pw-1a2b3c4d"},
+    }
     direct = await run(inputs)  # outside the engine nothing masks: the program got the values
     assert direct["stdout"] == "tok-9f8e7d6c5b pw-1a2b3c4d\n"
     outcome = (await run_tree([task(inputs)])).task("cmd")
@@ -168,8 +180,11 @@ async def test_cwd_inside_an_allowed_dir(enabled: Configure, workdir: Path) -> N
 async def test_a_timeout_fails_the_task(enabled: Configure, run_tree: Any) -> None:
     with pytest.raises(TaskTimeoutError, match="timed out"):
         await run({"command": [PYTHON, "-c", "import time; time.sleep(600)"], "timeout": 0.5})
-    outcome = (await run_tree([task({"command": [PYTHON, "-c", "import time; time.sleep(600)"],
-                                     "timeout": 0.5})])).task("cmd")
+    outcome = (
+        await run_tree(
+            [task({"command": [PYTHON, "-c", "import time; time.sleep(600)"], "timeout": 0.5})]
+        )
+    ).task("cmd")
     assert outcome.status == "failed"
     assert "timed out" in (outcome.error or "")
 

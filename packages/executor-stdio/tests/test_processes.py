@@ -100,8 +100,14 @@ async def test_cancelling_the_task_kills_the_whole_group(
     fast_kill: Configure, task_manager: Any, tmp_path: Path, mode: str
 ) -> None:
     pidfile = tmp_path / "pids"
-    tree = [{"id": "forker", "name": "forker", "schemas": {"method": "command_executor"},
-             "inputs": {**forker(pidfile, mode), "timeout": 600}}]
+    tree = [
+        {
+            "id": "forker",
+            "name": "forker",
+            "schemas": {"method": "command_executor"},
+            "inputs": {**forker(pidfile, mode), "timeout": 600},
+        }
+    ]
     run = asyncio.create_task(task_manager.run_tasks(tree))
     pids = await wait_for_file(pidfile)
     assert all(psutil.pid_exists(p) for p in pids)

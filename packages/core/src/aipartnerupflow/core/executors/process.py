@@ -136,10 +136,16 @@ async def _exited(process: asyncio.subprocess.Process) -> None:
                 await asyncio.wait({waiter}, timeout=0.05)
             return
         loop = asyncio.get_running_loop()
-        ready = loop.create_future()
-        loop.add_reader(fd, lambda: ready.done() or ready.set_result(None))
+        ready: asyncio.Future[None] = loop.create_future()
+
+        def readable() -> None:
+            if not ready.done():
+                ready.set_result(None)
+
+        loop.add_reader(fd, readable)
         try:
-            await asyncio.wait({waiter, ready}, return_when=asyncio.FIRST_COMPLETED)
+            either: set[asyncio.Future[Any]] = {waiter, ready}
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
         finally:
             loop.remove_reader(fd)
     finally:

@@ -8,9 +8,8 @@ widen them.
 
 from __future__ import annotations
 
-from typing import ClassVar
-
 import os
+from typing import ClassVar
 
 import pydantic
 
@@ -87,7 +86,9 @@ class CommandSettings(Settings):
         relative = [d for d in dirs if not os.path.isabs(d)]
         if relative or not dirs:
             # An empty or relative entry would make lookups depend on the server's cwd.
-            raise ValueError(f"every directory must be an absolute path (got {relative or value!r})")
+            raise ValueError(
+                f"every directory must be an absolute path (got {relative or value!r})"
+            )
         return os.pathsep.join(dirs)
 
     @pydantic.field_validator("allowed_dirs")

@@ -14,8 +14,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-__all__ = ["RESOURCES", "cpu_info", "disk_info", "human_bytes", "load_info", "memory_info",
-           "os_info", "python_info", "read_resource"]
+__all__ = [
+    "RESOURCES",
+    "cpu_info",
+    "disk_info",
+    "human_bytes",
+    "load_info",
+    "memory_info",
+    "os_info",
+    "python_info",
+    "read_resource",
+]
 
 RESOURCES = ("cpu", "memory", "disk", "os", "python", "load")
 _PROC = Path("/proc")
@@ -65,6 +74,9 @@ def cpu_info(proc: Path = _PROC) -> dict[str, Any]:
                 if core:
                     cores.add((physical, core))
                 physical = core = ""
+    if brand is None and sys.platform == "win32":
+        # not platform.processor(): on Linux and macOS it runs uname -p or sysctl
+        brand = os.environ.get("PROCESSOR_IDENTIFIER") or None
     logical = os.cpu_count()
     try:
         usable: int | None = len(os.sched_getaffinity(0))
@@ -72,7 +84,7 @@ def cpu_info(proc: Path = _PROC) -> dict[str, Any]:
         usable = logical
     return {
         "system": platform.system(),
-        "brand": brand or platform.processor() or None,
+        "brand": brand,
         "architecture": platform.machine() or None,
         "cores": len(cores) or logical,
         "threads": logical,

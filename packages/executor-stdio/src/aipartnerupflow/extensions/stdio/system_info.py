@@ -79,4 +79,6 @@ class SystemInfoExecutor(ExecutableTask):
         except FileNotFoundError:
             raise InputValidationError(f"input 'path': {path} does not exist") from None
         except OSError as exc:
-            raise InputValidationError(f"input 'path': cannot read {path}: {exc.strerror}") from None
+            raise InputValidationError(
+                f"input 'path': cannot read {path}: {exc.strerror}"
+            ) from None
