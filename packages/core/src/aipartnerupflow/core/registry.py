@@ -43,6 +43,8 @@ CORE_DISTRIBUTION = "aipartnerupflow-core"
 #: installs them (a test keeps this equal to the meta-package's extras).
 KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "rest_executor": "http",
+    "command_executor": "stdio",
+    "system_info_executor": "stdio",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -52,8 +54,6 @@ UNRELEASED_EXECUTORS: dict[str, str] = {
     "docker_executor": "aipartnerupflow-executor-docker",
     "grpc_executor": "aipartnerupflow-executor-grpc",
     "websocket_executor": "aipartnerupflow-executor-websocket",
-    "command_executor": "aipartnerupflow-executor-stdio",
-    "system_info_executor": "aipartnerupflow-executor-stdio",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
     "mcp_executor": "aipartnerupflow-executor-mcp",
     "llm_executor": "aipartnerupflow-executor-llm",
