@@ -126,6 +126,7 @@ class Exchange:
         self.connection: ClientConnection | None = None
         self.cancelled = False
         self._state = _State()
+        self._deadline: asyncio.Timeout | None = None
 
     # -- the exchange ----------------------------------------------------------------------
 
@@ -134,7 +135,7 @@ class Exchange:
         plan, state = self.plan, self._state
         started = time.monotonic()
         try:
-            async with asyncio.timeout(plan.timeout):
+            async with asyncio.timeout(plan.timeout) as self._deadline:
                 await self._exchange()
         except TimeoutError:
             raise RetryableError(self._timeout_text()) from None
@@ -173,7 +174,8 @@ class Exchange:
         except ConnectionClosed as exc:
             self._on_closed(exc)
         except asyncio.CancelledError:
-            code, reason = 1001, "task cancelled"
+            timed_out = self._deadline is not None and self._deadline.expired()
+            code, reason = 1001, "timed out" if timed_out else "task cancelled"
             raise
         finally:
             await self._close(connection, code, reason)
