@@ -20,8 +20,12 @@ class TestWebSocketExecutorContract(ExecutorContract):
 
     @pytest.fixture
     def valid_inputs(self, ws_server: WsServer) -> dict[str, Any]:
-        return {"url": ws_server.url("/auth"), "token": TOKEN, "message": {"hello": "world"},
-                "wait_for": {"messages": 2}}
+        return {
+            "url": ws_server.url("/auth"),
+            "token": TOKEN,
+            "message": {"hello": "world"},
+            "wait_for": {"messages": 2},
+        }
 
     @pytest.fixture
     def invalid_inputs(self) -> list[InvalidCase]:

@@ -12,7 +12,7 @@ import math
 import re
 from dataclasses import dataclass, field
 from typing import Any, Literal
-from urllib.parse import unquote, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
 from aipartnerupflow.core.errors import InputValidationError
 from aipartnerupflow.core.executors.caps import effective_limit
@@ -101,7 +101,7 @@ INPUT_SCHEMA: dict[str, Any] = {
             "type": "boolean",
             "default": True,
             "description": "The original project's switch: false sends and closes without "
-            "waiting (same as wait_for {\"messages\": 0}).",
+            'waiting (same as wait_for {"messages": 0}).',
         },
         "wait_for": {
             "description": "What ends the exchange: a number of messages, the first JSON "
@@ -192,11 +192,22 @@ def _raw_secrets(inputs: dict[str, Any]) -> list[str]:
     found: list[str] = []
     headers = inputs.get("headers")
     if isinstance(headers, dict):
-        found += [v for k, v in headers.items() if is_sensitive_name(str(k)) and isinstance(v, str)]
+        for k, v in headers.items():
+            if is_sensitive_name(str(k)) and isinstance(v, str):
+                found += _credential_parts(v)
     token = inputs.get("token")
     if isinstance(token, str):
         found.append(token)
     return found
+
+
+_SCHEME_VALUE = re.compile(r"^[A-Za-z][A-Za-z0-9._~+/-]* +(\S.*)$")
+
+
+def _credential_parts(value: str) -> list[str]:
+    """A credential header's value, and its credentials without the scheme (``Bearer x``)."""
+    found = _SCHEME_VALUE.match(value)
+    return [value, found.group(1)] if found else [value]
 
 
 def _depth(value: Any, limit: int) -> bool:
@@ -251,6 +262,9 @@ def _split_url(raw: str, scrubber: SecretScrubber) -> tuple[str, tuple[str, str]
         user, _, password = userinfo.partition(":")
         credentials = (unquote(user), unquote(password))
         scrubber.add(password, unquote(password), userinfo)
+    for key, value in parse_qsl(parts.query, keep_blank_values=True):
+        if is_sensitive_name(key):  # websockets logs the request line
+            scrubber.add(value)
     clean = urlunsplit((parts.scheme.lower(), hostport, parts.path, parts.query, ""))
     return clean, credentials
 
@@ -276,7 +290,7 @@ def make_plan(inputs: dict[str, Any], settings: WebSocketSettings) -> Plan:
     for name, value in (inputs.get("headers") or {}).items():
         headers.append((name, _header_value(name, value, f"headers.{name}")))
         if is_sensitive_name(name):
-            scrubber.add(value)
+            scrubber.add(*_credential_parts(value))
     readable = settings.readable_env()
     setting = f"{ENV_PREFIX}SECRET_ENV or AIPARTNERUPFLOW_SECRET_ENV"
     for name, env_name in (inputs.get("headers_env") or {}).items():
@@ -293,7 +307,9 @@ def make_plan(inputs: dict[str, Any], settings: WebSocketSettings) -> Plan:
         )
     if token is not None:
         scrubber.add(token)
-        headers.append(("Authorization", f"Bearer {_header_value('Authorization', token, 'token')}"))
+        headers.append(
+            ("Authorization", f"Bearer {_header_value('Authorization', token, 'token')}")
+        )
     if credentials is not None:
         import base64
 

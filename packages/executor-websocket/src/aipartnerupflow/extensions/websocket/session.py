@@ -127,6 +127,8 @@ class Exchange:
         self.cancelled = False
         self._state = _State()
         self._deadline: asyncio.Timeout | None = None
+        self._settled = asyncio.Event()  # the handshake succeeded or failed
+        self._closing: asyncio.Future[None] | None = None  # the one close in progress
 
     # -- the exchange ----------------------------------------------------------------------
 
@@ -140,8 +142,11 @@ class Exchange:
         except TimeoutError:
             raise RetryableError(self._timeout_text()) from None
         if self.cancelled:
-            raise PermanentError(f"the task was cancelled; the connection to {plan.shown_url} "
-                                 "was closed (1001)")
+            raise PermanentError(
+                f"the task was cancelled; the connection to {plan.shown_url} was closed (1001)"
+                if self.connection is not None
+                else "the task was cancelled before it connected"
+            )
         return {
             "success": True,
             "url": plan.shown_url,
@@ -162,10 +167,17 @@ class Exchange:
         from websockets.exceptions import ConnectionClosed
 
         plan, state = self.plan, self._state
-        connection = await self._open()
+        if self.cancelled:
+            return
+        try:
+            connection = await self._open()
+        finally:
+            self._settled.set()
         self.connection = connection
         code, reason = 1000, ""
         try:
+            if self.cancelled:  # cancel() came during the handshake
+                return
             state.phase = "sending messages to"
             for text in plan.outgoing:
                 await connection.send(text)
@@ -254,8 +266,10 @@ class Exchange:
         """Close (bounded by CLOSE_TIMEOUT), even while being cancelled."""
         if self.cancelled:
             code, reason = 1001, "task cancelled"
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(connection.close(code, reason))
         try:
-            await asyncio.shield(connection.close(code, reason))
+            await asyncio.shield(self._closing)
         except asyncio.CancelledError:
             connection.transport.abort()
             raise
@@ -267,14 +281,21 @@ class Exchange:
             state.close_reason = connection.close_reason or ""
 
     async def cancel(self) -> None:
-        """Close the connection with 1001 'task cancelled' (called by the executor's cancel)."""
+        """Close the connection with 1001 'task cancelled' (called by the executor's cancel).
+
+        During the handshake it only waits for the handshake's end: the exchange then sees
+        the flag and closes itself. One close at a time: two concurrent ones would wait for
+        each other until the close timeout.
+        """
         self.cancelled = True
+        if self._state.phase == "in the WebSocket handshake with":
+            await self._settled.wait()  # the caller bounds the wait
+            return
         connection = self.connection
-        if connection is not None:
-            try:
-                await connection.close(1001, "task cancelled")
-            except Exception:
-                connection.transport.abort()
+        if connection is not None and self._closing is None:
+            self._closing = asyncio.ensure_future(connection.close(1001, "task cancelled"))
+        if self._closing is not None:
+            await asyncio.shield(self._closing)
 
     # -- failures --------------------------------------------------------------------------
 
@@ -301,7 +322,8 @@ class Exchange:
         if isinstance(status_exc, InvalidStatus):
             response = status_exc.response
             status = response.status_code
-            text = f"{url} rejected the WebSocket handshake with HTTP {status} {response.reason_phrase}"
+            phrase = response.reason_phrase
+            text = f"{url} rejected the WebSocket handshake with HTTP {status} {phrase}"
             body = bytes(response.body or b"")[:_EXCERPT].decode("utf-8", "replace").strip()
             if 300 <= status < 400:
                 location = plan.scrubber.url(str(response.headers.get("Location", "")))
@@ -324,7 +346,8 @@ class Exchange:
         if isinstance(exc, ssl.SSLError):
             return PermanentError(f"the TLS handshake with {url} failed: {exc}")
         if isinstance(exc, InvalidMessage | OSError):
-            return RetryableError(f"the WebSocket handshake with {url} broke off: {exc}")
+            why = str(exc) or type(exc).__name__
+            return RetryableError(f"the WebSocket handshake with {url} broke off: {why}")
         return PermanentError(f"the WebSocket handshake with {url} failed: {exc}")
 
     def _on_closed(self, exc: ConnectionClosed) -> None:
@@ -345,8 +368,10 @@ class Exchange:
         shown = f"{code} {reason!r}" if reason else str(code)
         waiting = f"while the task waited for {plan.waiting_for()} ({self._progress_text()})"
         if rcvd is None:
-            why = "the keepalive ping timed out" if sent is not None and sent.code == 1011 else (
-                "no close frame"
+            why = (
+                "the keepalive ping timed out"
+                if sent is not None and sent.code == 1011
+                else ("no close frame")
             )
             raise RetryableError(
                 f"the connection to {plan.shown_url} was lost ({why}: 1006) {waiting}"
@@ -360,7 +385,5 @@ class Exchange:
         if plan.wait == "close" and normal:
             return
         if code in _SERVER_TROUBLE:
-            raise RetryableError(
-                f"{plan.shown_url} closed the connection with {shown} {waiting}"
-            )
+            raise RetryableError(f"{plan.shown_url} closed the connection with {shown} {waiting}")
         raise PermanentError(f"{plan.shown_url} closed the connection with {shown} {waiting}")
