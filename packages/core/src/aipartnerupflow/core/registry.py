@@ -43,6 +43,7 @@ CORE_DISTRIBUTION = "aipartnerupflow-core"
 #: installs them (a test keeps this equal to the meta-package's extras).
 KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "rest_executor": "http",
+    "websocket_executor": "websocket",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -51,7 +52,6 @@ UNRELEASED_EXECUTORS: dict[str, str] = {
     "ssh_executor": "aipartnerupflow-executor-ssh",
     "docker_executor": "aipartnerupflow-executor-docker",
     "grpc_executor": "aipartnerupflow-executor-grpc",
-    "websocket_executor": "aipartnerupflow-executor-websocket",
     "command_executor": "aipartnerupflow-executor-stdio",
     "system_info_executor": "aipartnerupflow-executor-stdio",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
