@@ -66,7 +66,8 @@ class WebSocketExecutor(ExecutableTask):
         scrubber = ctx.secrets if ctx is not None else SecretScrubber()
         with self._scrubbing(scrubber, own=ctx is None):
             try:
-                plan = make_plan(inputs, WebSocketSettings.get())
+                checked = ctx is not None and self.get_input_schema() is INPUT_SCHEMA
+                plan = make_plan(inputs, WebSocketSettings.get(), schema_checked=checked)
                 scrubber.add(*plan.scrubber.secrets)
                 plan.scrubber = scrubber
                 from aipartnerupflow.extensions.websocket.session import Exchange

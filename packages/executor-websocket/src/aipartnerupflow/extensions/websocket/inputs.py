@@ -269,12 +269,18 @@ def _split_url(raw: str, scrubber: SecretScrubber) -> tuple[str, tuple[str, str]
     return clean, credentials
 
 
-def make_plan(inputs: dict[str, Any], settings: WebSocketSettings) -> Plan:
-    """Validate ``inputs`` against the schema and the operator's settings; no I/O."""
+def make_plan(
+    inputs: dict[str, Any], settings: WebSocketSettings, *, schema_checked: bool = False
+) -> Plan:
+    """Validate ``inputs`` against the schema and the operator's settings; no I/O.
+
+    ``schema_checked``: the engine already validated these very inputs against
+    :data:`INPUT_SCHEMA` (it does before every ``execute``), so only the rest is checked.
+    """
     if not isinstance(inputs, dict):
         raise _fail("inputs must be a JSON object")
     scrubber = SecretScrubber(_raw_secrets(inputs))
-    problem = input_problem(INPUT_SCHEMA, inputs)
+    problem = None if schema_checked else input_problem(INPUT_SCHEMA, inputs)
     if problem:
         raise InputValidationError(scrubber.text(f"websocket_executor inputs: {problem}"))
 
