@@ -45,6 +45,7 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "rest_executor": "http",
     "command_executor": "stdio",
     "system_info_executor": "stdio",
+    "websocket_executor": "websocket",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -53,7 +54,6 @@ UNRELEASED_EXECUTORS: dict[str, str] = {
     "ssh_executor": "aipartnerupflow-executor-ssh",
     "docker_executor": "aipartnerupflow-executor-docker",
     "grpc_executor": "aipartnerupflow-executor-grpc",
-    "websocket_executor": "aipartnerupflow-executor-websocket",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
     "mcp_executor": "aipartnerupflow-executor-mcp",
     "llm_executor": "aipartnerupflow-executor-llm",

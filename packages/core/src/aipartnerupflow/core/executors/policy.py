@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import os
 import re
 import socket
 from collections.abc import Iterable
@@ -309,5 +310,8 @@ class OutboundPolicy:
                     sock.close()
                     raise
                 return sock
-        reason = (last.strerror if last is not None else None) or "no address answered"
+        # asyncio's strerror is "Connect call failed (addr)"; the errno's text says why
+        reason = (
+            (os.strerror(last.errno) if last.errno else last.strerror) if last is not None else None
+        ) or "no address answered"
         raise ConnectionError(f"cannot connect to {host!r} port {port}: {reason}")
