@@ -46,6 +46,7 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "command_executor": "stdio",
     "system_info_executor": "stdio",
     "websocket_executor": "websocket",
+    "grpc_executor": "grpc",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -53,7 +54,6 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
 UNRELEASED_EXECUTORS: dict[str, str] = {
     "ssh_executor": "aipartnerupflow-executor-ssh",
     "docker_executor": "aipartnerupflow-executor-docker",
-    "grpc_executor": "aipartnerupflow-executor-grpc",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
     "mcp_executor": "aipartnerupflow-executor-mcp",
     "llm_executor": "aipartnerupflow-executor-llm",
