@@ -40,7 +40,11 @@ def import_key(text: str, passphrase: str | None, where: str) -> asyncssh.SSHKey
     """The private key in ``text``; a clear error (never the key) when it cannot be read."""
     try:
         return asyncssh.import_private_key(text, passphrase)
-    except asyncssh.KeyEncryptionError:
+    except asyncssh.KeyEncryptionError as exc:
+        if "requires" in str(exc):  # a missing optional library (bcrypt), not the passphrase
+            raise SshAuthError(
+                f"the private key ({where}) cannot be decrypted here: {exc}"
+            ) from None
         raise SshAuthError(
             f"the private key ({where}) could not be decrypted: the passphrase is wrong"
         ) from None
@@ -183,7 +187,16 @@ async def open_connection(
     peer = sock.getpeername()[0]
     known_hosts, listed = check.trusted(host, peer, port)
     client = _Client(check, host, port, listed)
+    # asyncssh offers agent keys only beside default ~/.ssh keys; read the agent's keys here
+    # instead, so nothing but the task's key and (when asked) the agent's is ever offered.
+    keys: list[Any] = [key] if key is not None else []
+    agent: Any = None
     try:
+        if agent_path is not None:
+            agent = await asyncssh.connect_agent(agent_path)
+            if agent is None:
+                raise SshAuthError(f"cannot reach the ssh-agent at SSH_AUTH_SOCK ({agent_path})")
+            keys.extend(await agent.get_keys())
         connection = await asyncssh.connect(
             host,
             port,
@@ -194,8 +207,8 @@ async def open_connection(
             x509_trusted_certs=None,
             username=username,
             password=password,
-            client_keys=[key] if key is not None else None,
-            agent_path=agent_path,
+            client_keys=keys or None,
+            agent_path=None,
             agent_forwarding=False,
             gss_auth=False,
             gss_kex=False,
@@ -239,6 +252,10 @@ async def open_connection(
     except BaseException:
         sock.close()
         raise
+    finally:
+        if agent is not None:
+            agent.close()
+            await agent.wait_closed()
     return PooledConnection(connection, client)
 
 
