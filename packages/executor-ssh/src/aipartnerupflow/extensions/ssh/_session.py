@@ -184,8 +184,11 @@ async def open_connection(
 ) -> PooledConnection:
     """Run the SSH handshake and login over the connected ``sock`` (closed on failure)."""
     where = f"{username}@{host}:{port}"
-    peer = sock.getpeername()[0]
-    known_hosts, listed = check.trusted(host, peer, port)
+    try:
+        known_hosts, listed = check.trusted(host, sock.getpeername()[0], port)
+    except BaseException:
+        sock.close()
+        raise
     client = _Client(check, host, port, listed)
     # asyncssh offers agent keys only beside default ~/.ssh keys; read the agent's keys here
     # instead, so nothing but the task's key and (when asked) the agent's is ever offered.

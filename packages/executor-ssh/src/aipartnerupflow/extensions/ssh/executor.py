@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import shlex
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from aipartnerupflow.core.errors import ConfigurationError, OutboundPolicyError
@@ -77,6 +78,15 @@ def _check_command(request: SshRequest, settings: SshSettings) -> None:
             f"input 'command': program {request.command[0]!r} is not in "
             "AIPARTNERUPFLOW_SSH_ALLOWED_COMMANDS"
         )
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    """Changes when the known_hosts file does, so edited trust never reuses old connections."""
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_mtime_ns, info.st_size
 
 
 def _shown(command: str | tuple[str, ...]) -> str | list[str]:
@@ -196,6 +206,7 @@ class SshExecutor(ExecutableTask):
             request.username,
             credentials.digest(),
             check,
+            _stamp(check.known_hosts) if check.mode != "pinned" else None,
         )
         line = build_remote_command(request.command, request.env, request.cwd)
         stdin = request.stdin.encode("utf-8", "surrogateescape") if request.stdin else None
