@@ -217,6 +217,14 @@ def _read(directory: Path) -> str:
     return path.read_text(errors="replace") if path.exists() else ""
 
 
+def read_text(path: Path) -> str:
+    """The stripped content of ``path`` ('' when it does not exist)."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        return ""
+
+
 def process_gone(pid: int) -> bool:
     """Whether process ``pid`` has ended (a zombie waiting to be reaped counts as ended)."""
     try:
@@ -232,8 +240,9 @@ async def wait_for_file(path: Path, guard: float = 60.0) -> str:
 
     deadline = time.monotonic() + guard
     while time.monotonic() < deadline:
-        if path.exists() and path.read_text().strip():
-            return path.read_text().strip()
+        text = read_text(path)
+        if text:
+            return text
         await asyncio.sleep(0.02)
     raise AssertionError(f"{path} was never written")
 

@@ -10,11 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ssh_testkit import Sshd
 
 from aipartnerupflow.core.errors import ConfigurationError, InputValidationError, PermanentError
 from aipartnerupflow.core.settings import reload_settings
 from aipartnerupflow.extensions.ssh import SshAuthError, SshExecutor
-from ssh_testkit import Sshd
 
 
 async def run(inputs: dict[str, Any]) -> dict[str, Any]:

@@ -6,10 +6,10 @@ import shlex
 from typing import Any
 
 import pytest
+from ssh_testkit import Sshd
 
 from aipartnerupflow.core.errors import InputValidationError, PermanentError
 from aipartnerupflow.extensions.ssh import SshExecutor, SshExitError
-from ssh_testkit import Sshd
 
 
 async def run(inputs: dict[str, Any]) -> dict[str, Any]:
@@ -53,7 +53,7 @@ async def test_allowed_exit_codes_complete_the_task(key_inputs: dict[str, Any]) 
 
 
 async def test_a_command_killed_by_a_signal_fails(key_inputs: dict[str, Any]) -> None:
-    with pytest.raises(SshExitError, match="signal|status 143"):
+    with pytest.raises(SshExitError, match=r"signal|status 143"):
         await run({**key_inputs, "command": ["sh", "-c", "kill -TERM $$"]})
 
 

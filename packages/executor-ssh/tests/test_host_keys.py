@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from ssh_testkit import Sshd
 
 from aipartnerupflow.core.errors import ConfigurationError, PermanentError
 from aipartnerupflow.core.settings import reload_settings
 from aipartnerupflow.extensions.ssh import SshExecutor, SshHostKeyError
-from ssh_testkit import Sshd
 
 
 async def run(inputs: dict[str, Any]) -> dict[str, Any]:
