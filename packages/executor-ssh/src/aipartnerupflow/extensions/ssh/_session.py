@@ -28,7 +28,14 @@ from aipartnerupflow.extensions.ssh.errors import (
     SshHostKeyError,
 )
 
-__all__ = ["HostKeyCheck", "Running", "import_key", "open_connection", "start_command"]
+__all__ = [
+    "HostKeyCheck",
+    "Running",
+    "SessionRefused",
+    "import_key",
+    "open_connection",
+    "start_command",
+]
 
 log = logging.getLogger("aipartnerupflow.extensions.ssh")
 
@@ -334,15 +341,32 @@ class Running:
             await asyncio.wait_for(self.process.wait_closed(), 5)
 
 
+class SessionRefused(SshConnectionError):
+    """The server refused a new session on a working connection (its MaxSessions is reached)."""
+
+
+#: Waits between attempts to open a session the server refused (it frees the slot of a
+#: session that just ended a moment after the client saw it close).
+_SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.2, 0.5, 0.5, 1.0, 1.0)
+
+
 async def start_command(connection: PooledConnection, line: str, limit: int) -> Running:
-    """Open a session channel running ``line``."""
-    try:
-        process = await connection.ssh.create_process(line, encoding=None)
-    except asyncssh.ChannelOpenError as exc:
-        raise SshConnectionError(f"the server refused a new session: {exc.reason}") from None
-    except (asyncssh.Error, OSError) as exc:
-        raise SshConnectionError(f"the connection broke: {exc}") from None
-    return Running(connection, process, OutputCap(limit), OutputCap(limit))
+    """Open a session channel running ``line``; a refused session is retried a few times."""
+    for delay in (*_SESSION_RETRY_DELAYS, None):
+        try:
+            process = await connection.ssh.create_process(line, encoding=None)
+        except asyncssh.ChannelOpenError as exc:
+            if delay is None or connection.is_closed():
+                raise SessionRefused(
+                    f"the server refused a new session: {exc.reason} (lower "
+                    "AIPARTNERUPFLOW_SSH_MAX_SESSIONS below the server's MaxSessions)"
+                ) from None
+            await asyncio.sleep(delay)
+        except (asyncssh.Error, OSError) as exc:
+            raise SshConnectionError(f"the connection broke: {exc}") from None
+        else:
+            return Running(connection, process, OutputCap(limit), OutputCap(limit))
+    raise AssertionError("unreachable")  # pragma: no cover
 
 
 def agent_socket() -> str | None:

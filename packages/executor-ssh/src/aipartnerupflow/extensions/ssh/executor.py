@@ -237,6 +237,8 @@ class SshExecutor(ExecutableTask):
             async with pool.lease(pool_key, opener) as lease:
                 try:
                     running = await _session.start_command(lease.connection, line, limit)
+                except _session.SessionRefused:
+                    raise
                 except SshConnectionError:
                     lease.broken = True
                     if attempt == 1 and not lease.fresh:
