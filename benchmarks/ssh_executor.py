@@ -106,12 +106,16 @@ def main() -> None:
         (directory / "known_hosts").write_text(sshd.known_hosts_line() + "\n")
         os.environ["AIPARTNERUPFLOW_SSH_KNOWN_HOSTS"] = str(directory / "known_hosts")
         for round_ in range(1, args.rounds + 1):
+            refusals = sshd.log().count("no more sessions")
             engine = asyncio.run(through_engine(sshd, args.tasks))
+            engine_refusals = sshd.log().count("no more sessions") - refusals
             raw = asyncio.run(direct(sshd, args.tasks))
+            raw_refusals = sshd.log().count("no more sessions") - refusals - engine_refusals
             print(
                 f"round {round_}: {args.tasks} echo tasks through the engine {engine:.3f} s "
                 f"({args.tasks / engine:.0f}/s); asyncssh directly {raw:.3f} s "
-                f"({args.tasks / raw:.0f}/s); ratio {engine / raw:.2f}"
+                f"({args.tasks / raw:.0f}/s); ratio {engine / raw:.2f}; sessions refused by sshd "
+                f"and retried: {engine_refusals} / {raw_refusals}"
             )
     except BaseException:
         print(sshd.log()[-3000:])

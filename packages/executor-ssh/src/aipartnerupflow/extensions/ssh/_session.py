@@ -347,6 +347,7 @@ class SessionRefused(SshConnectionError):
 
 #: Waits between attempts to open a session the server refused (it frees the slot of a
 #: session that just ended a moment after the client saw it close).
+_REFUSED = frozenset({asyncssh.OPEN_ADMINISTRATIVELY_PROHIBITED, asyncssh.OPEN_RESOURCE_SHORTAGE})
 _SESSION_RETRY_DELAYS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.2, 0.5, 0.5, 1.0, 1.0)
 
 
@@ -356,7 +357,9 @@ async def start_command(connection: PooledConnection, line: str, limit: int) -> 
         try:
             process = await connection.ssh.create_process(line, encoding=None)
         except asyncssh.ChannelOpenError as exc:
-            if delay is None or connection.is_closed():
+            if connection.is_closed() or exc.code not in _REFUSED:
+                raise SshConnectionError(f"the connection broke: {exc.reason}") from None
+            if delay is None:
                 raise SessionRefused(
                     f"the server refused a new session: {exc.reason} (lower "
                     "AIPARTNERUPFLOW_SSH_MAX_SESSIONS below the server's MaxSessions)"
