@@ -43,12 +43,12 @@ CORE_DISTRIBUTION = "aipartnerupflow-core"
 #: installs them (a test keeps this equal to the meta-package's extras).
 KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "rest_executor": "http",
+    "ssh_executor": "ssh",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
 #: mapped to the distribution that will provide them.
 UNRELEASED_EXECUTORS: dict[str, str] = {
-    "ssh_executor": "aipartnerupflow-executor-ssh",
     "docker_executor": "aipartnerupflow-executor-docker",
     "grpc_executor": "aipartnerupflow-executor-grpc",
     "websocket_executor": "aipartnerupflow-executor-websocket",
