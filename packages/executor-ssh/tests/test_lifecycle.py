@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-from ssh_testkit import Sshd, free_port, read_text, wait_for_file, wait_gone
+from ssh_testkit import Sshd, free_port, process_gone, read_text, wait_for_file, wait_gone
 
 from aipartnerupflow import BaseTask, TaskManager, create_session
 from aipartnerupflow.core.errors import RetryableError
@@ -316,3 +316,26 @@ async def test_secrets_never_reach_results_errors_or_logs(
     for secret in (sshd.password, "wrong-" + sshd.password):
         assert secret not in text
         assert secret not in caplog.text
+
+
+async def test_a_connection_lost_mid_command_is_retryable(
+    key_inputs: dict[str, Any], sshd: Sshd, pid_file: Path
+) -> None:
+    import os
+    import signal
+
+    offset = len(sshd.log())
+    run = asyncio.create_task(
+        SshExecutor().execute({**key_inputs, "command": f"echo $$ > {pid_file}; exec sleep 60"})
+    )
+    remote = int(await wait_for_file(pid_file))
+    children = re.findall(r"User child is on pid (\d+)", sshd.log()[offset:])
+    assert children, "sshd did not log the connection's process"
+    try:
+        os.kill(int(children[-1]), signal.SIGKILL)  # the server side of the connection dies
+        with pytest.raises(SshConnectionError, match="broke") as info:
+            await asyncio.wait_for(run, 60)
+        assert isinstance(info.value, RetryableError)
+    finally:
+        if not process_gone(remote):
+            os.kill(remote, signal.SIGKILL)

@@ -311,8 +311,13 @@ class Running:
 
     async def finish(self, stdin: bytes | None) -> None:
         """Feed stdin, collect the output and wait for the exit status."""
-        await asyncio.gather(self._feed(stdin), self._pump_stdout(), self._pump_stderr())
-        await self.process.wait_closed()
+        try:
+            await asyncio.gather(self._feed(stdin), self._pump_stdout(), self._pump_stderr())
+            await self.process.wait_closed()
+        except (asyncssh.Error, OSError) as exc:
+            raise SshConnectionError(f"the connection broke while the command ran: {exc}") from None
+        if not self.exited() and self.connection.is_closed():
+            raise SshConnectionError("the connection broke while the command ran")
 
     def exited(self) -> bool:
         return self.process.exit_status is not None or self.process.exit_signal is not None
@@ -338,7 +343,8 @@ class Running:
                     log.warning("could not stop the remote process group %s", self.pgid)
         with contextlib.suppress(Exception):
             self.process.close()
-            await asyncio.wait_for(self.process.wait_closed(), 5)
+            if not self.connection.is_closed():
+                await asyncio.wait_for(self.process.wait_closed(), 5)
 
 
 class SessionRefused(SshConnectionError):

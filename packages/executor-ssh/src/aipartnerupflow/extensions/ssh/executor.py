@@ -247,6 +247,10 @@ class SshExecutor(ExecutableTask):
                 self._running = running
                 try:
                     await running.finish(stdin)
+                except SshConnectionError:
+                    lease.broken = True
+                    await running.stop()
+                    raise
                 except BaseException:
                     await running.stop()
                     raise
