@@ -520,7 +520,9 @@ def test_executors_show(cli: Cli) -> None:
     data = json.loads(cli(*P, "executors", "show", "cli_echo", "--json").stdout)
     assert data["class_path"] == "apflow_cli_testplugins.EchoExecutor"
     assert_user_error(
-        cli("executors", "show", "ssh_executor"), "aipartnerupflow-executor-ssh", "not published"
+        cli("executors", "show", "apflow_api_executor"),
+        "aipartnerupflow-executor-apflow",
+        "not published",
     )
 
 

@@ -209,9 +209,11 @@ def test_unknown_id_of_a_known_package_gives_the_install_line(site: FakeSite) ->
 
 def test_an_original_executor_not_published_yet_says_so(site: FakeSite) -> None:
     with pytest.raises(ExecutorNotFoundError) as info:
-        site.registry().get("ssh_executor")
+        site.registry().get("apflow_api_executor")
     message = str(info.value)
-    assert "its package (aipartnerupflow-executor-ssh) is not published in this release" in message
+    assert (
+        "its package (aipartnerupflow-executor-apflow) is not published in this release" in message
+    )
     assert "pip install" not in message  # no extra that pip would not find
 
 

@@ -47,12 +47,12 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "system_info_executor": "stdio",
     "websocket_executor": "websocket",
     "grpc_executor": "grpc",
+    "ssh_executor": "ssh",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
 #: mapped to the distribution that will provide them.
 UNRELEASED_EXECUTORS: dict[str, str] = {
-    "ssh_executor": "aipartnerupflow-executor-ssh",
     "docker_executor": "aipartnerupflow-executor-docker",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
     "mcp_executor": "aipartnerupflow-executor-mcp",
