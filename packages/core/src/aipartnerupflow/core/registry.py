@@ -48,12 +48,12 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "websocket_executor": "websocket",
     "grpc_executor": "grpc",
     "ssh_executor": "ssh",
+    "docker_executor": "docker",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
 #: mapped to the distribution that will provide them.
 UNRELEASED_EXECUTORS: dict[str, str] = {
-    "docker_executor": "aipartnerupflow-executor-docker",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
     "mcp_executor": "aipartnerupflow-executor-mcp",
     "llm_executor": "aipartnerupflow-executor-llm",
