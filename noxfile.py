@@ -237,7 +237,7 @@ def bench(session: nox.Session) -> None:
         "--compare",
         str(results / "postgres.json"),
     )
-    for script in ("cli_startup.py", "workers.py", "a2a_server.py"):
+    for script in ("cli_startup.py", "workers.py", "a2a_server.py", "rest_fanout.py"):
         session.run("python", str(bench_dir / script))
 
 
