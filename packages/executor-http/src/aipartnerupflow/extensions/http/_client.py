@@ -23,10 +23,21 @@ from aipartnerupflow.core.executors.resources import (
 )
 from aipartnerupflow.extensions.http.policy import OutboundPolicy
 
-__all__ = ["USER_AGENT", "ClientKey", "aclose_clients", "clients_of_running_loop", "get_client"]
+__all__ = [
+    "LIMITS",
+    "USER_AGENT",
+    "ClientKey",
+    "aclose_clients",
+    "clients_of_running_loop",
+    "get_client",
+]
 
 USER_AGENT = "aipartnerupflow-rest-executor"
 _KIND = "rest_executor"
+
+#: Connections per pool; idle ones kept up to the engine's default concurrency (64), so a
+#: fan-out to one host reuses its connections instead of reopening most of them.
+LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=64)
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +64,7 @@ def _new_client(key: ClientKey) -> httpx.AsyncClient:
     return policy_client(
         key.policy,
         verify=_ssl_context(key),
+        limits=LIMITS,
         headers={"User-Agent": USER_AGENT},
         follow_redirects=False,  # the executor follows redirects itself, checking each hop
         cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),  # never stores any
