@@ -376,7 +376,7 @@ async def test_aclose_clients(http_server: Any) -> None:
 
 def test_params_are_refused() -> None:
     with pytest.raises(TypeError, match="takes no params"):
-        RestExecutor(url="http://example.com")  # type: ignore[call-arg]
+        RestExecutor(url="http://example.com")
     with pytest.raises(TypeError, match="only be set from Python"):
         RestExecutor(policy={"allow_private": True})  # type: ignore[arg-type]
 
