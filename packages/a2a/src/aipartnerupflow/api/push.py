@@ -28,9 +28,12 @@ from aipartnerupflow.core.executors.http_transport import policy_client
 from aipartnerupflow.core.executors.policy import OutboundPolicy
 from aipartnerupflow.core.executors.secrets import redact_url
 
-__all__ = ["PUSH_SETTING_PREFIX", "QueuedPushSender", "push_policy"]
+__all__ = ["PUSH_SETTING_PREFIX", "RESOLVE_SECONDS", "QueuedPushSender", "push_policy"]
 
 log = logging.getLogger("aipartnerupflow.api.push")
+
+#: How long a config's creation waits for its host name to resolve.
+RESOLVE_SECONDS = 5.0
 
 #: Prefix of the push settings named in refusals (``AIPARTNERUPFLOW_PUSH_ALLOW_PRIVATE`` …).
 PUSH_SETTING_PREFIX = "AIPARTNERUPFLOW_PUSH_"
@@ -89,15 +92,17 @@ class QueuedPushSender(PushNotificationSender):
         """Whether a push config may name ``url`` (the SDK's ``push_url_validator``).
 
         Refuses what the policy refuses now: scheme, host, and every address the name resolves
-        to. A name that does not resolve yet is accepted; each delivery checks again.
+        to. A name that does not resolve (within ``RESOLVE_SECONDS``) is accepted; each delivery
+        checks again, on the addresses it connects to.
         """
         try:
             target = self._policy.check_url(url)
-            await self._policy.resolve(target.host, target.port)
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                await self._policy.resolve(target.host, target.port)
         except OutboundPolicyError as exc:
             log.info("push notification URL %s refused: %s", redact_url(url), exc)
             return False
-        except ConnectionError:
+        except (ConnectionError, TimeoutError):
             return True
         return True
 
