@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,7 +28,7 @@ from aipartnerupflow.api.card import build_agent_card, executor_skills
 from aipartnerupflow.api.config import ServerSettings
 from aipartnerupflow.api.flow import FlowAgentExecutor, FlowService
 from aipartnerupflow.api.handler import FlowRequestHandler
-from aipartnerupflow.api.push import PushUrlPolicy, QueuedPushSender
+from aipartnerupflow.api.push import QueuedPushSender, push_policy
 from aipartnerupflow.api.security import AuthMiddleware, BodySizeLimitMiddleware, JwtVerifier
 from aipartnerupflow.api.store import SqlPushConfigStore, SqlTaskStore
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
@@ -80,12 +80,13 @@ def create_app(
     service = FlowService(task_manager, max_tasks=settings.max_tasks_per_request)
     task_store = SqlTaskStore(storage)
     push_store = SqlPushConfigStore(storage)
-    policy = PushUrlPolicy(
+    policy = push_policy(
         allow_private=settings.push_allow_private, allowed_hosts=settings.push_allowed_hosts
     )
     push_sender = QueuedPushSender(
         push_store, policy, client=push_client, max_attempts=settings.push_max_attempts
     )
+    validate_push_url = push_sender.validate_url
 
     executor: AgentExecutor
     if settings.agent == "tck":
@@ -94,7 +95,7 @@ def create_app(
         card = conformance_card(settings)
         executor = ConformanceAgentExecutor()
         handler: FlowRequestHandler | Any = _plain_handler(
-            executor, task_store, card, push_store, push_sender, policy
+            executor, task_store, card, push_store, push_sender, validate_push_url
         )
     else:
         card = build_agent_card(settings, registry)
@@ -105,7 +106,7 @@ def create_app(
             agent_card=card,
             push_config_store=push_store,
             push_sender=push_sender,
-            push_url_validator=policy,
+            push_url_validator=validate_push_url,
             service=service,
         )
 
@@ -213,7 +214,7 @@ def _plain_handler(
     card: AgentCard,
     push_store: SqlPushConfigStore,
     push_sender: QueuedPushSender,
-    policy: PushUrlPolicy,
+    validate_push_url: Callable[[str], Awaitable[bool]],
 ) -> Any:
     from a2a.server.request_handlers import DefaultRequestHandler
 
@@ -223,6 +224,6 @@ def _plain_handler(
         agent_card=card,
         push_config_store=push_store,
         push_sender=push_sender,
-        push_url_validator=policy,
+        push_url_validator=validate_push_url,
         validate_input_modes=True,
     )
