@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from a2a_helpers import in_process
 
 
@@ -45,7 +47,7 @@ async def test_card_picks_up_executors_registered_later() -> None:
         class Late(BaseTask):
             id = "a2a_test_late"
 
-            async def execute(self, inputs: dict) -> dict:
+            async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
                 return {}
 
         try:

@@ -44,7 +44,7 @@ async def test_valid_tree_is_stored_with_root_and_children(manager: TaskManager)
 
 
 async def test_references_by_name_are_resolved_to_ids(manager: TaskManager) -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "root", "schemas": {"method": "test_noop"}},
         {
             "name": "child",

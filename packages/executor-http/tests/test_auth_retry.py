@@ -20,7 +20,8 @@ async def run(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def sent_headers(server: Any) -> dict[str, str]:
-    return server.state.requests[-1]["headers"]
+    headers: dict[str, str] = server.state.requests[-1]["headers"]
+    return headers
 
 
 # -- auth -----------------------------------------------------------------------------------

@@ -51,4 +51,5 @@ class TestRestExecutorContract(ExecutorContract):
 
     @pytest.fixture
     def wait_until_busy(self, http_server: Any) -> Callable[[], Awaitable[None]]:
-        return http_server.state.wait_received
+        wait: Callable[[], Awaitable[None]] = http_server.state.wait_received
+        return wait
