@@ -102,6 +102,8 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
     session.run("uv", "lock", "--check", external=True)
+    # The meta-package's extras and the executor catalogue are generated from packages/.
+    session.run("python", "tools/gen_catalogue.py", "--check")
 
 
 @nox.session
@@ -219,8 +221,10 @@ def integration(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site; warnings are errors."""
-    _uv_sync(session, "--package", "aipartnerupflow-core", "--group", "docs")
+    """Build the documentation site; warnings are errors; the generated pages are current."""
+    # Every package: the configuration reference is generated from their settings models.
+    _uv_sync(session, "--all-packages", "--group", "docs")
+    session.run("python", "tools/gen_config_docs.py", "--check")
     site = Path(session.create_tmp()) / "site"
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"}
