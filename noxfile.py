@@ -108,7 +108,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def typecheck(session: nox.Session) -> None:
-    """mypy over every package's sources (strict for core, root config) and tests, tools, noxfile."""
+    """mypy over the packages' sources (core strict) and tests, tools and the noxfile."""
     _uv_sync(session, "--all-packages", "--all-extras", "--group", "dev")
     sources = sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("packages/*/src"))
     # Module names come from the src roots, so the shared namespace maps to one package.

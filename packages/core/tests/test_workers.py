@@ -458,7 +458,9 @@ async def test_worker_survives_losing_its_database_connections(
     manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SIDE_EFFECT_LOG", str(tmp_path / "effects.log"))
-    tasks: list[dict[str, Any]] = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
+    tasks: list[dict[str, Any]] = [
+        {"id": "root", "name": "root", "schemas": {"method": "w_count"}}
+    ] + [
         {
             "id": f"t{i}",
             "name": f"t{i}",

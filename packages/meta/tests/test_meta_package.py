@@ -12,6 +12,7 @@ import pytest
 from packaging.requirements import Requirement
 
 PACKAGES = Path(__file__).resolve().parents[2]
+GROUP = "aipartnerupflow.executors"
 CATALOGUE = PACKAGES / "cli" / "src" / "aipartnerupflow" / "cli" / "catalogue.json"
 #: Workspace members that are not offered through an extra of their own.
 NOT_EXTRAS = {"aipartnerupflow", "aipartnerupflow-core", "aipartnerupflow-testing"}
@@ -105,3 +106,28 @@ def test_install_hints_name_extras_that_exist(
                 f"{entry['distribution']} is in packages/ now: drop {executor_id} from "
                 "tools/catalogue.toml [upcoming]"
             )
+
+
+def test_the_core_names_no_plugin() -> None:
+    """No executor id of the catalogue (published or upcoming) appears in the core's sources."""
+    ids = set(json.loads(CATALOGUE.read_text())["executors"])
+    core_ids = set(_projects()["aipartnerupflow-core"].get("entry-points", {}).get(GROUP, {}))
+    found = []
+    for path in sorted((PACKAGES / "core" / "src").rglob("*")):
+        if path.suffix not in {".py", ".json", ".toml", ".txt", ".md"}:
+            continue
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.relative_to(PACKAGES)}: {i}" for i in sorted(ids - core_ids) if i in text]
+    assert not found, found
+
+
+def test_the_generated_files_are_current() -> None:
+    """tools/gen_catalogue.py --check (also run by `nox -s lint`)."""
+    import subprocess
+    import sys
+
+    script = PACKAGES.parent / "tools" / "gen_catalogue.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr

@@ -33,6 +33,7 @@ __all__ = [
     "CoreSettings",
     "Settings",
     "Variable",
+    "declared_variables",
     "load_dotenv",
     "parse_bool",
     "reload_settings",
@@ -219,6 +220,28 @@ def check_log_level(value: str | None) -> str | None:
     if name not in _LOG_LEVELS:
         raise ValueError(f"unknown log level {value!r}: use one of {', '.join(_LOG_LEVELS)}")
     return name
+
+
+def declared_variables() -> dict[str, Variable]:
+    """Every variable (and fallback) of the installed settings models, by name.
+
+    Models come from the ``aipartnerupflow.settings`` entry points; one that fails to load is
+    skipped (``apflow info`` uses this to point out variables nothing reads, e.g. typos).
+    """
+    from importlib import metadata
+
+    found: dict[str, Variable] = {}
+    for ep in metadata.entry_points(group=SETTINGS_GROUP):
+        try:
+            model = ep.load()
+            variables = model.variables()
+        except Exception:
+            continue
+        for variable in variables:
+            found.setdefault(variable.name, variable)
+            if variable.fallback:
+                found.setdefault(variable.fallback, variable)
+    return found
 
 
 def reload_settings() -> None:

@@ -114,10 +114,7 @@ def list_executors(ctx: typer.Context, json_output: JsonOpt = False) -> None:
         if row["description"]:
             out.print(f"    {escape(row['description'])}")
         if row["dangerous"]:
-            state_text = (
-                "enabled" if row["enabled"] else "off: add it to AIPARTNERUPFLOW_ENABLED_EXECUTORS"
-            )
-            out.print(f"    [yellow]dangerous[/] ({escape(state_text)})")
+            out.print(f"    [yellow]dangerous[/] ({escape(_enabled_text(row['enabled']))})")
         inputs = _inputs_summary(row["input_schema"], row.get("schema_note"))
         out.print(f"    [dim]inputs:[/] {escape(inputs)}")
 
