@@ -206,7 +206,7 @@ def test_unknown_id_with_nothing_installed(site: FakeSite) -> None:
     assert str(info.value) == "unknown executor 'zzz'. Installed executors: none."
 
 
-ACME = {
+ACME: dict[str, dict[str, Any]] = {
     "acme_executor": {"distribution": "acme-executor-acme", "extra": "acme", "published": True},
     "plain_executor": {"distribution": "acme-plain", "extra": None, "published": True},
     "future_executor": {"distribution": "acme-executor-future", "published": False},
