@@ -93,7 +93,7 @@ def create_app(
         from aipartnerupflow.api.conformance import ConformanceAgentExecutor, conformance_card
 
         card = conformance_card(settings)
-        executor = ConformanceAgentExecutor()
+        executor = ConformanceAgentExecutor(settings.tck_streaming_timeout)
         handler: FlowRequestHandler | Any = _plain_handler(
             executor, task_store, card, push_store, push_sender, validate_push_url
         )
