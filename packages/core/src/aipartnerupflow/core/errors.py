@@ -13,6 +13,7 @@ __all__ = [
     "ExecutorError",
     "ExecutorNotFoundError",
     "InputValidationError",
+    "ParameterError",
     "PluginConflictError",
     "PluginError",
     "PluginImportError",
@@ -21,6 +22,7 @@ __all__ = [
     "StorageError",
     "TaskAlreadyExistsError",
     "TaskCancelledError",
+    "TaskConflictError",
     "TaskNotFoundError",
     "TaskTimeoutError",
     "TaskTreeValidationError",
@@ -50,6 +52,15 @@ class TaskTreeValidationError(ValidationError):
         else:
             text = "invalid task tree:\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
+
+
+class ParameterError(ValidationError):
+    """The parameters of a task-service call are invalid; ``problems`` lists every reason."""
+
+    def __init__(self, operation: str, problems: list[str]) -> None:
+        self.operation = operation
+        self.problems = list(problems)
+        super().__init__(f"invalid parameters for {operation}: " + "; ".join(self.problems))
 
 
 class InputValidationError(ValidationError):
@@ -82,6 +93,10 @@ class PluginVersionError(PluginError):
 
 class ExecutorError(AipartnerupflowError):
     """An executor failed; the task that ran it is marked ``failed``."""
+
+
+class TaskConflictError(AipartnerupflowError):
+    """The request is valid but the task's state forbids it now (running, depended on...)."""
 
 
 class TaskTimeoutError(ExecutorError, TimeoutError):
