@@ -64,8 +64,7 @@ def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -
         at = f"{where}.{path}" if path else where
         if depth > limits.max_json_depth and isinstance(item, dict | list | tuple):
             problems.append(
-                f"{at}: nested more than {limits.max_json_depth} levels deep; "
-                "flatten the structure"
+                f"{at}: nested more than {limits.max_json_depth} levels deep; flatten the structure"
             )
             return problems
         if isinstance(item, float) and not math.isfinite(item):

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from aipartnerupflow.core.errors import ConfigurationError, TaskNotFoundError
-from aipartnerupflow.core.limits import DEFAULT_LIMITS, TaskLimits
 from aipartnerupflow.core.events import EventKind, TaskEvent
+from aipartnerupflow.core.limits import DEFAULT_LIMITS, TaskLimits
 from aipartnerupflow.core.pgqueue import (
     CANCEL_CHANNEL,
     EVENTS_CHANNEL,

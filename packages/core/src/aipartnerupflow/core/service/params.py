@@ -127,9 +127,7 @@ class UpdateParams(ParamsModel):
     def changes(self) -> dict[str, Any]:
         """The fields given (``None`` clears ``retry``/``timeout_seconds``)."""
         return {
-            name: getattr(self, name)
-            for name in EDITABLE_FIELDS
-            if name in self.model_fields_set
+            name: getattr(self, name) for name in EDITABLE_FIELDS if name in self.model_fields_set
         }
 
 

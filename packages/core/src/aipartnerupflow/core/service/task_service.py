@@ -46,7 +46,7 @@ from aipartnerupflow.core.service.updates import (
     validated_changes,
 )
 from aipartnerupflow.core.status import TaskStatus
-from aipartnerupflow.core.storage.base import TaskQuery
+from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 from aipartnerupflow.core.tree import TaskTreeNode, subtree_ids
 from aipartnerupflow.core.validation import check_raw_tasks
 
@@ -158,7 +158,7 @@ class TaskService:
         self.allow_force_delete = allow_force_delete
 
     @property
-    def storage(self) -> Any:
+    def storage(self) -> TaskStorage:
         """The manager's store."""
         return self.manager.storage
 
@@ -248,7 +248,9 @@ class TaskService:
         """Copy the tree holding ``task_id`` with fresh ids, every task pending."""
         p = parse_params(CopyParams, params, "copy")
         task = await self.require(p.task_id)
-        owner = self._owner(p.user_id) if p.user_id is not None or not self.caller.is_admin else None
+        owner = (
+            self._owner(p.user_id) if p.user_id is not None or not self.caller.is_admin else None
+        )
         repo = self.manager.task_repository
         new_root = await repo.copy_task_tree(task.root_id or task.id, user_id=owner)
         tree = await repo.build_task_tree(new_root.id)
@@ -262,7 +264,7 @@ class TaskService:
         """One task."""
         return await self.require(parse_params(TaskRef, params, "get").task_id)
 
-    async def list(self, params: ListParams | dict[str, Any] | None = None) -> TaskPage:
+    async def list_tasks(self, params: ListParams | dict[str, Any] | None = None) -> TaskPage:
         """Tasks matching the filters, newest first, one page."""
         p = parse_params(ListParams, params or {}, "list")
         offset = _decode_cursor(p.cursor) if p.cursor is not None else p.offset
@@ -373,7 +375,7 @@ class TaskService:
             )
         if p.status is not None and p.status != task.status:
             fields["status"] = p.status
-            if p.status == TaskStatus.PENDING:
+            if p.status == "pending":
                 fields.update(error=None, result=None, progress=0.0, completed_at=None)
         if fields:
             await self.storage.update_task(task.id, fields)
