@@ -123,6 +123,7 @@ class TasksApi:
             "tasks.count": self.count,
             "tasks.tree": self.tree,
             "tasks.children": self.children,
+            "tasks.state": self.state,
             "tasks.update": self.update,
             "tasks.delete": self.delete,
             "tasks.cancel": self.cancel,
@@ -174,6 +175,10 @@ class TasksApi:
     async def children(self, params: dict[str, Any], caller: Caller | None) -> list[dict[str, Any]]:
         found = await self.scoped(caller).children(_params("children", params))
         return [t.to_dict() for t in found]
+
+    async def state(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
+        found = await self.scoped(caller).run_state(_params("state", params))
+        return {"root_id": found.root_id, "state": found.state, "hint": found.hint}
 
     async def update(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
         task = await self.scoped(caller).update(_params("update", params))
@@ -371,6 +376,8 @@ METHODS = {
     "tasks.count": "Counts per status (and total): status, root_id, root_only.",
     "tasks.tree": "The whole tree containing task_id, nested.",
     "tasks.children": "Direct children of parent_id.",
+    "tasks.state": "Whether anyone runs the tree of task_id: finished, running, queued, "
+    "interrupted or pending (nobody started it), with a hint.",
     "tasks.update": "Edit a task that is not running or completed (validated as at creation, "
     "on the whole tree); status only along allowed transitions.",
     "tasks.delete": "Delete a task and its subtree (none running, nothing else depends on it).",

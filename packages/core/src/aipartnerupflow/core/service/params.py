@@ -65,7 +65,10 @@ class TaskRef(ParamsModel):
 class CreateParams(ParamsModel):
     """Validate and store a task tree (a flat array of task objects)."""
 
-    tasks: list[dict[str, Any]] = Field(min_length=1, description="Task objects (TaskSpec)")
+    tasks: list[Any] = Field(
+        description="Task objects (TaskSpec), checked as a tree",
+        json_schema_extra={"items": {"type": "object"}, "minItems": 1},
+    )
     user_id: str | None = Field(
         default=None,
         max_length=255,
@@ -168,7 +171,14 @@ class ExecuteParams(ParamsModel):
     """Run a stored tree (``task_id``) or a new one (``tasks``)."""
 
     task_id: str | None = Field(default=None, min_length=1, max_length=255)
-    tasks: list[dict[str, Any]] | None = Field(default=None, min_length=1)
+    tasks: list[Any] | None = Field(
+        default=None,
+        description="Task objects (TaskSpec) of a new tree",
+        json_schema_extra={"items": {"type": "object"}},
+    )
+    id_conflict: Literal["renew", "fail"] = Field(
+        default="renew", description="With tasks: as for create"
+    )
     rerun: Rerun = Field(
         default="none",
         description="none: unfinished tasks; failed: failed/cancelled tasks and their "
@@ -194,6 +204,7 @@ OPERATIONS: dict[str, type[ParamsModel]] = {
     "count": CountParams,
     "tree": TaskRef,
     "children": TaskRef,
+    "state": TaskRef,
     "update": UpdateParams,
     "delete": DeleteParams,
     "cancel": CancelParams,

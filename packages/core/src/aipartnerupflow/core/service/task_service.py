@@ -223,9 +223,9 @@ class TaskService:
             taken = {t.id for t in await self.storage.get_tasks(given_ids(tasks))}
             if taken and p.id_conflict == "fail":
                 raise TaskAlreadyExistsError(
-                    "task id(s) already taken: "
+                    "task id(s) already exist in the store: "
                     + ", ".join(sorted(taken))
-                    + ". Leave out 'id' to get fresh ids, or pick other ids"
+                    + ". Leave out 'id' to get fresh ids, or pick ids that are not used."
                 )
             if taken:
                 tasks, more = renew_ids(tasks, taken)
@@ -438,7 +438,7 @@ class TaskService:
         """Check and prepare a run (a stored tree, or a new one, created now)."""
         p = parse_params(ExecuteParams, params, "execute")
         if p.tasks is not None:
-            created = await self.create({"tasks": p.tasks})
+            created = await self.create({"tasks": p.tasks, "id_conflict": p.id_conflict})
             root_id = created.root_id
             tree = created.tree
         else:
