@@ -233,7 +233,7 @@ class TasksApi:
 
         async def frames() -> AsyncIterator[dict[str, Any]]:
             async with self.manager.subscribe(root_id) as events:
-                runner: asyncio.Task[Any] = asyncio.create_task(run.start())  # type: ignore[arg-type]
+                runner: asyncio.Task[Any] = asyncio.create_task(run.start())
                 self.service.keep(runner)
                 runner.add_done_callback(
                     lambda t: events.close() if t.cancelled() or t.exception() else None

@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -105,7 +105,7 @@ class PreparedRun:
 
     root_id: str
     tree: TaskTreeNode
-    start: Callable[[], Awaitable[TreeResult]]
+    start: Callable[[], Coroutine[Any, Any, TreeResult]]
 
 
 @dataclass(slots=True)
