@@ -92,3 +92,29 @@ async def test_openapi_describes_every_methods_params() -> None:
         assert "tasks.create.params" in schemas and "tasks.page.params" in schemas
         refs = json.dumps(doc)
         assert "#/$defs/" not in refs
+
+
+async def test_the_a2a_tables_come_from_its_registered_migrations() -> None:
+    import sqlalchemy as sa
+
+    from aipartnerupflow.api.migrations import MIGRATIONS
+    from aipartnerupflow.core.storage import create_session
+    from aipartnerupflow.core.storage.plugin_migrations import (
+        apply_migrations,
+        installed_migration_sets,
+    )
+
+    assert MIGRATIONS in installed_migration_sets()
+    storage = create_session("duckdb:///:memory:")
+    try:
+        assert await apply_migrations(storage, [MIGRATIONS]) == ["a2a"]
+
+        def tables(conn: sa.Connection) -> set[str]:
+            return set(sa.inspect(conn).get_table_names())
+
+        found = await storage.run_sql(tables)
+        assert {"apflow_a2a_tasks", "apflow_a2a_push_configs"} <= found
+        assert MIGRATIONS.version_table("apflow_tasks") in found
+        assert await apply_migrations(storage) == []
+    finally:
+        await storage.close()
