@@ -305,3 +305,18 @@ def test_a_leaf_without_executor_names_the_task(registry: ExecutorRegistry) -> N
     [problem] = executor_problems([leaf], registry)
     assert "'APICallTask' (t1) has no executor and no children" in problem
     assert "Only a task with children may be a grouping task" in problem
+
+
+@pytest.mark.parametrize("store_url", ["postgres"], indirect=True)
+async def test_a_queued_tree_created_through_the_service_fires_on_tree_created(
+    manager: TaskManager,
+) -> None:
+    created: list[str] = []
+    register_task_tree_hook("on_tree_created", lambda root, tree: created.append(root.id))
+    service = TaskService(manager, TaskCaller.system())
+    made = await service.create({"tasks": base_tree("q-"), "queue": True})
+    assert created == ["q-root"]
+    stored = await manager.task_repository.get_all_tasks_in_tree(made.root_id)
+    assert {t.dispatch for t in stored} == {"queue"}
+    state = await service.run_state({"task_id": "q-a"})
+    assert state.state == "queued" and state.hint is not None and "apflow worker" in state.hint
