@@ -320,3 +320,11 @@ async def test_a_queued_tree_created_through_the_service_fires_on_tree_created(
     assert {t.dispatch for t in stored} == {"queue"}
     state = await service.run_state({"task_id": "q-a"})
     assert state.state == "queued" and state.hint is not None and "apflow worker" in state.hint
+
+
+async def test_create_task_refuses_non_finite_numbers_and_writes_nothing(tm: TaskManager) -> None:
+    with pytest.raises(ValidationError, match="is not a JSON number"):
+        await tm.task_repository.create_task(
+            name="n", inputs={"x": float("nan")}, schemas={"method": EXECUTOR}
+        )
+    assert await _snapshot(tm) == []

@@ -64,6 +64,14 @@ class TaskRepository:
             where = ".".join(str(p) for p in first["loc"]) or "task"
             msg = "unknown argument" if first["type"] == "extra_forbidden" else first["msg"]
             raise ValidationError(f"create_task({name!r}): {where}: {msg}") from None
+        from aipartnerupflow.core.limits import json_problems
+
+        problems = json_problems(
+            {"name": name, "inputs": spec.inputs, "params": spec.params, "schemas": spec.schemas},
+            f"create_task({name!r})",
+        )
+        if problems:
+            raise ValidationError("; ".join(problems))
         parent: TaskModel | None = None
         if spec.parent_id:
             parent = await self.storage.get_task(spec.parent_id)
