@@ -118,3 +118,16 @@ async def test_the_a2a_tables_come_from_its_registered_migrations() -> None:
         assert await apply_migrations(storage) == []
     finally:
         await storage.close()
+
+
+async def test_a_body_nested_beyond_the_parser_is_a_parse_error() -> None:
+    async with in_process() as server:
+        deep = "[" * 100_000 + "]" * 100_000
+        body = '{"jsonrpc": "2.0", "id": 1, "method": "tasks.create", "params": {"tasks": ' + deep
+        response = await server.http.post(
+            "/tasks", content=body + "}}", headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 200
+        error = response.json()["error"]
+        assert error["code"] == -32700 and "nested too deeply" in error["message"]
+        assert await _everything(server) == []

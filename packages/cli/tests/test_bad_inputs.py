@@ -65,3 +65,9 @@ def test_tasks_watch_says_a_tree_nobody_runs_is_pending(cli: Cli) -> None:
     result = cli("tasks", "watch", "p-a", "--interval", "0.05", "--no-live")
     _refused(result, "is pending and not running")
     assert "apflow tasks execute p-root" in result.stderr
+
+
+def test_json_nested_beyond_the_parser_is_a_user_error(cli: Cli) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    _refused(cli("tasks", "create", "--tasks", deep), "nested too deeply")
+    _refused(cli("tasks", "update", "x", "--fields", deep), "nested too deeply")

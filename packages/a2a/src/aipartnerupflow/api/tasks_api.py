@@ -289,6 +289,17 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             return JSONResponse(_error(None, RpcError(-32700, "parse error")))
+        except RecursionError:
+            return JSONResponse(
+                _error(
+                    None,
+                    RpcError(
+                        -32700,
+                        "parse error: the body is nested too deeply (task JSON may nest at "
+                        "most 32 levels)",
+                    ),
+                )
+            )
         request_id = body.get("id") if isinstance(body, dict) else None
         try:
             call = JSONRPC20Request.from_data(body)

@@ -665,10 +665,9 @@ def update(
 ) -> None:
     """Edit a task that is not running or completed (checked as at creation, on the whole
     tree), or change its status (pending to re-run it, cancelled)."""
-    try:
-        changes = json.loads(fields)
-    except json.JSONDecodeError as exc:
-        raise CliError(f"--fields is not valid JSON: {exc}") from None
+    from aipartnerupflow.cli._common import parse_json
+
+    changes = parse_json(fields, "--fields")
     if not isinstance(changes, dict):
         raise CliError("--fields must be a JSON object, e.g. '{\"priority\": 1}'")
     params = {**changes, "task_id": task_id}
