@@ -328,3 +328,15 @@ async def test_create_task_refuses_non_finite_numbers_and_writes_nothing(tm: Tas
             name="n", inputs={"x": float("nan")}, schemas={"method": EXECUTOR}
         )
     assert await _snapshot(tm) == []
+
+
+def test_json_problems_names_every_hostile_value_with_its_path() -> None:
+    from aipartnerupflow.core.limits import json_problems
+
+    found = json_problems({"a": [1, float("-inf")], "k\x00": "v", "s": "x\x00"}, "task")
+    assert "task.a[1]: -inf is not a JSON number" in " ".join(found)
+    assert any("task.k" in p and "NUL" in p for p in found)
+    assert any(p.startswith("task.s: contains a NUL") for p in found)
+    assert json_problems({"ok": [1.5, "text", None, True]}, "task") == []
+    huge = json_problems({"x": "y" * 2_000_000}, "task")
+    assert huge and "larger than" in huge[0]

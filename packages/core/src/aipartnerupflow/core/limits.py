@@ -52,14 +52,44 @@ def _walk(value: Any, max_depth: int) -> Iterator[tuple[str, Any, int]]:
                 stack.append((f"{path}[{index}]", sub, depth + 1))
 
 
+def _clean(value: Any, max_depth: int) -> bool:
+    """True when nothing in ``value`` is non-finite, holds NUL or nests too deeply (fast)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    isfinite = math.isfinite
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return False
+        elif kind is dict:
+            if depth > max_depth:
+                return False
+            for key, sub in item.items():
+                if type(key) is str and "\x00" in key:
+                    return False
+                stack.append((sub, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth > max_depth:
+                return False
+            stack.extend((sub, depth + 1) for sub in item)
+        elif kind is float:
+            if not isfinite(item):
+                return False
+        elif isinstance(item, str | dict | list | tuple | float):  # subclasses: slow path
+            return False
+    return True
+
+
 def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -> list[str]:
     """Why ``value`` cannot be stored as task JSON (empty when it can).
 
     Refuses NaN and infinities, NUL characters, nesting deeper than ``max_json_depth`` and
     more than ``max_task_bytes`` characters.
     """
+    if _clean(value, limits.max_json_depth):
+        return _size_problems(value, where, limits)
     problems: list[str] = []
-    size = 0
     for path, item, depth in _walk(value, limits.max_json_depth + 1):
         at = f"{where}.{path}" if path else where
         if depth > limits.max_json_depth and isinstance(item, dict | list | tuple):
@@ -71,16 +101,15 @@ def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -
             problems.append(
                 f"{at}: {item!r} is not a JSON number; use a finite number, null or a string"
             )
-        elif isinstance(item, str):
-            size += len(item) + 2
-            if "\x00" in item:
-                problems.append(f"{at}: contains a NUL character (\\u0000); remove it")
-        else:
-            size += 8
-        if size > limits.max_task_bytes:
-            problems.append(
-                f"{where}: larger than {limits.max_task_bytes} characters; pass big data "
-                "by reference (a URL or a path) instead of inline"
-            )
-            return problems
-    return problems
+        elif isinstance(item, str) and "\x00" in item:
+            problems.append(f"{at}: contains a NUL character (\\u0000); remove it")
+    return problems or _size_problems(value, where, limits)
+
+
+def _size_problems(value: Any, where: str, limits: TaskLimits) -> list[str]:
+    if len(repr(value)) > limits.max_task_bytes:
+        return [
+            f"{where}: larger than {limits.max_task_bytes} characters; pass big data "
+            "by reference (a URL or a path) instead of inline"
+        ]
+    return []
