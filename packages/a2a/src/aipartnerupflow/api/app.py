@@ -75,7 +75,7 @@ def create_app(
             storage = create_session(settings.database_url)
         task_manager = TaskManager(storage, max_concurrency=settings.max_concurrency)
     if storage is None:
-        storage = _storage_of(task_manager)
+        storage = task_manager.storage
 
     service = FlowService(task_manager, max_tasks=settings.max_tasks_per_request)
     task_store = SqlTaskStore(storage)
@@ -193,19 +193,6 @@ def create_app(
     app.state.task_manager = task_manager
     app.state.storage = storage
     return app
-
-
-def _storage_of(manager: Any) -> TaskStorage:
-    for name in ("storage", "store", "_storage", "_store"):
-        value = getattr(manager, name, None)
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-    repo = getattr(manager, "task_repository", None)
-    for name in ("storage", "store", "_storage", "_store"):
-        value = getattr(repo, name, None)
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-    raise TypeError("cannot find the task storage of this TaskManager; pass storage= as well")
 
 
 def _plain_handler(

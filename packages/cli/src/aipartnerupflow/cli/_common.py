@@ -237,6 +237,10 @@ def parse_json(text: str, source: str) -> Any:
         raise CliError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
         ) from None
+    except RecursionError:
+        raise CliError(
+            f"{source} is nested too deeply to parse; task JSON may nest at most 32 levels"
+        ) from None
 
 
 # -- output -------------------------------------------------------------------------------

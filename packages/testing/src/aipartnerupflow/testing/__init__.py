@@ -5,6 +5,8 @@
 * :mod:`aipartnerupflow.testing.fixtures` - a pytest plugin module with ``task_manager``,
   ``run_tree`` and ``serve_asgi``; load it with
   ``pytest_plugins = ["aipartnerupflow.testing.fixtures"]`` in your top-level ``conftest.py``;
+* :mod:`aipartnerupflow.testing.bad_inputs` - the bad-input corpus every surface (service,
+  A2A API, CLI, MCP) must refuse with the same reasons;
 * :mod:`aipartnerupflow.testing.server` - :class:`LoopbackServer`, an ASGI app served by uvicorn
   on 127.0.0.1 in a thread;
 * :mod:`aipartnerupflow.testing.http_target` - the HTTP target server (:class:`HttpTarget`);
