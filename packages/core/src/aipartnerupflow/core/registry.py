@@ -47,6 +47,7 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "system_info_executor": "stdio",
     "websocket_executor": "websocket",
     "grpc_executor": "grpc",
+    "mcp_executor": "mcp",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -55,7 +56,6 @@ UNRELEASED_EXECUTORS: dict[str, str] = {
     "ssh_executor": "aipartnerupflow-executor-ssh",
     "docker_executor": "aipartnerupflow-executor-docker",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
-    "mcp_executor": "aipartnerupflow-executor-mcp",
     "llm_executor": "aipartnerupflow-executor-llm",
     "generate_executor": "aipartnerupflow-executor-generate",
     "crewai_executor": "aipartnerupflow-executor-crewai",
