@@ -55,14 +55,19 @@ def _locate(name: str, search_path: str) -> str | None:
     return shutil.which(name, path=search_path)
 
 
-def allowed_programs(entries: Iterable[str], search_path: str) -> frozenset[str]:
-    """The resolved paths of the allow-listed programs (absolute or bare names) that exist."""
-    found = set()
+def _allowed_map(entries: Iterable[str], search_path: str) -> dict[str, str]:
+    """Resolved path -> located path (as listed) of the allow-listed programs that exist."""
+    found: dict[str, str] = {}
     for entry in entries:
         path = _locate(entry, search_path)
         if path is not None:
-            found.add(os.path.realpath(path))
-    return frozenset(found)
+            found.setdefault(os.path.realpath(path), path)
+    return found
+
+
+def allowed_programs(entries: Iterable[str], search_path: str) -> frozenset[str]:
+    """The resolved paths of the allow-listed programs (absolute or bare names) that exist."""
+    return frozenset(_allowed_map(entries, search_path))
 
 
 def resolve_program(
@@ -73,11 +78,16 @@ def resolve_program(
     allowed_setting: str,
     search_setting: str,
     refused: type[Exception] = ProgramRefusedError,
+    execute_listed: bool = False,
 ) -> str:
-    """The resolved absolute path to execute for ``program``, once it is allowed.
+    """The absolute path to execute for ``program``, once it is allowed.
 
     ``allowed`` is the operator's allow-list (setting ``allowed_setting``), ``search_path``
-    where bare names are looked up (setting ``search_setting``).
+    where bare names are looked up (setting ``search_setting``). The program is matched on
+    its resolved path; that resolved path is returned, or, with ``execute_listed``, the
+    allow-list entry's own path (as the operator wrote it): a Python interpreter of a virtual
+    environment finds its environment from the path it was started by, so it must be started
+    through its venv link, which the operator, not the task, chose.
     """
     if os.path.isabs(program):
         candidate = program
@@ -101,13 +111,14 @@ def resolve_program(
         raise InputValidationError(f"program {program!r} does not exist") from None
     if not os.path.isfile(resolved) or not os.access(resolved, os.X_OK):
         raise InputValidationError(f"program {program!r} is not an executable file")
-    if resolved not in allowed_programs(allowed, search_path):
+    listed = _allowed_map(allowed, search_path)
+    if resolved not in listed:
         via = "" if resolved == program else f" (resolved to {resolved})"
         raise refused(
             f"program {program!r}{via} is not allowed: the operator must list it in "
             f"{allowed_setting}"
         )
-    return resolved
+    return listed[resolved] if execute_listed else resolved
 
 
 def resolve_cwd(

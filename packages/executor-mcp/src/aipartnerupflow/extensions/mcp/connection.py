@@ -104,22 +104,29 @@ class StdioServer:
         self.env = env
         self.cwd = cwd
         self.stderr: Any = None
+        self.last_stderr = ""
 
     async def open(self, stack: AsyncExitStack) -> tuple[Any, Any]:
         from mcp import StdioServerParameters
         from mcp.client.stdio import stdio_client
 
-        self.stderr = stack.enter_context(tempfile.TemporaryFile("w+", errors="replace"))  # noqa: SIM115
+        self.stderr = tempfile.TemporaryFile("w+", errors="replace")  # noqa: SIM115
+        stack.callback(self._keep_stderr)  # runs after the server has stopped
         params = StdioServerParameters(
             command=self.argv[0], args=self.argv[1:], env=self.env, cwd=self.cwd
         )
         read, write = await stack.enter_async_context(stdio_client(params, errlog=self.stderr))
         return read, write
 
+    def _keep_stderr(self) -> None:
+        self.last_stderr = self.stderr_tail()
+        if self.stderr is not None:
+            self.stderr.close()
+
     def stderr_tail(self, limit: int = 2000) -> str:
         """The end of what the server wrote to stderr (for error messages)."""
         if self.stderr is None or self.stderr.closed:
-            return ""
+            return self.last_stderr
         try:
             self.stderr.flush()
             self.stderr.seek(0)

@@ -321,6 +321,7 @@ class McpExecutor(ExecutableTask):
             allowed_setting="AIPARTNERUPFLOW_MCP_ALLOWED_EXECUTABLES",
             search_setting="AIPARTNERUPFLOW_MCP_SEARCH_PATH",
             refused=StdioRefusedError,
+            execute_listed=True,
         )
         cwd = resolve_cwd(
             inputs.get("cwd"),
@@ -444,16 +445,16 @@ class McpExecutor(ExecutableTask):
                 )
         last = [0.0]
 
-        async def progress(done: float, total: float | None, message: str | None) -> None:
-            if ctx is None or not isinstance(done, int | float) or not math.isfinite(done):
+        async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+            if ctx is None or not isinstance(progress, int | float) or not math.isfinite(progress):
                 return
             if isinstance(total, int | float) and math.isfinite(total) and total > 0:
-                last[0] = min(1.0, max(last[0], done / total))
-            shown = message or (f"{done:g}/{total:g}" if total else f"{done:g}")
+                last[0] = min(1.0, max(last[0], progress / total))
+            shown = message or (f"{progress:g}/{total:g}" if total else f"{progress:g}")
             ctx.report_progress(last[0], shown)
 
         async def call(session: ClientSession) -> Any:
-            return await session.call_tool(name, arguments, progress_callback=progress)  # type: ignore[arg-type]
+            return await session.call_tool(name, arguments, progress_callback=on_progress)
 
         result = await _guarded(conn, call)
         content = [content_json(item, budget) for item in result.content]
