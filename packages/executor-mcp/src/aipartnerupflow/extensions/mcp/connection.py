@@ -26,7 +26,7 @@ from aipartnerupflow.extensions.mcp.errors import McpConnectionError
 if TYPE_CHECKING:
     from mcp import ClientSession, types
 
-__all__ = ["Connection", "HttpServer", "StdioServer", "make_session_class"]
+__all__ = ["Connection", "HttpServer", "StaleConnectionError", "StdioServer", "make_session_class"]
 
 log = logging.getLogger("aipartnerupflow.extensions.mcp")
 
@@ -135,6 +135,10 @@ class StdioServer:
             return ""
 
 
+class StaleConnectionError(McpConnectionError):
+    """The connection had ended before the request could be sent (safe to send again)."""
+
+
 def _leaf(exc: BaseException) -> BaseException:
     """The first real error inside (nested) exception groups."""
     while isinstance(exc, BaseExceptionGroup) and exc.exceptions:
@@ -152,13 +156,19 @@ class Connection:
         self.server_info: dict[str, Any] = {}
         self.tools: dict[str, types.Tool] | None = None
         self.error: BaseException | None = None
+        self.broken = False
         self._closing = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
     @property
     def alive(self) -> bool:
         """Whether the session is open (False once the owner task ended)."""
-        return self._task is not None and not self._task.done() and self.session is not None
+        return (
+            not self.broken
+            and self._task is not None
+            and not self._task.done()
+            and self.session is not None
+        )
 
     async def start(self, timeout: float) -> Connection:  # noqa: ASYNC109 - handshake limit
         """Connect and initialize, within ``timeout`` seconds."""
@@ -256,7 +266,25 @@ class Connection:
                 await call
             raise
         if call.done():
-            return call.result()
+            import anyio
+            from mcp.shared.exceptions import McpError
+            from mcp.types import CONNECTION_CLOSED
+
+            try:
+                return call.result()
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                self.broken = True  # the server went away before the request was written
+                raise StaleConnectionError(
+                    f"the connection to MCP server {self.label} had ended{self._stderr_note()}"
+                ) from None
+            except McpError as exc:
+                if exc.error.code != CONNECTION_CLOSED:
+                    raise
+                self.broken = True
+                raise McpConnectionError(
+                    f"the connection to MCP server {self.label} closed during the request"
+                    f"{self._stderr_note()}"
+                ) from None
         call.cancel()
         with contextlib.suppress(BaseException):
             await call

@@ -214,18 +214,24 @@ class McpExecutor(ExecutableTask):
         self._key: tuple[str, str] | None = None
 
     async def cancel(self) -> None:
-        """Stop a stdio server used by the cancelled task (the request itself is cancelled,
-        and announced to the server, when the engine cancels ``execute``)."""
+        """Nothing to do ahead: when the engine then cancels ``execute``, the request in
+        flight is cancelled and announced to the server (``notifications/cancelled``), and a
+        stdio server the task used is stopped (see :meth:`_drop_stdio`)."""
+
+    async def _drop_stdio(self) -> None:
+        """Close the stdio server of this task's connection (its child processes end)."""
         from aipartnerupflow.extensions.mcp.connection import StdioServer
 
         conn, key = self._connection, self._key
+        self._connection = None
         if conn is not None and key is not None and isinstance(conn.server, StdioServer):
-            self._connection = None
             await forget_loop_resource(key)
 
     async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run the operation described by ``inputs``."""
         import asyncio
+
+        from aipartnerupflow.extensions.mcp.connection import StaleConnectionError
 
         settings = McpSettings.get()
         operation = _operation(inputs)
@@ -245,10 +251,16 @@ class McpExecutor(ExecutableTask):
         try:
             async with asyncio.timeout(timeout):
                 conn = await self._connect(server, label, key, settings)
-                result = await call(conn, budget, ctx)
+                try:
+                    result = await call(conn, budget, ctx)
+                except StaleConnectionError:  # nothing was sent: once more, on a new session
+                    conn = await self._connect(server, label, key, settings)
+                    result = await call(conn, budget, ctx)
+        except asyncio.CancelledError:
+            await asyncio.shield(self._drop_stdio())
+            raise
         except TimeoutError:
-            if self._connection is not None and transport == "stdio":
-                await self.cancel()
+            await self._drop_stdio()
             raise TaskTimeoutError(
                 f"{operation} on MCP server {label} did not finish within {timeout:g} s"
             ) from None
@@ -286,6 +298,9 @@ class McpExecutor(ExecutableTask):
                     f"input 'headers.{name}' must be a string without line breaks or NUL"
                 )
             add_secret(value)
+            scheme, _, credential = value.partition(" ")
+            if credential and scheme.isalpha():  # "Bearer <token>": the token alone too
+                add_secret(credential.strip())
         policy = settings.policy()
         policy.check_url(url)
         label = redact_url(url)
