@@ -19,7 +19,6 @@ import pytest
 from aipartnerupflow.core.errors import (
     InputValidationError,
     OutboundPolicyError,
-    PermanentError,
     RetryableError,
     TaskTimeoutError,
 )
@@ -145,7 +144,7 @@ async def test_arguments_checked_against_the_tool_schema(server: dict[str, Any])
 
 
 async def test_tool_error_fails_with_its_text(server: dict[str, Any]) -> None:
-    with pytest.raises(McpToolError, match="tool 'fail' failed: .*boom here") as info:
+    with pytest.raises(McpToolError, match=r"tool .fail. failed: .*boom here") as info:
         await call({**server, "tool_name": "fail", "arguments": {"message": "boom here"}})
     assert "boom here" in info.value.result["text"]
 
@@ -284,7 +283,7 @@ async def test_cancel_over_http_notifies_the_server(mcp_url: str) -> None:
 
 
 async def test_timeout_fails_and_cancels(mcp_url: str) -> None:
-    with pytest.raises(TaskTimeoutError, match="within 0.5 s"):
+    with pytest.raises(TaskTimeoutError, match=r"within 0\.5 s"):
         await call({"url": mcp_url, "tool_name": "hang", "timeout": 0.5})
     assert await asyncio.to_thread(mcp_server.HANG_CANCELLED.wait, 10)
 
@@ -346,7 +345,7 @@ async def test_stdio_server_that_exits_fails_fast(monkeypatch: pytest.MonkeyPatc
 
 
 async def test_unreachable_server_is_retryable(unused_tcp_port: int) -> None:
-    with pytest.raises(RetryableError, match="Connection refused|ConnectError"):
+    with pytest.raises(RetryableError, match=r"Connection refused|ConnectError"):
         await call({"url": f"http://127.0.0.1:{unused_tcp_port}/mcp", "tool_name": "pid"})
 
 
@@ -426,5 +425,5 @@ async def test_deeply_nested_arguments(mcp_url: str) -> None:
 
 
 async def test_neither_url_nor_command() -> None:
-    with pytest.raises(InputValidationError, match="'url'.*'command'"):
+    with pytest.raises(InputValidationError, match=r"'url'.*'command'"):
         await call({"tool_name": "add"})

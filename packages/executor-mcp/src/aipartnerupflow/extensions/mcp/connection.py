@@ -267,6 +267,7 @@ class Connection:
             raise
         if call.done():
             import anyio
+
             from mcp.shared.exceptions import McpError
             from mcp.types import CONNECTION_CLOSED
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from aipartnerupflow.core.executors.caps import OutputCap, cap_text
 
-__all__ = ["Budget", "content_json", "contents_json", "listing_json"]
+__all__ = ["Budget", "content_json", "contents_json", "listing_json", "structured_json"]
 
 
 class Budget:
@@ -96,3 +96,14 @@ def listing_json(items: Any, budget: Budget) -> list[dict[str, Any]]:
         budget.left -= size
         out.append(data)
     return out
+
+
+def structured_json(value: Any, budget: Budget) -> dict[str, Any]:
+    """``{"structuredContent": value}`` when it fits the budget, else a note of its size
+    (structured data cannot be cut and stay meaningful)."""
+    size = len(json.dumps(value, ensure_ascii=False, default=str).encode())
+    if size > budget.left:
+        budget.truncated = True
+        return {"structuredContentTruncated": True, "structuredContentSize": size}
+    budget.left -= size
+    return {"structuredContent": value}

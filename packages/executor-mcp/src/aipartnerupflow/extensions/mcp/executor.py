@@ -22,7 +22,13 @@ from aipartnerupflow.core.executors.programs import check_env_name, resolve_cwd,
 from aipartnerupflow.core.executors.resources import forget_loop_resource, loop_resource
 from aipartnerupflow.core.executors.secrets import add_secret, redact_url
 from aipartnerupflow.core.inputs import input_problem
-from aipartnerupflow.extensions.mcp.content import Budget, content_json, contents_json, listing_json
+from aipartnerupflow.extensions.mcp.content import (
+    Budget,
+    content_json,
+    contents_json,
+    listing_json,
+    structured_json,
+)
 from aipartnerupflow.extensions.mcp.errors import (
     McpProtocolError,
     McpToolError,
@@ -475,7 +481,7 @@ class McpExecutor(ExecutableTask):
         content = [content_json(item, budget) for item in result.content]
         out: dict[str, Any] = {"content": content, "text": _text_of(content)}
         if result.structuredContent is not None:
-            out["structuredContent"] = result.structuredContent
+            out.update(structured_json(result.structuredContent, budget))
         if result.isError:
             text = out["text"] or "the tool reported an error without text"
             raise McpToolError(f"tool {name!r} failed: {text}", out)
