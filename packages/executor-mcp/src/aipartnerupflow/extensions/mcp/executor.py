@@ -20,7 +20,7 @@ from aipartnerupflow.core.executors.caps import effective_limit
 from aipartnerupflow.core.executors.process import check_argv
 from aipartnerupflow.core.executors.programs import check_env_name, resolve_cwd, resolve_program
 from aipartnerupflow.core.executors.resources import forget_loop_resource, loop_resource
-from aipartnerupflow.core.executors.secrets import add_secret, redact_url
+from aipartnerupflow.core.executors.secrets import add_secret, is_sensitive_name, redact_url
 from aipartnerupflow.core.inputs import input_problem
 from aipartnerupflow.extensions.mcp.content import (
     Budget,
@@ -365,6 +365,8 @@ class McpExecutor(ExecutableTask):
             )
             if not isinstance(value, str) or "\x00" in value:
                 raise InputValidationError(f"input 'env.{name}' must be a string without NUL")
+            if is_sensitive_name(name):
+                add_secret(value)
             env[name] = value
         full = [program, *argv[1:]]
         key = _key("stdio", full, sorted(env.items()), cwd)
