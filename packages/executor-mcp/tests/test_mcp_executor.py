@@ -19,6 +19,7 @@ import pytest
 from aipartnerupflow.core.errors import (
     InputValidationError,
     OutboundPolicyError,
+    PermanentError,
     RetryableError,
     TaskTimeoutError,
 )
@@ -342,6 +343,11 @@ async def test_stdio_server_that_exits_fails_fast(monkeypatch: pytest.MonkeyPatc
                 "timeout": 60,
             }
         )
+
+
+async def test_wrong_path_is_permanent(http_server: Any) -> None:
+    with pytest.raises(PermanentError, match="HTTP 404"):
+        await call({"url": f"{http_server.url}/nope?token=abcdef123", "tool_name": "pid"})
 
 
 async def test_unreachable_server_is_retryable(unused_tcp_port: int) -> None:

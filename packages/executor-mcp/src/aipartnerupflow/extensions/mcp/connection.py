@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 import tempfile
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from contextlib import AsyncExitStack
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from aipartnerupflow.core.errors import OutboundPolicyError, PermanentError
+from aipartnerupflow.core.executors.secrets import SecretScrubber, scrubbing
 from aipartnerupflow.extensions.mcp.errors import McpConnectionError
 
 if TYPE_CHECKING:
@@ -81,7 +83,14 @@ def make_session_class() -> type[ClientSession]:
 class HttpServer:
     """How to open a streamable HTTP transport: URL, headers, the policy-checked client."""
 
-    def __init__(self, url: str, headers: dict[str, str], client_factory: Callable[[], Any]):
+    def __init__(
+        self,
+        url: str,
+        headers: dict[str, str],
+        client_factory: Callable[[], Any],
+        secrets: tuple[str, ...] = (),
+    ):
+        self.secrets = secrets
         self.url = url
         self.headers = headers
         self.client_factory = client_factory
@@ -99,7 +108,10 @@ class HttpServer:
 class StdioServer:
     """How to start a stdio server: resolved program, arguments, environment, directory."""
 
-    def __init__(self, argv: list[str], env: dict[str, str], cwd: str | None):
+    def __init__(
+        self, argv: list[str], env: dict[str, str], cwd: str | None, secrets: tuple[str, ...] = ()
+    ):
+        self.secrets = secrets
         self.argv = argv
         self.env = env
         self.cwd = cwd
@@ -173,7 +185,11 @@ class Connection:
     async def start(self, timeout: float) -> Connection:  # noqa: ASYNC109 - handshake limit
         """Connect and initialize, within ``timeout`` seconds."""
         ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._task = asyncio.create_task(self._run(ready), name=f"mcp connection {self.label}")
+        # A fresh context: the session outlives the task that opened it, and its log records
+        # are scrubbed of the connection's own secrets (header values, secret variables).
+        self._task = asyncio.create_task(
+            self._run(ready), name=f"mcp connection {self.label}", context=contextvars.Context()
+        )
         try:
             async with asyncio.timeout(timeout):
                 await asyncio.wait({ready, self._task}, return_when=asyncio.FIRST_COMPLETED)
@@ -186,7 +202,7 @@ class Connection:
         except BaseException:
             await self.aclose()
             raise
-        if not ready.done() or ready.cancelled() or ready.exception() is not None:
+        if not ready.done() or ready.cancelled() or self.session is None:
             await self.aclose()
             raise self._failure("connecting to")
         return self
@@ -196,6 +212,7 @@ class Connection:
 
         try:
             async with AsyncExitStack() as stack:
+                stack.enter_context(scrubbing(SecretScrubber(self.server.secrets)))
                 read, write = await self.server.open(stack)
                 session_class = make_session_class()
                 session = await stack.enter_async_context(
@@ -233,6 +250,9 @@ class Connection:
         if isinstance(exc, OutboundPolicyError | PermanentError):
             return exc
         status = getattr(getattr(exc, "response", None), "status_code", None)
+        error = getattr(exc, "error", None)
+        if getattr(error, "message", None) == "Session terminated":  # the SDK's word for a 404
+            status = 404
         if isinstance(status, int) and status in (401, 403, 404, 405, 406, 415):
             return PermanentError(
                 f"{doing} MCP server {self.label} failed: HTTP {status} (check the URL and "
@@ -241,6 +261,8 @@ class Connection:
         reason = f"{type(exc).__name__}: {exc}" if exc is not None else "the connection closed"
         if isinstance(exc, OSError) and exc.strerror:
             reason = exc.strerror
+        if isinstance(status, int):  # the SDK's message repeats the URL (it may hold a token)
+            reason = f"HTTP {status}"
         return McpConnectionError(
             f"{doing} MCP server {self.label} failed ({reason}){self._stderr_note()}"
         )

@@ -9,6 +9,7 @@ __all__ = [
     "McpConnectionError",
     "McpProtocolError",
     "McpToolError",
+    "PermanentProtocolError",
     "StdioRefusedError",
 ]
 

@@ -298,15 +298,17 @@ class McpExecutor(ExecutableTask):
         headers = inputs.get("headers") or {}
         if not isinstance(headers, dict):
             raise InputValidationError("input 'headers' must be an object of name: value strings")
+        secrets: list[str] = []
         for name, value in headers.items():
             if not isinstance(value, str) or any(c in value for c in "\r\n\x00"):
                 raise InputValidationError(
                     f"input 'headers.{name}' must be a string without line breaks or NUL"
                 )
-            add_secret(value)
+            secrets.append(value)
             scheme, _, credential = value.partition(" ")
             if credential and scheme.isalpha():  # "Bearer <token>": the token alone too
-                add_secret(credential.strip())
+                secrets.append(credential.strip())
+        add_secret(*secrets)
         policy = settings.policy()
         policy.check_url(url)
         label = redact_url(url)
@@ -321,7 +323,7 @@ class McpExecutor(ExecutableTask):
             )
 
         key = _key("http", url, sorted(headers.items()), policy)
-        return HttpServer(url, dict(headers), client), label, key
+        return HttpServer(url, dict(headers), client, tuple(secrets)), label, key
 
     def _stdio(
         self, inputs: dict[str, Any], settings: McpSettings
@@ -352,6 +354,7 @@ class McpExecutor(ExecutableTask):
             unset_means="the server runs in the engine's working directory",
         )
         env = {"PATH": settings.search_path}
+        secrets: list[str] = []
         raw_env = inputs.get("env") or {}
         if not isinstance(raw_env, dict):
             raise InputValidationError("input 'env' must be an object of NAME: value strings")
@@ -366,11 +369,12 @@ class McpExecutor(ExecutableTask):
             if not isinstance(value, str) or "\x00" in value:
                 raise InputValidationError(f"input 'env.{name}' must be a string without NUL")
             if is_sensitive_name(name):
-                add_secret(value)
+                secrets.append(value)
             env[name] = value
+        add_secret(*secrets)
         full = [program, *argv[1:]]
         key = _key("stdio", full, sorted(env.items()), cwd)
-        return StdioServer(full, env, cwd), program, key
+        return StdioServer(full, env, cwd, tuple(secrets)), program, key
 
     async def _connect(
         self,
@@ -566,7 +570,7 @@ async def _paged(conn: Connection, method: str, field: str) -> list[Any]:
             return await getattr(session, method)(params=params)
 
         result = await _guarded(conn, page)
-        items.extend(getattr(result, field.replace("resourceTemplates", "resourceTemplates")))
+        items.extend(getattr(result, field))
         cursor = result.nextCursor
         if not cursor:
             break
