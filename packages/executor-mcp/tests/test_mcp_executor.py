@@ -433,3 +433,49 @@ async def test_deeply_nested_arguments(mcp_url: str) -> None:
 async def test_neither_url_nor_command() -> None:
     with pytest.raises(InputValidationError, match=r"'url'.*'command'"):
         await call({"tool_name": "add"})
+
+
+async def test_concurrent_calls_share_one_session(server: dict[str, Any]) -> None:
+    results = await asyncio.gather(
+        *(call({**server, "tool_name": "add", "arguments": {"a": i, "b": 100}}) for i in range(20))
+    )
+    assert [r["result"]["text"] for r in results] == [str(i + 100) for i in range(20)]
+    keys = [k for k in loop_resources() if isinstance(k, tuple) and k[0] == "mcp_executor"]
+    assert len(keys) == 1
+
+
+async def test_stdio_timeout_stops_the_server(stdio_command: list[str], tmp_path: Path) -> None:
+    marker = str(tmp_path / "hang")
+    before = _children()
+    with pytest.raises(TaskTimeoutError):
+        await call(
+            {
+                "command": stdio_command,
+                "tool_name": "hang",
+                "arguments": {"marker": marker},
+                "timeout": 3,
+            }
+        )
+    assert await _no_children(before) == set()
+    assert loop_resources() == {}
+
+
+def test_settings_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import entry_points
+
+    from aipartnerupflow.extensions.mcp import McpSettings
+
+    [entry] = [e for e in entry_points(group="aipartnerupflow.settings") if e.name == "mcp"]
+    assert entry.load() is McpSettings
+    monkeypatch.setenv("AIPARTNERUPFLOW_MCP_ALLOWED_HOSTS", "mcp.example.com,10.0.0.0/8")
+    monkeypatch.setenv("AIPARTNERUPFLOW_MCP_MAX_OUTPUT_BYTES", "2048")
+    reload_settings()
+    settings = McpSettings.get()
+    assert settings.allowed_hosts == ("mcp.example.com", "10.0.0.0/8")
+    assert settings.max_output_bytes == 2048
+    with pytest.raises(OutboundPolicyError, match="AIPARTNERUPFLOW_MCP_ALLOWED_HOSTS"):
+        settings.policy().check_url("https://other.example.com/mcp")
+    monkeypatch.setenv("AIPARTNERUPFLOW_MCP_SEARCH_PATH", "relative/bin")
+    reload_settings()
+    with pytest.raises(Exception, match="absolute"):
+        McpSettings.get()
