@@ -16,6 +16,7 @@ from typing import Any
 
 from mcp.server.fastmcp import Context, FastMCP, Image
 from mcp.types import EmbeddedResource, TextResourceContents
+from pydantic import AnyUrl
 
 #: Set (in the HTTP server's process) when a hang call was cancelled by the client.
 HANG_STARTED: Any = None
@@ -87,7 +88,7 @@ def build() -> FastMCP:
         return EmbeddedResource(
             type="resource",
             resource=TextResourceContents(
-                uri="memo://inline", text="inline", mimeType="text/plain"
+                uri=AnyUrl("memo://inline"), text="inline", mimeType="text/plain"
             ),
         )
 

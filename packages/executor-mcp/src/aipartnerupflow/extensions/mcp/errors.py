@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from aipartnerupflow.core.errors import ExecutorError, PermanentError, RetryableError
 from aipartnerupflow.core.executors.programs import ProgramRefusedError
 
@@ -21,7 +23,7 @@ class StdioRefusedError(ProgramRefusedError):
 class McpToolError(ExecutorError):
     """The tool ran and reported failure (``isError``); the message is its text."""
 
-    def __init__(self, message: str, result: dict[str, object]) -> None:
+    def __init__(self, message: str, result: dict[str, Any]) -> None:
         super().__init__(message)
         self.result = result
 
