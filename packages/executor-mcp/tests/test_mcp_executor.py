@@ -238,8 +238,15 @@ async def test_sessions_reused_per_server(stdio_command: list[str], mcp_url: str
 
 async def test_a_dead_stdio_server_is_restarted(stdio_command: list[str]) -> None:
     first = int((await call({"command": stdio_command, "tool_name": "pid"}))["result"]["text"])
+    [conn] = [
+        v for k, v in loop_resources().items() if isinstance(k, tuple) and k[0] == "mcp_executor"
+    ]
     psutil.Process(first).kill()
-    await asyncio.sleep(0.2)
+    for _ in range(400):  # the session notices the server's end of file
+        if not conn.alive:
+            break
+        await asyncio.sleep(0.025)
+    assert not conn.alive
     second = int((await call({"command": stdio_command, "tool_name": "pid"}))["result"]["text"])
     assert second != first
 

@@ -214,10 +214,11 @@ class Connection:
             async with AsyncExitStack() as stack:
                 stack.enter_context(scrubbing(SecretScrubber(self.server.secrets)))
                 read, write = await self.server.open(stack)
+                relayed = await self._relay(read, stack)
                 session_class = make_session_class()
                 session = await stack.enter_async_context(
                     session_class(
-                        read,
+                        relayed,
                         write,
                         client_info=types.Implementation(name="aipartnerupflow", version="0.1"),
                     )
@@ -236,6 +237,31 @@ class Connection:
             self.session = None
             if not ready.done():
                 ready.set_result(None)  # start() sees no session and reports self.error
+
+    async def _relay(self, read: Any, stack: AsyncExitStack) -> Any:
+        """A copy of the transport's read stream that marks the connection broken when the
+        transport's stream ends (a stdio server exited), so the next task reconnects."""
+        import anyio
+
+        send, receive = anyio.create_memory_object_stream[Any](0)
+
+        async def pump() -> None:
+            try:
+                async with send:
+                    async for message in read:
+                        await send.send(message)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+                pass
+            finally:
+                self.broken = True
+                self._closing.set()
+
+        group = await stack.enter_async_context(anyio.create_task_group())
+        stack.push_async_callback(receive.aclose)  # after the session has stopped reading
+        stack.push_async_callback(read.aclose)  # the session no longer closes it: we do
+        stack.callback(group.cancel_scope.cancel)  # before the group's exit waits for pump
+        group.start_soon(pump)
+        return receive
 
     def _stderr_note(self) -> str:
         if isinstance(self.server, StdioServer):
