@@ -352,9 +352,14 @@ async def test_stdio_server_that_exits_fails_fast(monkeypatch: pytest.MonkeyPatc
         )
 
 
-async def test_wrong_path_is_permanent(http_server: Any) -> None:
+async def test_wrong_path_is_permanent(http_server: Any, manager: TaskManager) -> None:
     with pytest.raises(PermanentError, match="HTTP 404"):
         await call({"url": f"{http_server.url}/nope?token=abcdef123", "tool_name": "pid"})
+    outcome = await manager.run_tasks(
+        [_task({"url": f"{http_server.url}/nope?api_key=qwerty789", "tool_name": "pid"})]
+    )
+    error = outcome.task("t").error or ""
+    assert "HTTP 404" in error and "qwerty789" not in error
 
 
 async def test_unreachable_server_is_retryable(unused_tcp_port: int) -> None:

@@ -308,6 +308,13 @@ class McpExecutor(ExecutableTask):
             scheme, _, credential = value.partition(" ")
             if credential and scheme.isalpha():  # "Bearer <token>": the token alone too
                 secrets.append(credential.strip())
+        from urllib.parse import parse_qsl, urlsplit
+
+        for param, value in parse_qsl(urlsplit(url).query, keep_blank_values=True):
+            if is_sensitive_name(param):  # ?token=…, ?api_key=…
+                secrets.append(value)
+        if urlsplit(url).password:
+            secrets.append(str(urlsplit(url).password))
         add_secret(*secrets)
         policy = settings.policy()
         policy.check_url(url)
