@@ -21,6 +21,8 @@ from pydantic import AnyUrl
 #: Set (in the HTTP server's process) when a hang call was cancelled by the client.
 HANG_STARTED: Any = None
 HANG_CANCELLED: Any = None
+#: Calls of ``add`` served by this process.
+CALLS = {"add": 0}
 
 
 def build() -> FastMCP:
@@ -29,6 +31,7 @@ def build() -> FastMCP:
     @mcp.tool()
     def add(a: int, b: int) -> int:
         """Add two integers."""
+        CALLS["add"] += 1
         return a + b
 
     @mcp.tool()
@@ -42,6 +45,13 @@ def build() -> FastMCP:
         for i in range(1, steps + 1):
             await ctx.report_progress(i, steps, f"step {i} of {steps}")
         return f"did {steps} steps"
+
+    @mcp.tool()
+    async def steps(count: int, ctx: Context) -> str:  # type: ignore[type-arg]
+        """Report progress without a total."""
+        for i in range(1, count + 1):
+            await ctx.report_progress(i)
+        return "done"
 
     @mcp.tool()
     def fail(message: str) -> str:

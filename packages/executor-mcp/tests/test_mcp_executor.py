@@ -144,6 +144,14 @@ async def test_arguments_checked_against_the_tool_schema(server: dict[str, Any])
         await call({**server, "tool_name": "nope"})
 
 
+async def test_invalid_arguments_never_reach_the_server(mcp_url: str) -> None:
+    await call({"url": mcp_url, "tool_name": "add", "arguments": {"a": 1, "b": 1}})
+    served = mcp_server.CALLS["add"]
+    with pytest.raises(InputValidationError):
+        await call({"url": mcp_url, "tool_name": "add", "arguments": {"a": 1}})
+    assert mcp_server.CALLS["add"] == served
+
+
 async def test_tool_error_fails_with_its_text(server: dict[str, Any]) -> None:
     with pytest.raises(McpToolError, match=r"tool .fail. failed: .*boom here") as info:
         await call({**server, "tool_name": "fail", "arguments": {"message": "boom here"}})
@@ -217,6 +225,17 @@ async def test_progress_becomes_task_progress(manager: TaskManager, server: dict
     assert outcome.task("t").status == "completed"
     progress = [(e.progress, e.message) for e in events if e.kind == "task_progress"]
     assert progress == [(i / 4, f"step {i} of 4") for i in range(1, 5)]
+
+
+async def test_progress_without_total(manager: TaskManager, mcp_url: str) -> None:
+    events: list[TaskEvent] = []
+    manager.add_listener(events.append)
+    outcome = await manager.run_tasks(
+        [_task({"url": mcp_url, "tool_name": "steps", "arguments": {"count": 3}})]
+    )
+    assert outcome.task("t").status == "completed"
+    progress = [(e.progress, e.message) for e in events if e.kind == "task_progress"]
+    assert progress == [(0.0, "1"), (0.0, "2"), (0.0, "3")]
 
 
 async def test_sessions_reused_per_server(stdio_command: list[str], mcp_url: str) -> None:
