@@ -19,7 +19,11 @@ from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.core.executors.caps import effective_limit
 from aipartnerupflow.core.executors.process import check_argv
 from aipartnerupflow.core.executors.programs import check_env_name, resolve_cwd, resolve_program
-from aipartnerupflow.core.executors.resources import forget_loop_resource, loop_resource
+from aipartnerupflow.core.executors.resources import (
+    forget_loop_resource,
+    loop_resource,
+    loop_resources,
+)
 from aipartnerupflow.core.executors.secrets import add_secret, is_sensitive_name, redact_url
 from aipartnerupflow.core.inputs import input_problem
 from aipartnerupflow.extensions.mcp.content import (
@@ -230,8 +234,12 @@ class McpExecutor(ExecutableTask):
 
         conn, key = self._connection, self._key
         self._connection = None
-        if conn is not None and key is not None and isinstance(conn.server, StdioServer):
+        if conn is None or key is None or not isinstance(conn.server, StdioServer):
+            return
+        if loop_resources().get(key) is conn:  # not a newer session of the same server
             await forget_loop_resource(key)
+        else:
+            await conn.aclose()
 
     async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run the operation described by ``inputs``."""
