@@ -10,9 +10,12 @@ import asyncio
 import importlib
 import json
 import os
+import re
 import sys
 import threading
 from collections.abc import Mapping
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 
 from aipartnerupflow.core.context import current_task_context
@@ -64,7 +67,9 @@ async def load_crewai(settings: CrewaiSettings) -> Any:
     def load() -> Any:
         with _import_lock:
             prepare_environment(settings)
-            return importlib.import_module("crewai")
+            module = importlib.import_module("crewai")
+            _listen(module)
+            return module
 
     try:
         return await asyncio.to_thread(load)
@@ -94,12 +99,109 @@ def _llm(crewai: Any, spec: LlmSpec | None, fallback: LlmSpec | None, settings: 
         add_secret(settings.api_key)
         kwargs["api_key"] = settings.api_key
     try:
-        return crewai.LLM(**kwargs)
+        llm = crewai.LLM(**kwargs)
     except Exception as exc:  # crewai rejects unknown providers and bad options here
         raise PermanentError(f"cannot use LLM model {model!r}: {exc}") from exc
+    run = _RUN.get()
+    if run is not None:
+        run.llms.append(llm)
+    return _watch(llm)
 
 
-def _agent(crewai: Any, spec: AgentSpec, crew: CrewSpec, settings: CrewaiSettings, step: Any) -> Any:
+@dataclass
+class _Run:
+    """The running crew, for crewai's step and task callbacks (module-level functions: crewai
+    warns about closures, which it cannot checkpoint)."""
+
+    name: str
+    tasks: int
+    cancelled: threading.Event
+    done: int = 0
+    #: The first LLM call that failed; crewai may retry and carry on, but the engine owns
+    #: retries, so the crew fails with it.
+    failed: Exception | None = None
+    llms: list[Any] = field(default_factory=list)
+
+
+_RUN: ContextVar[_Run | None] = ContextVar("apflow_crewai_run", default=None)
+
+
+def _check(run: _Run | None) -> None:
+    if run is not None and run.cancelled.is_set():
+        raise TaskCancelledError(f"crew {run.name!r} was cancelled")
+    if run is not None and run.failed is not None:
+        raise run.failed
+
+
+class _LlmCallFailed(Exception):
+    """An LLM call crewai reported as failed (its message carries the HTTP status)."""
+
+
+def _listen(crewai: Any) -> None:
+    """Record crewai's "LLM call failed" events on the running crew (whatever path made the
+    call; crewai may retry and carry on, but a failed call fails the crew)."""
+    from crewai.events import LLMCallFailedEvent, crewai_event_bus
+
+    @crewai_event_bus.on(LLMCallFailedEvent)
+    def _failed(_source: Any, event: Any) -> None:
+        run = _RUN.get()
+        if run is not None and run.failed is None:
+            run.failed = _LlmCallFailed(str(getattr(event, "error", "LLM call failed")))
+
+
+def _watch(llm: Any) -> Any:
+    """Record the first failing call of ``llm`` on the running crew (then re-raise it)."""
+    call, acall = llm.call, llm.acall
+
+    def note(exc: Exception) -> None:
+        run = _RUN.get()
+        if run is not None and run.failed is None:
+            run.failed = exc
+
+    def earlier_failure() -> None:
+        run = _RUN.get()
+        if run is not None and run.failed is not None:
+            raise run.failed  # no second attempt inside crewai: the engine owns retries
+
+    def watched_call(*args: Any, **kwargs: Any) -> Any:
+        earlier_failure()
+        try:
+            return call(*args, **kwargs)
+        except Exception as exc:
+            note(exc)
+            raise
+
+    async def watched_acall(*args: Any, **kwargs: Any) -> Any:
+        earlier_failure()
+        try:
+            return await acall(*args, **kwargs)
+        except Exception as exc:
+            note(exc)
+            raise
+
+    object.__setattr__(llm, "call", watched_call)
+    object.__setattr__(llm, "acall", watched_acall)
+    return llm
+
+
+def on_step(_step: Any = None) -> None:
+    """crewai step callback: stop at the next step once cancelled."""
+    _check(_RUN.get())
+
+
+def on_task_done(_output: Any = None) -> None:
+    """crewai task callback: report progress, stop before the next task once cancelled."""
+    run = _RUN.get()
+    if run is None:
+        return
+    run.done += 1
+    ctx = current_task_context()
+    if ctx is not None:
+        ctx.report_progress(run.done / run.tasks, f"{run.name}: task {run.done} of {run.tasks}")
+    _check(run)
+
+
+def _agent(crewai: Any, spec: AgentSpec, crew: CrewSpec, settings: CrewaiSettings) -> Any:
     return crewai.Agent(
         role=spec.role,
         goal=spec.goal,
@@ -110,7 +212,7 @@ def _agent(crewai: Any, spec: AgentSpec, crew: CrewSpec, settings: CrewaiSetting
         allow_delegation=spec.allow_delegation,
         verbose=spec.verbose or crew.verbose,
         memory=False,
-        step_callback=step,
+        step_callback=on_step,
     )
 
 
@@ -148,6 +250,12 @@ def _status(exc: BaseException) -> tuple[int | None, float | None]:
             return status, after
         if type(current).__name__ in {"APIConnectionError", "APITimeoutError"}:
             return 0, None
+        if isinstance(current, _LlmCallFailed):
+            found = re.search(r"Error code: (\d{3})", str(current))
+            if found:
+                return int(found.group(1)), None
+            if "Connection error" in str(current) or "timed out" in str(current):
+                return 0, None
         current = current.__cause__ or current.__context__
     return None, None
 
@@ -192,20 +300,36 @@ async def run_crew(
 ) -> dict[str, Any]:
     """Build the crew from ``crew`` and run it; the result or an :class:`ExecutorError`."""
     crewai = await load_crewai(settings)
-    ctx = current_task_context()
-    done = [0]
+    run = _Run(name=crew.name, tasks=len(crew.tasks), cancelled=cancelled)
+    token = _RUN.set(run)
+    try:
+        return await _run(crewai, crew, inputs, settings, run)
+    finally:
+        _RUN.reset(token)
+        await asyncio.shield(_close_clients(run.llms))
 
-    def check(_step: Any = None) -> None:
-        if cancelled.is_set():
-            raise TaskCancelledError(f"crew {crew.name!r} was cancelled")
 
-    def task_done(_output: Any) -> None:
-        done[0] += 1
-        if ctx is not None:
-            ctx.report_progress(done[0] / len(crew.tasks), f"{crew.name}: task {done[0]} done")
-        check()
+async def _close_clients(llms: list[Any]) -> None:
+    """Close the HTTP clients crewai's provider objects opened (no socket outlives a run)."""
+    for llm in llms:
+        for attr in ("_async_client", "_client"):
+            client = getattr(llm, attr, None)
+            close = getattr(client, "close", None)
+            if close is None:
+                continue
+            try:
+                outcome = close()
+                if asyncio.iscoroutine(outcome):
+                    await outcome
+            except Exception:  # closing is best effort; the run's outcome stands
+                continue
 
-    agents = {a.name: _agent(crewai, a, crew, settings, check) for a in crew.agents}
+
+async def _run(
+    crewai: Any, crew: CrewSpec, inputs: Mapping[str, Any], settings: CrewaiSettings, run: _Run
+) -> dict[str, Any]:
+    cancelled = run.cancelled
+    agents = {a.name: _agent(crewai, a, crew, settings) for a in crew.agents}
     tasks: list[Any] = []
     for spec in crew.tasks:
         tasks.append(
@@ -215,7 +339,7 @@ async def run_crew(
                 expected_output=spec.expected_output,
                 agent=agents[spec.agent],
                 context=[tasks[i] for i in spec.context] if spec.context else None,
-                callback=task_done,
+                callback=on_task_done,
             )
         )
     kickoff = crewai.Crew(
@@ -227,7 +351,7 @@ async def run_crew(
         memory=False,
         task_callback=None,
     )
-    check()
+    _check(run)
     try:
         output = await kickoff.akickoff(inputs=dict(inputs))
     except TaskCancelledError:
@@ -237,8 +361,13 @@ async def run_crew(
     except Exception as exc:
         if cancelled.is_set():
             raise TaskCancelledError(f"crew {crew.name!r} was cancelled") from exc
-        raise _failure(crew, exc) from exc
-    check()
+        cause = run.failed or exc
+        raise _failure(crew, cause) from cause
+    crewai_event_bus = sys.modules["crewai.events"].crewai_event_bus
+    await asyncio.to_thread(crewai_event_bus.flush, 10.0)  # its handlers may run late
+    if run.failed is not None:
+        raise _failure(crew, run.failed) from run.failed
+    _check(run)
     limit = settings.max_output_bytes
     task_results = []
     for spec, task_output in zip(crew.tasks, output.tasks_output, strict=False):
