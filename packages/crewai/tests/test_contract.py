@@ -1,0 +1,76 @@
+"""The executor contract suite for crewai_executor and batch_crewai_executor."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+import pytest
+
+from aipartnerupflow.extensions.crewai import BatchManager, CrewManager
+from aipartnerupflow.testing.chat_server import ChatReply, FakeChatServer
+from aipartnerupflow.testing.contract import ExecutorContract, InvalidCase
+
+from .conftest import CHAT, answer
+
+_CREW = {
+    "name": "contract crew",
+    "agents": [{"role": "Answerer", "goal": "Answer questions"}],
+    "tasks": [{"description": "Answer: {question}"}],
+}
+# Cancellation stops crewai between steps; an LLM request already in flight runs on in
+# crewai's worker thread until its timeout, so the socket-leak checks of the cancel and
+# timeout tests cannot hold (see the package README).
+_NA = ("slow_inputs", "oversized_inputs", "loopback_inputs")
+
+
+class TestCrewManagerContract(ExecutorContract):
+    executor_class = CrewManager
+    executor_params: ClassVar[dict[str, Any]] = _CREW
+    heavy_modules = ("crewai", "openai", "litellm", "chromadb", "lancedb")
+    secrets = (str(CHAT.api_key),)
+    not_applicable = _NA
+
+    @pytest.fixture
+    def valid_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        chat.script(*[ChatReply.text(answer("42")) for _ in range(4)])
+        return {"question": "six times seven"}
+
+    @pytest.fixture
+    def invalid_inputs(self) -> list[InvalidCase]:
+        return []
+
+    @pytest.fixture
+    def failing_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        chat.script(*[ChatReply.error(500) for _ in range(4)])
+        return {"question": "anything"}
+
+    @pytest.fixture
+    def permanent_failing_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        chat.script(*[ChatReply.error(400, message="bad") for _ in range(8)])
+        return {"question": "anything"}
+
+
+class TestBatchManagerContract(ExecutorContract):
+    executor_class = BatchManager
+    executor_params: ClassVar[dict[str, Any]] = {
+        "name": "contract batch",
+        "works": {"one": {k: v for k, v in _CREW.items() if k != "name"}},
+    }
+    heavy_modules = ("crewai", "openai", "litellm", "chromadb", "lancedb")
+    secrets = (str(CHAT.api_key),)
+    not_applicable = _NA
+
+    @pytest.fixture
+    def valid_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        chat.script(*[ChatReply.text(answer("42")) for _ in range(4)])
+        return {"question": "six times seven"}
+
+    @pytest.fixture
+    def failing_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        chat.script(*[ChatReply.error(500) for _ in range(4)])
+        return {"question": "anything"}
+
+    @pytest.fixture
+    def permanent_failing_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        chat.script(*[ChatReply.error(400, message="bad") for _ in range(8)])
+        return {"question": "anything"}
