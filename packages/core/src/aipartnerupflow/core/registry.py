@@ -49,6 +49,8 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "grpc_executor": "grpc",
     "ssh_executor": "ssh",
     "docker_executor": "docker",
+    "crewai_executor": "crewai",
+    "batch_crewai_executor": "crewai",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -58,8 +60,6 @@ UNRELEASED_EXECUTORS: dict[str, str] = {
     "mcp_executor": "aipartnerupflow-executor-mcp",
     "llm_executor": "aipartnerupflow-executor-llm",
     "generate_executor": "aipartnerupflow-executor-generate",
-    "crewai_executor": "aipartnerupflow-executor-crewai",
-    "batch_crewai_executor": "aipartnerupflow-executor-crewai",
 }
 
 T = TypeVar("T", bound=type[ExecutableTask])
