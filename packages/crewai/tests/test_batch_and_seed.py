@@ -70,8 +70,14 @@ async def test_batch_failure_in_a_tree_fails_the_task_with_nothing_merged(
                 "schemas": {"method": "batch_crewai_executor"},
                 "params": {
                     "works": {
-                        "one": {"agents": [{"role": "A", "goal": "g"}], "tasks": [{"description": "1"}]},
-                        "two": {"agents": [{"role": "B", "goal": "g"}], "tasks": [{"description": "2"}]},
+                        "one": {
+                            "agents": [{"role": "A", "goal": "g"}],
+                            "tasks": [{"description": "1"}],
+                        },
+                        "two": {
+                            "agents": [{"role": "B", "goal": "g"}],
+                            "tasks": [{"description": "2"}],
+                        },
                     }
                 },
             }
@@ -92,7 +98,7 @@ async def test_seed_crew_snippet(chat: FakeChatServer) -> None:
     crew = CrewManager(
         name="Analysis Crew",
         agents=[{"role": "Analyst", "goal": "Analyze data"}],
-        tasks=[{"description": "Analyze input", "agent": "Analyst"}]
+        tasks=[{"description": "Analyze input", "agent": "Analyst"}],
     )
     result = await crew.execute(inputs={"data": [1, 2, 3]})
     # ---
@@ -111,13 +117,13 @@ async def test_seed_batch_snippet(chat: FakeChatServer) -> None:
         works={
             "data_collection": {
                 "agents": [{"role": "Collector", "goal": "Collect data"}],
-                "tasks": [{"description": "Collect data", "agent": "Collector"}]
+                "tasks": [{"description": "Collect data", "agent": "Collector"}],
             },
             "data_analysis": {
                 "agents": [{"role": "Analyst", "goal": "Analyze data"}],
-                "tasks": [{"description": "Analyze data", "agent": "Analyst"}]
-            }
-        }
+                "tasks": [{"description": "Analyze data", "agent": "Analyst"}],
+            },
+        },
     )
 
     # All crews execute sequentially, results are merged

@@ -20,7 +20,16 @@ _CREW = {
 # Cancellation stops crewai between steps; an LLM request already in flight runs on in
 # crewai's worker thread until its timeout, so the socket-leak checks of the cancel and
 # timeout tests cannot hold (see the package README).
-_NA = ("slow_inputs", "oversized_inputs", "loopback_inputs")
+_NA = ("slow_inputs", "loopback_inputs")
+
+
+def _oversized(chat: FakeChatServer, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], int]:
+    from aipartnerupflow.core.settings import reload_settings
+
+    monkeypatch.setenv("AIPARTNERUPFLOW_CREWAI_MAX_OUTPUT_BYTES", "1000")
+    reload_settings()
+    chat.script(*[ChatReply.text(answer("x" * 50_000)) for _ in range(4)])
+    return {"question": "a long one"}, 1000
 
 
 class TestCrewManagerContract(ExecutorContract):
@@ -49,6 +58,12 @@ class TestCrewManagerContract(ExecutorContract):
         chat.script(*[ChatReply.error(400, message="bad") for _ in range(8)])
         return {"question": "anything"}
 
+    @pytest.fixture
+    def oversized_inputs(
+        self, chat: FakeChatServer, monkeypatch: pytest.MonkeyPatch
+    ) -> tuple[dict[str, Any], int]:
+        return _oversized(chat, monkeypatch)
+
 
 class TestBatchManagerContract(ExecutorContract):
     executor_class = BatchManager
@@ -74,3 +89,9 @@ class TestBatchManagerContract(ExecutorContract):
     def permanent_failing_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
         chat.script(*[ChatReply.error(400, message="bad") for _ in range(8)])
         return {"question": "anything"}
+
+    @pytest.fixture
+    def oversized_inputs(
+        self, chat: FakeChatServer, monkeypatch: pytest.MonkeyPatch
+    ) -> tuple[dict[str, Any], int]:
+        return _oversized(chat, monkeypatch)

@@ -184,13 +184,17 @@ async def test_unknown_tool_is_rejected_before_any_request(chat: FakeChatServer)
             "params.tasks[0].agent",
         ),
         (
-            {"agents": [{"role": "A", "goal": "g", "llm": {"base_url": "http://evil"}}],
-             "tasks": [{"description": "d"}]},
+            {
+                "agents": [{"role": "A", "goal": "g", "llm": {"base_url": "http://evil"}}],
+                "tasks": [{"description": "d"}],
+            },
             "params.agents[0].llm.base_url",
         ),
         (
-            {"agents": [{"role": "A", "goal": "g", "llm": {"temperature": float("nan")}}],
-             "tasks": [{"description": "d"}]},
+            {
+                "agents": [{"role": "A", "goal": "g", "llm": {"temperature": float("nan")}}],
+                "tasks": [{"description": "d"}],
+            },
             "params.agents[0].llm.temperature",
         ),
         (
@@ -198,8 +202,13 @@ async def test_unknown_tool_is_rejected_before_any_request(chat: FakeChatServer)
             "params.agents[0].role",
         ),
         (
-            {"agents": [{"role": "A", "goal": "g"}],
-             "tasks": [{"description": "d", "context": ["later"]}, {"name": "later", "description": "e"}]},
+            {
+                "agents": [{"role": "A", "goal": "g"}],
+                "tasks": [
+                    {"description": "d", "context": ["later"]},
+                    {"name": "later", "description": "e"},
+                ],
+            },
             "params.tasks[0].context",
         ),
         ({"agents": [{"role": "A", "goal": "g"}]}, "params.tasks"),
@@ -233,28 +242,19 @@ async def test_cancelling_ends_the_run(chat: FakeChatServer) -> None:
 
 
 async def test_cancel_between_tasks_stops_before_the_next_one(chat: FakeChatServer) -> None:
+    from aipartnerupflow.core.errors import TaskCancelledError
+
     crew = CrewManager(
         agents=[{"role": "A", "goal": "g"}],
         tasks=[{"description": "first"}, {"description": "second"}],
     )
     chat.script(ChatReply.text(answer("one")), ChatReply.text(answer("two")))
-    await crew.cancel()  # before execute: cleared at start, so simulate a cancel after task 1
-
-    original = crew.spec
-    result_holder: list[Any] = []
-
-    async def run() -> None:
-        result_holder.append(await crew.execute({}))
-
-    # cancel as soon as the first request has been answered
-    task = asyncio.ensure_future(run())
-    for _ in range(600):
+    task = asyncio.ensure_future(crew.execute({}))
+    for _ in range(1200):  # cancel once the first request has been answered
         if len(chat.requests) >= 1:
             break
         await asyncio.sleep(0.01)
     await crew.cancel()
-    with pytest.raises(Exception) as caught:  # noqa: PT011
+    with pytest.raises(TaskCancelledError, match="cancelled"):
         await task
-    assert "cancelled" in str(caught.value)
-    assert len(chat.requests) == 1
-    assert crew.spec is original
+    assert len(chat.requests) == 1  # the second task never asked the LLM

@@ -99,7 +99,7 @@ class BatchManager(ExecutableTask):
 
     def __init__(
         self,
-        id: str | None = None,  # noqa: A002 - the seed's keyword
+        id: str | None = None,
         name: str | None = None,
         works: Mapping[str, Any] | None = None,
         *,

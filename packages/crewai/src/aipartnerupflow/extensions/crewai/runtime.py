@@ -81,7 +81,9 @@ async def load_crewai(settings: CrewaiSettings) -> Any:
         raise
 
 
-def _llm(crewai: Any, spec: LlmSpec | None, fallback: LlmSpec | None, settings: CrewaiSettings) -> Any:
+def _llm(
+    crewai: Any, spec: LlmSpec | None, fallback: LlmSpec | None, settings: CrewaiSettings
+) -> Any:
     chosen = spec or fallback
     model = (chosen.model if chosen and chosen.model else None) or (
         fallback.model if fallback and fallback.model else settings.model

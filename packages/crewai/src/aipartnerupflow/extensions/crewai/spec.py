@@ -150,7 +150,8 @@ def _agent(key: str | None, raw: Any, where: str) -> AgentSpec:
     unknown = sorted(set(raw) - _AGENT_KEYS)
     if unknown:
         raise _fail(
-            f"{where}.{unknown[0]}", f"is not an agent field (known: {', '.join(sorted(_AGENT_KEYS))})"
+            f"{where}.{unknown[0]}",
+            f"is not an agent field (known: {', '.join(sorted(_AGENT_KEYS))})",
         )
     role = _text(raw.get("role"), f"{where}.role")
     tools = raw.get("tools") or []

@@ -51,7 +51,7 @@ def tool_register(name: str | None = None, *, override: bool = False) -> Callabl
     """Class or factory decorator: register it under ``name`` (default: its ``__name__``)."""
 
     def decorate(obj: T) -> T:
-        register_tool(name or getattr(obj, "__name__", ""), obj, override=override)
+        register_tool(str(name or getattr(obj, "__name__", "")), obj, override=override)
         return obj
 
     return decorate
