@@ -258,3 +258,37 @@ async def test_cancel_between_tasks_stops_before_the_next_one(chat: FakeChatServ
     with pytest.raises(TaskCancelledError, match="cancelled"):
         await task
     assert len(chat.requests) == 1  # the second task never asked the LLM
+
+
+async def test_a_missing_placeholder_is_named_before_any_request(chat: FakeChatServer) -> None:
+    crew = CrewManager(**TWO_AGENTS)
+    with pytest.raises(InputValidationError, match=r"inputs\.topic: .*uses \{topic\}"):
+        await crew.execute({"other": 1})
+    assert chat.requests == []
+
+
+async def test_hostile_inputs_are_refused_or_passed_through(chat: FakeChatServer) -> None:
+    crew = CrewManager(agents=[{"role": "A", "goal": "g"}], tasks=[{"description": "d {x}"}])
+    deep: Any = "leaf"
+    for _ in range(1000):
+        deep = [deep]
+    with pytest.raises(InputValidationError, match="nested deeper"):
+        await crew.execute({"x": deep})
+    chat.script(ChatReply.text(answer("ok")))
+    result = await crew.execute({"x": "tab\\there \u2603 " + "y" * 10_000, "null": None})
+    assert result["output"] == "ok"
+    assert "\u2603" in prompts(chat)[0]
+
+
+async def test_batch_checks_every_crew_before_the_first_runs(chat: FakeChatServer) -> None:
+    from aipartnerupflow.extensions.crewai import BatchManager
+
+    batch = BatchManager(
+        works={
+            "a": {"agents": [{"role": "A", "goal": "g"}], "tasks": [{"description": "d"}]},
+            "b": {"agents": [{"role": "B", "goal": "g"}], "tasks": [{"description": "{need}"}]},
+        }
+    )
+    with pytest.raises(InputValidationError, match=r"inputs\.need"):
+        await batch.execute({})
+    assert chat.requests == []

@@ -20,7 +20,7 @@ from aipartnerupflow.core.errors import (
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.extensions.crewai.crew_manager import crew_inputs
 from aipartnerupflow.extensions.crewai.settings import CrewaiSettings
-from aipartnerupflow.extensions.crewai.spec import CrewSpec, parse_crew
+from aipartnerupflow.extensions.crewai.spec import CrewSpec, check_inputs, parse_crew
 
 __all__ = ["BatchFailedError", "BatchManager"]
 
@@ -142,6 +142,8 @@ class BatchManager(ExecutableTask):
         from aipartnerupflow.extensions.crewai.runtime import run_crew
 
         values = crew_inputs(inputs, self.default_inputs)
+        for crew in self.crews.values():  # every crew checked before the first one runs
+            check_inputs(crew, values)
         settings = CrewaiSettings.get()
         self._cancelled.clear()
         results: dict[str, dict[str, Any]] = {}

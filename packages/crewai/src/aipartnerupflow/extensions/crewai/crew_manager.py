@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 from aipartnerupflow.core.errors import InputValidationError
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.extensions.crewai.settings import CrewaiSettings
-from aipartnerupflow.extensions.crewai.spec import CrewSpec, parse_crew
+from aipartnerupflow.extensions.crewai.spec import CrewSpec, check_inputs, parse_crew
 
 __all__ = ["CREW_PARAMS_SCHEMA", "CrewManager", "crew_inputs"]
 
@@ -141,6 +141,7 @@ class CrewManager(ExecutableTask):
         from aipartnerupflow.extensions.crewai.runtime import run_crew
 
         values = crew_inputs(inputs, self.default_inputs)
+        check_inputs(self.spec, values)
         self._cancelled.clear()
         return await run_crew(self.spec, values, CrewaiSettings.get(), self._cancelled)
 

@@ -162,8 +162,7 @@ def _watch(llm: Any) -> Any:
 
     def earlier_failure() -> None:
         run = _RUN.get()
-        if run is not None and run.failed is not None:
-            raise run.failed  # no second attempt inside crewai: the engine owns retries
+        _check(run)  # cancelled: no further LLM call; failed: no retry inside crewai
 
     def watched_call(*args: Any, **kwargs: Any) -> Any:
         earlier_failure()

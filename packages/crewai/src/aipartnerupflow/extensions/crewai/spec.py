@@ -11,13 +11,26 @@ tasks whose outputs it reads), ``name``. Both may come as a list or as a mapping
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from aipartnerupflow.core.errors import InputValidationError
 
-__all__ = ["AgentSpec", "CrewSpec", "LlmSpec", "TaskSpec", "parse_crew"]
+__all__ = [
+    "AgentSpec",
+    "CrewSpec",
+    "LlmSpec",
+    "TaskSpec",
+    "check_inputs",
+    "parse_crew",
+    "placeholders",
+]
+
+#: crewai's placeholder syntax: ``{name}``.
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_\-]*)}")
+MAX_INPUT_DEPTH = 64
 
 #: The expected output of a task whose JSON gives none (crewai requires one).
 DEFAULT_EXPECTED_OUTPUT = "A complete, accurate answer to the task."
@@ -266,3 +279,42 @@ def parse_crew(
         process=proc,
         verbose=_bool(verbose, f"{where}.verbose"),
     )
+
+
+def placeholders(crew: CrewSpec) -> dict[str, str]:
+    """Each ``{placeholder}`` the crew's texts use, mapped to the first field using it."""
+    found: dict[str, str] = {}
+    texts = [
+        (f"agent {a.name!r} {label}", text)
+        for a in crew.agents
+        for label, text in (("role", a.role), ("goal", a.goal), ("backstory", a.backstory))
+    ]
+    texts += [
+        (f"task {t.name!r} {label}", text)
+        for t in crew.tasks
+        for label, text in (("description", t.description), ("expected_output", t.expected_output))
+    ]
+    for where, text in texts:
+        for name in _PLACEHOLDER.findall(text):
+            found.setdefault(name, where)
+    return found
+
+
+def check_inputs(crew: CrewSpec, inputs: Mapping[str, Any]) -> None:
+    """Fail, naming the placeholder, when the inputs do not fill every one the crew uses, or
+    when a value is nested deeper than crewai can check."""
+    for name, where in placeholders(crew).items():
+        if name not in inputs:
+            raise InputValidationError(
+                f"inputs.{name}: the crew's {where} uses {{{name}}}, which the inputs do not "
+                f"give; add {name!r} to the task's inputs"
+            )
+    stack: list[tuple[Any, int, str]] = [(v, 1, str(k)) for k, v in inputs.items()]
+    while stack:
+        value, depth, key = stack.pop()
+        if depth > MAX_INPUT_DEPTH:
+            raise InputValidationError(f"inputs.{key}: nested deeper than {MAX_INPUT_DEPTH} levels")
+        if isinstance(value, Mapping):
+            stack.extend((v, depth + 1, key) for v in value.values())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, depth + 1, key) for v in value)
