@@ -68,3 +68,21 @@ def test_importing_the_package_does_not_import_crewai(tmp_path: Path) -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
     )
     assert out.stdout.strip() == "[]"
+
+
+def test_the_network_guard_refuses_non_loopback_connections() -> None:
+    import socket
+
+    from .conftest import BLOCKED
+
+    before = len(BLOCKED)
+    with pytest.raises(OSError, match="network access blocked"):
+        socket.create_connection(("203.0.113.7", 443), timeout=1)
+    assert len(BLOCKED) == before + 1
+    del BLOCKED[before:]  # this attempt was the test's own
+
+
+def test_no_crew_run_reached_the_network() -> None:
+    from .conftest import BLOCKED
+
+    assert BLOCKED == []  # also checked at the end of the session
