@@ -10,17 +10,35 @@ from aipartnerupflow.extensions.crewai import BatchManager, CrewManager
 from aipartnerupflow.testing.chat_server import ChatReply, FakeChatServer
 from aipartnerupflow.testing.contract import ExecutorContract, InvalidCase
 
-from .conftest import CHAT, answer
+from .conftest import CHAT, HANG, ROUTER, answer
+
+
+def _slow() -> dict[str, Any]:
+    return {"question": HANG}
+
+
+def _busy() -> Any:
+    before = ROUTER.hanging
+
+    async def wait() -> None:
+        import asyncio
+
+        for _ in range(2400):
+            if ROUTER.hanging > before:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("the crew never sent its request")
+
+    return wait
+
 
 _CREW = {
     "name": "contract crew",
     "agents": [{"role": "Answerer", "goal": "Answer questions"}],
     "tasks": [{"description": "Answer: {question}"}],
 }
-# Cancellation stops crewai between steps; an LLM request already in flight runs on in
-# crewai's worker thread until its timeout, so the socket-leak checks of the cancel and
-# timeout tests cannot hold (see the package README).
-_NA = ("slow_inputs", "loopback_inputs")
+# The LLM endpoint is the operator's setting, not a task input: no loopback target to deny.
+_NA = ("loopback_inputs",)
 
 
 def _oversized(chat: FakeChatServer, monkeypatch: pytest.MonkeyPatch) -> tuple[dict[str, Any], int]:
@@ -59,6 +77,14 @@ class TestCrewManagerContract(ExecutorContract):
         return {"question": "anything"}
 
     @pytest.fixture
+    def slow_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        return _slow()
+
+    @pytest.fixture
+    def wait_until_busy(self) -> Any:
+        return _busy()
+
+    @pytest.fixture
     def oversized_inputs(
         self, chat: FakeChatServer, monkeypatch: pytest.MonkeyPatch
     ) -> tuple[dict[str, Any], int]:
@@ -89,6 +115,14 @@ class TestBatchManagerContract(ExecutorContract):
     def permanent_failing_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
         chat.script(*[ChatReply.error(400, message="bad") for _ in range(8)])
         return {"question": "anything"}
+
+    @pytest.fixture
+    def slow_inputs(self, chat: FakeChatServer) -> dict[str, Any]:
+        return _slow()
+
+    @pytest.fixture
+    def wait_until_busy(self) -> Any:
+        return _busy()
 
     @pytest.fixture
     def oversized_inputs(

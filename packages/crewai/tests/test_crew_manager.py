@@ -235,10 +235,16 @@ async def test_cancelling_ends_the_run(chat: FakeChatServer) -> None:
             break
         await asyncio.sleep(0.05)
     assert ROUTER.hanging > before
+    released = ROUTER.released
     await crew.cancel()
     run.cancel()
     with pytest.raises(asyncio.CancelledError):
         await run
+    for _ in range(200):  # the request in flight was aborted: the server sees it go
+        if ROUTER.released > released:
+            break
+        await asyncio.sleep(0.05)
+    assert ROUTER.released > released
 
 
 async def test_cancel_between_tasks_stops_before_the_next_one(chat: FakeChatServer) -> None:

@@ -6,7 +6,6 @@ If any fails, the whole batch fails and no partial result is reported.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
@@ -18,6 +17,7 @@ from aipartnerupflow.core.errors import (
     TaskCancelledError,
 )
 from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.extensions.crewai.cancellation import Cancellation
 from aipartnerupflow.extensions.crewai.crew_manager import crew_inputs
 from aipartnerupflow.extensions.crewai.settings import CrewaiSettings
 from aipartnerupflow.extensions.crewai.spec import CrewSpec, check_inputs, parse_crew
@@ -135,7 +135,7 @@ class BatchManager(ExecutableTask):
                 where=where,
             )
         self.default_inputs = dict(inputs or {})
-        self._cancelled = threading.Event()
+        self._cancelled = Cancellation()
 
     async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run every crew in order; merged results, or raise naming the crew that failed."""

@@ -5,12 +5,12 @@ Importing this module does not import crewai; the first run does (in a worker th
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from aipartnerupflow.core.errors import InputValidationError
 from aipartnerupflow.core.executor import ExecutableTask
+from aipartnerupflow.extensions.crewai.cancellation import Cancellation
 from aipartnerupflow.extensions.crewai.settings import CrewaiSettings
 from aipartnerupflow.extensions.crewai.spec import CrewSpec, check_inputs, parse_crew
 
@@ -130,7 +130,7 @@ class CrewManager(ExecutableTask):
             verbose=verbose,
         )
         self.default_inputs = dict(inputs or {})
-        self._cancelled = threading.Event()
+        self._cancelled = Cancellation()
 
     @property
     def crew_name(self) -> str:

@@ -28,6 +28,7 @@ from aipartnerupflow.core.errors import (
 )
 from aipartnerupflow.core.executors.caps import cap_text
 from aipartnerupflow.core.executors.secrets import add_secret
+from aipartnerupflow.extensions.crewai.cancellation import Cancellation
 from aipartnerupflow.extensions.crewai.settings import CrewaiSettings
 from aipartnerupflow.extensions.crewai.spec import AgentSpec, CrewSpec, LlmSpec
 from aipartnerupflow.extensions.crewai.tools import resolve_tools
@@ -107,7 +108,55 @@ def _llm(
     run = _RUN.get()
     if run is not None:
         run.llms.append(llm)
+        _abortable(llm, run.cancelled, settings)
     return _watch(llm)
+
+
+def _abortable(llm: Any, cancellation: Cancellation, settings: CrewaiSettings) -> None:
+    """Give crewai's OpenAI-compatible provider a sync client whose sockets ``cancellation``
+    can shut down (crewai calls it from worker threads). Other providers keep their own
+    client: cancelling them stops between steps only."""
+    build = getattr(llm, "_get_client_params", None)
+    if build is None or not hasattr(llm, "_client"):
+        return
+    import httpcore
+    import httpx
+    import openai
+
+    class Backend(httpcore.NetworkBackend):
+        def __init__(self) -> None:
+            self.inner = httpcore.SyncBackend()
+
+        def connect_tcp(
+            self,
+            host: str,
+            port: int,
+            timeout: float | None = None,
+            local_address: str | None = None,
+            socket_options: Any = None,
+        ) -> Any:
+            if cancellation.is_set():
+                raise httpcore.ConnectError("the crew was cancelled")
+            stream = self.inner.connect_tcp(host, port, timeout, local_address, socket_options)
+            cancellation.register(stream.get_extra_info("socket"))
+            return stream
+
+        def connect_unix_socket(
+            self, path: str, timeout: float | None = None, socket_options: Any = None
+        ) -> Any:
+            return self.inner.connect_unix_socket(path, timeout, socket_options)
+
+        def sleep(self, seconds: float) -> None:
+            self.inner.sleep(seconds)
+
+    transport = httpx.HTTPTransport()
+    transport._pool._network_backend = Backend()  # httpcore's pool, our connections
+    previous = llm._client
+    llm._client = openai.OpenAI(
+        **build(), http_client=httpx.Client(transport=transport, timeout=settings.request_timeout)
+    )
+    if previous is not None:
+        previous.close()
 
 
 @dataclass
@@ -117,7 +166,7 @@ class _Run:
 
     name: str
     tasks: int
-    cancelled: threading.Event
+    cancelled: Cancellation
     done: int = 0
     #: The first LLM call that failed; crewai may retry and carry on, but the engine owns
     #: retries, so the crew fails with it.
@@ -297,7 +346,7 @@ async def run_crew(
     crew: CrewSpec,
     inputs: Mapping[str, Any],
     settings: CrewaiSettings,
-    cancelled: threading.Event,
+    cancelled: Cancellation,
 ) -> dict[str, Any]:
     """Build the crew from ``crew`` and run it; the result or an :class:`ExecutorError`."""
     crewai = await load_crewai(settings)
@@ -305,6 +354,9 @@ async def run_crew(
     token = _RUN.set(run)
     try:
         return await _run(crewai, crew, inputs, settings, run)
+    except asyncio.CancelledError:
+        cancelled.set()  # aborts the request in flight on crewai's worker thread
+        raise
     finally:
         _RUN.reset(token)
         await asyncio.shield(_close_clients(run.llms))
