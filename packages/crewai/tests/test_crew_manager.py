@@ -298,3 +298,18 @@ async def test_batch_checks_every_crew_before_the_first_runs(chat: FakeChatServe
     with pytest.raises(InputValidationError, match=r"inputs\.need"):
         await batch.execute({})
     assert chat.requests == []
+
+
+async def test_no_api_key_is_a_configuration_error(
+    chat: FakeChatServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from aipartnerupflow.core.errors import ConfigurationError
+    from aipartnerupflow.core.settings import reload_settings
+
+    monkeypatch.delenv("AIPARTNERUPFLOW_CREWAI_API_KEY")
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    reload_settings()
+    crew = CrewManager(agents=[{"role": "A", "goal": "g"}], tasks=[{"description": "d"}])
+    with pytest.raises(ConfigurationError, match="AIPARTNERUPFLOW_CREWAI_API_KEY"):
+        await crew.execute({})
+    assert chat.requests == []

@@ -37,6 +37,7 @@ __all__ = ["AgentGaveUpError", "CrewFailedError", "load_crewai", "prepare_enviro
 
 _INSTALL = 'pip install "aipartnerupflow[crewai]"'
 _import_lock = threading.Lock()
+_loaded: list[Any] = []  # the crewai module, once imported and hooked
 
 
 class CrewFailedError(ExecutorError):
@@ -61,16 +62,17 @@ def prepare_environment(settings: CrewaiSettings) -> None:
 
 async def load_crewai(settings: CrewaiSettings) -> Any:
     """The crewai module, imported once in a worker thread (never blocking the event loop)."""
-    module = sys.modules.get("crewai")
-    if module is not None:
-        return module
+    if _loaded:
+        return _loaded[0]
 
     def load() -> Any:
         with _import_lock:
-            prepare_environment(settings)
-            module = importlib.import_module("crewai")
-            _listen(module)
-            return module
+            if not _loaded:  # also when the application imported crewai itself first
+                prepare_environment(settings)
+                module = importlib.import_module("crewai")
+                _listen(module)
+                _loaded.append(module)
+            return _loaded[0]
 
     try:
         return await asyncio.to_thread(load)
@@ -149,11 +151,18 @@ def _abortable(llm: Any, cancellation: Cancellation, settings: CrewaiSettings) -
         def sleep(self, seconds: float) -> None:
             self.inner.sleep(seconds)
 
+    try:
+        params = build()
+    except ValueError as exc:  # crewai: "OPENAI_API_KEY is required"
+        raise ConfigurationError(
+            f"no API key for model {getattr(llm, 'model', '?')!r}: set "
+            "AIPARTNERUPFLOW_CREWAI_API_KEY (or the provider's variable, such as OPENAI_API_KEY)"
+        ) from exc
     transport = httpx.HTTPTransport()
     transport._pool._network_backend = Backend()  # httpcore's pool, our connections
     previous = llm._client
     llm._client = openai.OpenAI(
-        **build(), http_client=httpx.Client(transport=transport, timeout=settings.request_timeout)
+        **params, http_client=httpx.Client(transport=transport, timeout=settings.request_timeout)
     )
     if previous is not None:
         previous.close()
