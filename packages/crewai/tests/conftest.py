@@ -69,8 +69,8 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     return _connect_ex(self, address)
 
 
-socket.socket.connect = _guarded_connect  # type: ignore[method-assign]
-socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign]
+socket.socket.connect = _guarded_connect  # type: ignore[method-assign,assignment]
+socket.socket.connect_ex = _guarded_connect_ex  # type: ignore[method-assign,assignment]
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
@@ -92,7 +92,8 @@ class HangRouter:
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
-            return await self.inner(scope, receive, send)
+            await self.inner(scope, receive, send)
+            return
         chunks = []
         more = True
         while more:
@@ -107,7 +108,7 @@ class HangRouter:
                     pass
             finally:
                 self.released += 1
-            return None
+            return
         sent = False
 
         async def replay() -> dict[str, Any]:
@@ -118,7 +119,7 @@ class HangRouter:
             await asyncio.Event().wait()
             return {"type": "http.disconnect"}
 
-        return await self.inner(scope, replay, send)
+        await self.inner(scope, replay, send)
 
 
 ROUTER = HangRouter(CHAT.app())
