@@ -21,7 +21,7 @@ import base64
 import json
 import logging
 import ssl
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ import trustme
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
 from websockets.http11 import Request, Response
+from websockets.typing import Subprotocol
 
 from aipartnerupflow.core.settings import reload_settings
 
@@ -162,8 +163,8 @@ def _process_request(state: WsServer) -> Any:
     return process
 
 
-def _select(connection: ServerConnection, offered: list[str]) -> str | None:
-    return "chat.v2" if "chat.v2" in offered else None
+def _select(connection: ServerConnection, offered: Sequence[Subprotocol]) -> Subprotocol | None:
+    return Subprotocol("chat.v2") if "chat.v2" in offered else None
 
 
 async def _start(scheme: str, ssl_context: ssl.SSLContext | None) -> WsServer:

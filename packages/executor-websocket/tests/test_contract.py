@@ -48,4 +48,5 @@ class TestWebSocketExecutorContract(ExecutorContract):
 
     @pytest.fixture
     def wait_until_busy(self, ws_server: WsServer) -> Callable[[], Awaitable[None]]:
-        return ws_server.wait_connected
+        wait: Callable[[], Awaitable[None]] = ws_server.wait_connected
+        return wait

@@ -1,6 +1,6 @@
 """Allow-listed programs, directories and variables for executors that start local programs.
 
-Shared by every executor that runs a program a task names (``command_executor``, stdio MCP
+Shared by every executor that runs a program a task names (local commands, stdio MCP
 servers …). The rules:
 
 * **Program.** A bare name (``ls``) is looked up in the operator's search path, never in the
