@@ -47,6 +47,8 @@ KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
     "system_info_executor": "stdio",
     "websocket_executor": "websocket",
     "grpc_executor": "grpc",
+    "llm_executor": "llm",
+    "generate_executor": "generate",
 }
 
 #: Executor ids of the original project whose packages this release does not publish yet,
@@ -56,8 +58,6 @@ UNRELEASED_EXECUTORS: dict[str, str] = {
     "docker_executor": "aipartnerupflow-executor-docker",
     "apflow_api_executor": "aipartnerupflow-executor-apflow",
     "mcp_executor": "aipartnerupflow-executor-mcp",
-    "llm_executor": "aipartnerupflow-executor-llm",
-    "generate_executor": "aipartnerupflow-executor-generate",
     "crewai_executor": "aipartnerupflow-executor-crewai",
     "batch_crewai_executor": "aipartnerupflow-executor-crewai",
 }
