@@ -203,8 +203,11 @@ def _messages(inputs: dict[str, Any], variables: dict[str, Any]) -> list[dict[st
             raise _fail("'prompt' must be a string")
         out.append({"role": "user", "content": render(prompt, variables, where="prompt")})
     for i, message in enumerate(out):
-        text = json.dumps(message.get("content"), ensure_ascii=False, default=str)
-        if "\x00" in text:
+        content = message.get("content")
+        texts = [content] if isinstance(content, str) else []
+        if isinstance(content, list):
+            texts = [p.get("text") for p in content if isinstance(p, dict)]
+        if any(isinstance(t, str) and "\x00" in t for t in texts):
             raise _fail(f"message {i} contains a NUL character, which providers refuse")
     return out
 
