@@ -6,7 +6,6 @@ checkpoints in a temporary file, and a guard that fails any test reaching the in
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ import pytest
 
 from aipartnerupflow.core.settings import reload_settings
 from aipartnerupflow.testing.chat_server import FakeChatServer
+from aipartnerupflow.testing.offline import OfflineGuard
 
 pytest_plugins = ["aipartnerupflow.testing.fixtures"]
 
@@ -25,7 +25,6 @@ os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
-_LOCAL = {"127.0.0.1", "localhost", "::1", "", None}
 _ENV = (
     "AIPARTNERUPFLOW_LLM_MODEL",
     "AIPARTNERUPFLOW_LLM_API_KEY",
@@ -42,32 +41,20 @@ _ENV = (
     "AIPARTNERUPFLOW_SECRET_ENV",
     "OPENAI_API_KEY",
 )
-_reached: list[str] = []
-_real_getaddrinfo = socket.getaddrinfo
-
-
-def _guarded_getaddrinfo(host: Any, *args: Any, **kwargs: Any) -> Any:
-    name = host.decode() if isinstance(host, bytes) else host
-    if name not in _LOCAL:
-        _reached.append(str(name))
-        raise OSError(f"test tried to reach the internet ({name})")
-    return _real_getaddrinfo(host, *args, **kwargs)
+_GUARD = OfflineGuard()
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _no_internet() -> Iterator[None]:
-    socket.getaddrinfo = _guarded_getaddrinfo
-    try:
+    with _GUARD:
         yield
-    finally:
-        socket.getaddrinfo = _real_getaddrinfo
 
 
 @pytest.fixture(autouse=True)
 def _offline_check() -> Iterator[None]:
-    start = len(_reached)
+    start = len(_GUARD.reached)
     yield
-    assert _reached[start:] == [], f"a test looked up internet hosts: {_reached[start:]}"
+    assert _GUARD.reached[start:] == [], f"a test looked up internet hosts: {_GUARD.reached[start:]}"
 
 
 @pytest.fixture
