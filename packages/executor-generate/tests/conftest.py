@@ -67,7 +67,9 @@ def _env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     registry.unregister(ShoutExecutor.id)
     reset_default_session()
     reload_settings()
-    assert _GUARD.reached[start:] == [], f"a test looked up internet hosts: {_GUARD.reached[start:]}"
+    assert _GUARD.reached[start:] == [], (
+        f"a test looked up internet hosts: {_GUARD.reached[start:]}"
+    )
 
 
 @pytest.fixture

@@ -64,8 +64,12 @@ async def test_dangerous_executors_are_neither_offered_nor_accepted(
     if "command_executor" not in registry.ids():
         pytest.skip("aipartnerupflow-executor-stdio is not installed in this environment")
     risky = [
-        {"id": "r", "name": "Wipe", "schemas": {"method": "command_executor"},
-         "inputs": {"command": "rm -rf /"}},
+        {
+            "id": "r",
+            "name": "Wipe",
+            "schemas": {"method": "command_executor"},
+            "inputs": {"command": "rm -rf /"},
+        },
     ]
     chat_server.script(ChatReply.json(risky), ChatReply.json(VALID_TREE))
     result = await GenerateExecutor().execute(gen(requirement="clean up"))
@@ -75,9 +79,7 @@ async def test_dangerous_executors_are_neither_offered_nor_accepted(
     assert "AIPARTNERUPFLOW_ENABLED_EXECUTORS" in chat_server.requests[1]["messages"][-1]["content"]
 
 
-async def test_run_runs_the_tree(
-    task_manager: Any, chat_server: FakeChatServer, gen: Any
-) -> None:
+async def test_run_runs_the_tree(task_manager: Any, chat_server: FakeChatServer, gen: Any) -> None:
     chat_server.script(ChatReply.json(VALID_TREE))
     tree = await task_manager.run_tasks(
         [

@@ -54,7 +54,9 @@ def _no_internet() -> Iterator[None]:
 def _offline_check() -> Iterator[None]:
     start = len(_GUARD.reached)
     yield
-    assert _GUARD.reached[start:] == [], f"a test looked up internet hosts: {_GUARD.reached[start:]}"
+    assert _GUARD.reached[start:] == [], (
+        f"a test looked up internet hosts: {_GUARD.reached[start:]}"
+    )
 
 
 @pytest.fixture

@@ -34,7 +34,11 @@ async def test_prompt_and_system_prompt_are_rendered_and_sent(
     assert outcome.status == "completed", outcome.error
     assert outcome.result["content"] == "Bonjour!"
     assert outcome.result["success"] is True
-    assert outcome.result["usage"] == {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15}
+    assert outcome.result["usage"] == {
+        "prompt_tokens": 10,
+        "completion_tokens": 5,
+        "total_tokens": 15,
+    }
     assert outcome.result["calls"] == 1
     sent = chat_server.requests[0]
     assert sent["messages"] == [

@@ -54,8 +54,8 @@ async def test_500_is_retryable_and_fails_when_attempts_run_out(
     assert outcome.status == "failed"
     assert outcome.attempts == 2
     assert "provider error that may pass" in (outcome.error or "")
+    chat_server.script(ChatReply.error(503))
     with pytest.raises(RetryableError):
-        chat_server.script(ChatReply.error(503))
         await LLMExecutor().execute(llm(prompt="hi"))
 
 

@@ -21,9 +21,7 @@ async def test_valid_json_is_parsed_and_schema_sent(
     task_manager: Any, chat_server: FakeChatServer, llm: Any
 ) -> None:
     chat_server.script(ChatReply.text('```json\n{"name": "Ada", "age": 36}\n```'))
-    tree = await task_manager.run_tasks(
-        [task("p", llm(prompt="Who?", json_schema=PERSON))]
-    )
+    tree = await task_manager.run_tasks([task("p", llm(prompt="Who?", json_schema=PERSON))])
     result = tree.task("p").result
     assert result["json"] == {"name": "Ada", "age": 36}
     assert result["repaired"] is False and result["calls"] == 1
@@ -44,7 +42,9 @@ async def test_json_mode_without_schema(
 async def test_invalid_answer_gets_one_repair_request(
     task_manager: Any, chat_server: FakeChatServer, llm: Any
 ) -> None:
-    chat_server.script(ChatReply.json({"name": "Ada", "age": "old"}), ChatReply.json({"name": "Ada", "age": 36}))
+    chat_server.script(
+        ChatReply.json({"name": "Ada", "age": "old"}), ChatReply.json({"name": "Ada", "age": 36})
+    )
     tree = await task_manager.run_tasks([task("r", llm(prompt="Who?", json_schema=PERSON))])
     outcome = tree.task("r")
     assert outcome.status == "completed", outcome.error
@@ -62,7 +62,13 @@ async def test_twice_invalid_fails_permanently(
 ) -> None:
     chat_server.script(ChatReply.text("not json"), ChatReply.text("NaN"))
     tree = await task_manager.run_tasks(
-        [task("bad", llm(prompt="Who?", json_schema=PERSON), retry={"max_attempts": 3, "backoff_seconds": 0})]
+        [
+            task(
+                "bad",
+                llm(prompt="Who?", json_schema=PERSON),
+                retry={"max_attempts": 3, "backoff_seconds": 0},
+            )
+        ]
     )
     outcome = tree.task("bad")
     assert outcome.status == "failed"

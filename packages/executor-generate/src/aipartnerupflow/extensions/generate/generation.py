@@ -31,7 +31,9 @@ class Generated:
     problems_seen: list[list[str]]
 
 
-def _fresh_ids(raw: list[dict[str, Any]], models: list[Any], user_id: str | None) -> list[dict[str, Any]]:
+def _fresh_ids(
+    raw: list[dict[str, Any]], models: list[Any], user_id: str | None
+) -> list[dict[str, Any]]:
     """The array with new UUIDs (so it can be created again and again), references remapped
     (also those given by name), and every task owned by ``user_id``."""
     new = {m.id: str(uuid.uuid4()) for m in models}
@@ -52,9 +54,7 @@ def _fresh_ids(raw: list[dict[str, Any]], models: list[Any], user_id: str | None
     return out
 
 
-def check_tree(
-    value: Any, registry: ExecutorRegistry, user_id: str | None
-) -> list[dict[str, Any]]:
+def check_tree(value: Any, registry: ExecutorRegistry, user_id: str | None) -> list[dict[str, Any]]:
     """The tree with fresh ids when ``value`` passes the engine's full validation; raises
     :class:`TaskTreeValidationError` (every problem) otherwise."""
     if isinstance(value, dict) and isinstance(value.get("tasks"), list):

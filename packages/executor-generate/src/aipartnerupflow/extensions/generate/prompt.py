@@ -81,7 +81,5 @@ def feedback(problems: list[str]) -> str:
     """The message sent back with an invalid answer."""
     listed = "\n".join(f"- {p}" for p in problems)
     return (
-        "That task tree is not valid:\n"
-        f"{listed}\n"
-        "Reply with the whole corrected JSON array only."
+        f"That task tree is not valid:\n{listed}\nReply with the whole corrected JSON array only."
     )

@@ -159,7 +159,7 @@ class Caller:
         *,
         api_key: str | None,
         stream: bool,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - also LiteLLM's own per-request timeout
     ) -> Answer:
         """One call (or its checkpoint); raises PermanentError/RetryableError on failure."""
         position = self.position
@@ -195,7 +195,7 @@ class Caller:
         params: dict[str, Any],
         api_key: str | None,
         stream: bool,
-        timeout: float,
+        timeout: float,  # noqa: ASYNC109 - also LiteLLM's own per-request timeout
     ) -> Answer:
         litellm = import_litellm()
         kwargs: dict[str, Any] = {

@@ -204,7 +204,7 @@ def _messages(inputs: dict[str, Any], variables: dict[str, Any]) -> list[dict[st
         out.append({"role": "user", "content": render(prompt, variables, where="prompt")})
     for i, message in enumerate(out):
         content = message.get("content")
-        texts = [content] if isinstance(content, str) else []
+        texts: list[Any] = [content] if isinstance(content, str) else []
         if isinstance(content, list):
             texts = [p.get("text") for p in content if isinstance(p, dict)]
         if any(isinstance(t, str) and "\x00" in t for t in texts):

@@ -43,8 +43,7 @@ class LLMSettings(Settings):
     )
     allow_private: bool = pydantic.Field(
         default=False,
-        description="Allow a task's api_base to name loopback, private and link-local "
-        "addresses.",
+        description="Allow a task's api_base to name loopback, private and link-local addresses.",
         json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
     )
     secret_env: tuple[str, ...] = pydantic.Field(

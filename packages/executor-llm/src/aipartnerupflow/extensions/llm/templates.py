@@ -37,7 +37,7 @@ def _environment() -> Any:
     from jinja2.exceptions import SecurityError
     from jinja2.sandbox import SandboxedEnvironment
 
-    class _Capped(SandboxedEnvironment):  # type: ignore[misc]
+    class _Capped(SandboxedEnvironment):
         intercepted_binops = frozenset({"*", "**"})
 
         def call_binop(self, context: Any, op: str, left: Any, right: Any) -> Any:
@@ -46,9 +46,12 @@ def _environment() -> Any:
                     raise SecurityError(f"exponent {right} is too large in a template")
                 return operator.pow(left, right)
             for seq, n in ((left, right), (right, left)):
-                if isinstance(seq, str | list | tuple) and isinstance(n, int):
-                    if len(seq) * n > MAX_RENDERED_CHARS:
-                        raise SecurityError("a template tried to build an over-long value")
+                if (
+                    isinstance(seq, str | list | tuple)
+                    and isinstance(n, int)
+                    and len(seq) * n > MAX_RENDERED_CHARS
+                ):
+                    raise SecurityError("a template tried to build an over-long value")
             return operator.mul(left, right)
 
     env = _Capped(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
