@@ -5,9 +5,9 @@ and holds a hash of the request; a later attempt whose call at that position sen
 request gets the stored answer back without calling the provider.
 
 Storage: a small SQLite file of its own (``AIPARTNERUPFLOW_LLM_CHECKPOINT_PATH``; stdlib
-``sqlite3``, WAL, synchronous writes), deliberately isolated in this module. The task store
-gains a plugin-table hook (``TaskStorage.run_sql`` with plugin migrations) on another branch;
-once merged, this module can move onto it without changing its interface
+``sqlite3``, WAL: a commit survives a killed process), deliberately isolated in this module.
+The task store gains a plugin-table hook (``TaskStorage.run_sql`` with plugin migrations) on
+another branch; once merged, this module can move onto it without changing its interface
 (:meth:`CheckpointStore.load`, :meth:`CheckpointStore.save`). Until then a checkpoint is
 visible to the engines of one host, which is what a retry or a resume after a crash needs.
 """
@@ -61,7 +61,7 @@ class CheckpointStore:
         self.path = path
         self.ttl_seconds = ttl_seconds
         self._lock = threading.Lock()
-        self._ready = False
+        self._conn: sqlite3.Connection | None = None
 
     @classmethod
     def at(cls, path: Path, ttl_seconds: float) -> CheckpointStore:
@@ -73,37 +73,43 @@ class CheckpointStore:
             return found
 
     def _connect(self) -> sqlite3.Connection:
+        """The open connection (made on first use; call with ``_lock`` held)."""
+        if self._conn is not None:
+            return self._conn
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(
+                self.path, timeout=30.0, isolation_level=None, check_same_thread=False
+            )
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            if not self._ready:
-                conn.execute(_SCHEMA)
-                conn.execute(
-                    "DELETE FROM llm_checkpoints WHERE created_at < ?",
-                    (time.time() - self.ttl_seconds,),
-                )
-                self._ready = True
-            return conn
+            # WAL + NORMAL: a commit survives the process being killed (what a resume needs);
+            # only an OS crash or power loss may drop the newest ones.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(_SCHEMA)
+            conn.execute(
+                "DELETE FROM llm_checkpoints WHERE created_at < ?",
+                (time.time() - self.ttl_seconds,),
+            )
         except (OSError, sqlite3.Error) as exc:
             raise StorageError(
                 f"cannot open the LLM checkpoint file {self.path}: {exc} (set "
                 "AIPARTNERUPFLOW_LLM_CHECKPOINT_PATH to a writable file, or "
                 "AIPARTNERUPFLOW_LLM_CHECKPOINTS=false)"
             ) from None
+        self._conn = conn
+        return conn
 
     def _load(self, task_id: str, position: int, digest: str) -> dict[str, Any] | None:
         with self._lock:
-            conn = self._connect()
-            try:
-                row = conn.execute(
+            row = (
+                self._connect()
+                .execute(
                     "SELECT request_hash, answer, created_at FROM llm_checkpoints "
                     "WHERE task_id = ? AND position = ?",
                     (task_id, position),
-                ).fetchone()
-            finally:
-                conn.close()
+                )
+                .fetchone()
+            )
         if row is None or row[0] != digest or row[2] < time.time() - self.ttl_seconds:
             return None
         answer: dict[str, Any] = json.loads(row[1])
@@ -112,25 +118,19 @@ class CheckpointStore:
     def _save(self, task_id: str, position: int, digest: str, answer: dict[str, Any]) -> None:
         text = json.dumps(answer, ensure_ascii=False, allow_nan=False, default=str)
         with self._lock:
-            conn = self._connect()
-            try:
-                conn.execute(
-                    "INSERT OR REPLACE INTO llm_checkpoints "
-                    "(task_id, position, request_hash, answer, created_at) VALUES (?, ?, ?, ?, ?)",
-                    (task_id, position, digest, text, time.time()),
-                )
-            finally:
-                conn.close()
+            self._connect().execute(
+                "INSERT OR REPLACE INTO llm_checkpoints "
+                "(task_id, position, request_hash, answer, created_at) VALUES (?, ?, ?, ?, ?)",
+                (task_id, position, digest, text, time.time()),
+            )
 
     def _forget(self, task_id: str) -> int:
         with self._lock:
-            conn = self._connect()
-            try:
-                return conn.execute(
-                    "DELETE FROM llm_checkpoints WHERE task_id = ?", (task_id,)
-                ).rowcount
-            finally:
-                conn.close()
+            return (
+                self._connect()
+                .execute("DELETE FROM llm_checkpoints WHERE task_id = ?", (task_id,))
+                .rowcount
+            )
 
     async def load(self, task_id: str, position: int, digest: str) -> dict[str, Any] | None:
         """The stored answer of this call, or None (none, another request, or expired)."""
@@ -139,6 +139,13 @@ class CheckpointStore:
     async def save(self, task_id: str, position: int, digest: str, answer: dict[str, Any]) -> None:
         """Store the answer of a completed call (durably, before the task goes on)."""
         await asyncio.to_thread(self._save, task_id, position, digest, answer)
+
+    def close(self) -> None:
+        """Close the connection (reopened on next use)."""
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
 
     async def forget(self, task_id: str) -> int:
         """Delete every checkpoint of a task; returns how many there were."""
