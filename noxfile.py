@@ -237,7 +237,13 @@ def bench(session: nox.Session) -> None:
         "--compare",
         str(results / "postgres.json"),
     )
-    for script in ("cli_startup.py", "workers.py", "a2a_server.py", "websocket_executor.py"):
+    for script in (
+        "cli_startup.py",
+        "workers.py",
+        "a2a_server.py",
+        "websocket_executor.py",
+        "llm_completions.py",
+    ):
         session.run("python", str(bench_dir / script))
 
 
