@@ -348,9 +348,11 @@ def test_unknown_executor_has_install_hint(cli: Cli) -> None:
         "run",
         "flow",
         "--tasks",
-        tasks_json({"id": "x", "name": "X", "schemas": {"method": "llm_executor"}}),
+        tasks_json({"id": "x", "name": "X", "schemas": {"method": "crewai_executor"}}),
     )
-    assert_user_error(result, "llm_executor", "aipartnerupflow-executor-llm", "Installed executors")
+    assert_user_error(
+        result, "crewai_executor", "aipartnerupflow-executor-crewai", "Installed executors"
+    )
     result = cli(
         *P,
         "run",

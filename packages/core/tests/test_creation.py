@@ -60,10 +60,10 @@ async def test_references_by_name_are_resolved_to_ids(manager: TaskManager) -> N
 
 
 async def test_unknown_executor_lists_installed_and_install_line(manager: TaskManager) -> None:
-    problems = await _problems(manager, [_t("root", schemas={"method": "llm_executor"})])
+    problems = await _problems(manager, [_t("root", schemas={"method": "crewai_executor"})])
     assert len(problems) == 1
-    assert problems[0].startswith("task 'root' (root): unknown executor 'llm_executor'.")
-    assert "its package (aipartnerupflow-executor-llm) is not published" in problems[0]
+    assert problems[0].startswith("task 'root' (root): unknown executor 'crewai_executor'.")
+    assert "its package (aipartnerupflow-executor-crewai) is not published" in problems[0]
     assert "test_noop" in problems[0]
 
 
