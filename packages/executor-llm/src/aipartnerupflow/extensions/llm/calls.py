@@ -213,7 +213,10 @@ class Caller:
                 if stream:
                     kwargs["stream"] = True
                     kwargs["stream_options"] = {"include_usage": True}
-                    response = await self._consume(litellm, await litellm.acompletion(**kwargs))
+                    stream_response = await litellm.acompletion(**kwargs)
+                    response = await self._consume(
+                        litellm, stream_response, params.get("max_tokens")
+                    )
                 else:
                     response = await litellm.acompletion(**kwargs)
         except TimeoutError:
@@ -227,7 +230,9 @@ class Caller:
             raise map_error(exc, model, self.scrubber) from None
         return self._answer(litellm, response)
 
-    async def _consume(self, litellm: Any, stream: Any) -> Any:
+    async def _consume(self, litellm: Any, stream: Any, max_tokens: Any) -> Any:
+        """Read the whole stream, publishing the tokens so far (as a fraction of
+        ``max_tokens`` when known)."""
         chunks: list[Any] = []
         pieces = 0
         last = 0.0
@@ -240,7 +245,8 @@ class Caller:
                 now = time.monotonic()
                 if self.ctx is not None and (pieces == 1 or now - last >= _PROGRESS_INTERVAL):
                     last = now
-                    self.ctx.report_progress(0.0, f"streaming: {pieces} tokens so far")
+                    share = pieces / max_tokens if isinstance(max_tokens, int) else 0.0
+                    self.ctx.report_progress(min(0.99, share), f"streaming: {pieces} tokens so far")
         if self.ctx is not None:
             self.ctx.report_progress(0.0, f"streamed: {pieces} tokens")
         if not chunks:
