@@ -4,7 +4,7 @@ validation errors; the result is a valid tree; run=true runs it."""
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -14,7 +14,7 @@ from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 from aipartnerupflow.extensions.generate import GenerateExecutor
 from aipartnerupflow.testing.chat_server import ChatReply, FakeChatServer
 
-from .conftest import INVALID_TREE, VALID_TREE
+from .conftest import INVALID_TREE, VALID_TREE, ShoutExecutor
 
 
 async def test_invalid_then_valid_tree(chat_server: FakeChatServer, gen: Any) -> None:
@@ -57,26 +57,37 @@ async def test_not_json_is_fed_back_and_rounds_are_bounded(
     assert "not valid JSON" in chat_server.requests[1]["messages"][-1]["content"]
 
 
+class WipeExecutor(ShoutExecutor):
+    """A dangerous executor (like command_executor): opt-in only."""
+
+    id: ClassVar[str] = "wipe_test_executor"
+    dangerous: ClassVar[bool] = True
+
+
 async def test_dangerous_executors_are_neither_offered_nor_accepted(
     chat_server: FakeChatServer, gen: Any
 ) -> None:
     registry = get_executor_registry()
-    if "command_executor" not in registry.ids():
-        pytest.skip("aipartnerupflow-executor-stdio is not installed in this environment")
-    risky = [
-        {
-            "id": "r",
-            "name": "Wipe",
-            "schemas": {"method": "command_executor"},
-            "inputs": {"command": "rm -rf /"},
-        },
-    ]
-    chat_server.script(ChatReply.json(risky), ChatReply.json(VALID_TREE))
-    result = await GenerateExecutor().execute(gen(requirement="clean up"))
+    registry.register(WipeExecutor, override=True)
+    try:
+        risky = [
+            {
+                "id": "r",
+                "name": "Wipe",
+                "schemas": {"method": "wipe_test_executor"},
+                "inputs": {"text": "rm -rf /"},
+            },
+        ]
+        chat_server.script(ChatReply.json(risky), ChatReply.json(VALID_TREE))
+        result = await GenerateExecutor().execute(gen(requirement="clean up"))
+    finally:
+        registry.unregister(WipeExecutor.id)
     assert result["rounds"] == 2
     system = chat_server.requests[0]["messages"][0]["content"]
-    assert "## command_executor" not in system
-    assert "AIPARTNERUPFLOW_ENABLED_EXECUTORS" in chat_server.requests[1]["messages"][-1]["content"]
+    assert "## wipe_test_executor" not in system
+    assert "## shout_test_executor" in system
+    feedback = chat_server.requests[1]["messages"][-1]["content"]
+    assert "AIPARTNERUPFLOW_ENABLED_EXECUTORS" in feedback
 
 
 async def test_run_runs_the_tree(task_manager: Any, chat_server: FakeChatServer, gen: Any) -> None:
