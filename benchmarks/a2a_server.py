@@ -35,10 +35,16 @@ def _free_port() -> int:
 
 
 def _tree(n: int, tag: str) -> list[dict[str, Any]]:
-    """A root and n-1 children: grouping tasks, which run nothing (a no-op tree)."""
+    """A grouping root and n-1 children running the built-in aggregate executor (which, with
+    no dependencies, returns at once): a near no-op tree. Leaves need an executor."""
     tasks: list[dict[str, Any]] = [{"id": f"{tag}-0", "name": f"noop {tag} 0"}]
     tasks += [
-        {"id": f"{tag}-{i}", "name": f"noop {tag} {i}", "parent_id": f"{tag}-0"}
+        {
+            "id": f"{tag}-{i}",
+            "name": f"noop {tag} {i}",
+            "parent_id": f"{tag}-0",
+            "schemas": {"method": "aggregate_results_executor"},
+        }
         for i in range(1, n)
     ]
     return tasks

@@ -31,7 +31,13 @@ CORE = "aipartnerupflow-core"
 META = "aipartnerupflow"  # the meta-package ships no code
 ROOT_INIT = "aipartnerupflow/__init__.py"
 SHARED_INITS = ("aipartnerupflow/extensions/__init__.py",)
-GROUPS = ("aipartnerupflow.executors", "aipartnerupflow.cli", "aipartnerupflow.servers")
+GROUPS = (
+    "aipartnerupflow.executors",
+    "aipartnerupflow.cli",
+    "aipartnerupflow.servers",
+    "aipartnerupflow.catalogue",
+    "aipartnerupflow.settings",
+)
 
 
 def _normalise(name: str) -> str:

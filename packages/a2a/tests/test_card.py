@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
+import pytest
 from a2a_helpers import in_process
 
 
@@ -45,7 +49,7 @@ async def test_card_picks_up_executors_registered_later() -> None:
         class Late(BaseTask):
             id = "a2a_test_late"
 
-            async def execute(self, inputs: dict) -> dict:
+            async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
                 return {}
 
         try:
@@ -60,3 +64,46 @@ async def test_health_is_public() -> None:
         response = await server.http.get("/system/health")
     assert response.status_code == 200
     assert response.json()["status"] == "healthy"
+
+
+async def test_card_reads_metadata_from_the_class(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An executor that needs params keeps its schemas; a dangerous one says if it is enabled."""
+    from aipartnerupflow import BaseTask, executor_register
+    from aipartnerupflow.core.registry import get_executor_registry
+    from aipartnerupflow.core.settings import reload_settings
+
+    @executor_register()
+    class Guarded(BaseTask):
+        id = "a2a_test_guarded"
+        description = "Needs a token."
+        dangerous = True
+        input_schema = {"type": "object", "properties": {"cmd": {"type": "string"}}}
+        params_schema = {"type": "object", "required": ["token"]}
+
+        def __init__(self, token: str, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            self.token = token
+
+        async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+            return {}
+
+    async def skill() -> dict[str, Any]:
+        async with in_process() as server:
+            card = (await server.http.get("/.well-known/agent-card.json")).json()
+        found: dict[str, Any] = {s["id"]: s for s in card["skills"]}["a2a_test_guarded"]
+        return found
+
+    try:
+        off = await skill()
+        monkeypatch.setenv("AIPARTNERUPFLOW_ENABLED_EXECUTORS", "other, a2a_test_guarded")
+        reload_settings()
+        on = await skill()
+    finally:
+        get_executor_registry().unregister("a2a_test_guarded")
+    example = json.loads(off["examples"][0])["tasks"][0]["schemas"]
+    assert example["input_schema"] == Guarded.input_schema
+    assert example["params_schema"] == {"type": "object", "required": ["token"]}
+    assert "dangerous" in off["tags"]
+    assert off["description"].endswith("not enabled on this server.")
+    assert on["description"].endswith(" enabled on this server.")
+    assert "not enabled" not in on["description"]

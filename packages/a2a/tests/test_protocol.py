@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from a2a.types import TaskState
 from a2a_helpers import chain, collect, in_process, send_request
 
 
-def _send_params(parts: list[dict], **extra: object) -> dict:
+def _send_params(parts: list[dict[str, Any]], **extra: object) -> dict[str, Any]:
     return {"message": {"messageId": "m1", "role": "ROLE_USER", "parts": parts, **extra}}
 
 
@@ -49,7 +50,9 @@ async def test_bad_data_shapes_are_invalid_params(data: object, needle: str) -> 
         ({"schemas": {"method": "a2a_test_echo"}, "dependencies": ["ghost"]}, "ghost"),
     ],
 )
-async def test_invalid_tree_is_invalid_params_and_writes_nothing(second: dict, needle: str) -> None:
+async def test_invalid_tree_is_invalid_params_and_writes_nothing(
+    second: dict[str, Any], needle: str
+) -> None:
     tasks = [
         {"id": "r", "name": "r", "schemas": {"method": "a2a_test_echo"}},
         {"id": "c", "name": "c", "parent_id": "r", **second},

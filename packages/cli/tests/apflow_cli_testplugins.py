@@ -12,6 +12,7 @@ from aipartnerupflow.core.registry import executor_register
 __all__ = [
     "EchoExecutor",
     "FailExecutor",
+    "GuardedExecutor",
     "NeedsParamsExecutor",
     "SlowExecutor",
     "StubbornExecutor",
@@ -80,6 +81,29 @@ class NeedsParamsExecutor(BaseTask):
 
     async def execute(self, inputs: dict[str, Any]) -> Any:
         return {"token_length": len(self.token)}
+
+
+@executor_register(override=True)
+class GuardedExecutor(BaseTask):
+    """Needs params and is dangerous, but declares its metadata on the class."""
+
+    id = "cli_guarded"
+    description = "Declares its schemas on the class."
+    dangerous = True
+    max_concurrency = 2
+    input_schema = {
+        "type": "object",
+        "properties": {"cmd": {"type": "string"}},
+        "required": ["cmd"],
+    }
+    params_schema = {"type": "object", "properties": {"token": {"type": "string"}}}
+
+    def __init__(self, token: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.token = token
+
+    async def execute(self, inputs: dict[str, Any]) -> Any:
+        return {"cmd": inputs["cmd"]}
 
 
 @executor_register(override=True)

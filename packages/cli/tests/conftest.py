@@ -28,9 +28,18 @@ from apflow_cli_testkit import (
 def _restore_environment() -> Iterator[None]:
     """The CLI loads .env files into os.environ (as it should); undo that after each test."""
     saved = dict(os.environ)
+    _forget_settings()
     yield
     os.environ.clear()
     os.environ.update(saved)
+    _forget_settings()
+
+
+def _forget_settings() -> None:
+    """Settings are read once per process (or CLI invocation): forget them between tests."""
+    module = sys.modules.get("aipartnerupflow.core.settings")
+    if module is not None:
+        module.reload_settings()
 
 
 @pytest.fixture

@@ -122,8 +122,11 @@ def test_info_json(cli: Cli, sandbox: Any) -> None:
     assert ids["cli_echo"] == "in-process"
     assert data["plugin_modules"] == [PLUGIN]
     assert data["daemon"]["running"] is None
+    assert data["unknown_variables"] == []
     human = cli(*P, "info")
     assert human.exit_code == 0
+    typo = json.loads(cli(*P, "info", "--json", env={"AIPARTNERUPFLOW_DATABSE_URL": "x"}).stdout)
+    assert typo["unknown_variables"] == ["AIPARTNERUPFLOW_DATABSE_URL"]
     assert str(sandbox.db_path) in human.stdout
 
 
@@ -351,7 +354,7 @@ def test_unknown_executor_has_install_hint(cli: Cli) -> None:
         tasks_json({"id": "x", "name": "X", "schemas": {"method": "crewai_executor"}}),
     )
     assert_user_error(
-        result, "crewai_executor", "aipartnerupflow-executor-crewai", "Installed executors"
+        result, "crewai_executor", "aipartnerupflow-crewai", "Installed executors"
     )
     result = cli(
         *P,
@@ -506,12 +509,70 @@ def test_executors_list(cli: Cli) -> None:
     assert rows["cli_echo"]["input_schema"]["required"] == ["text"]
     assert rows["cli_echo"]["source"] == "in-process"
     assert rows["cli_needs_params"]["input_schema"] is None
-    assert "needs params" in rows["cli_needs_params"]["schema_note"]
+    assert "cannot be built without params" in rows["cli_needs_params"]["schema_note"]
     assert rows["aggregate_results_executor"]["source"] == "aipartnerupflow-core"
     human = cli(*P, "executors", "list")
     assert "cli_echo" in human.stdout
     assert "text*" in human.stdout
     assert "(needs params)" in human.stdout
+
+
+def test_executors_list_reads_class_metadata(cli: Cli) -> None:
+    """An executor that needs params keeps its schemas; dangerous ones say if enabled."""
+    rows = {r["id"]: r for r in json.loads(cli(*P, "executors", "list", "--json").stdout)}
+    guarded = rows["cli_guarded"]
+    assert guarded["input_schema"]["required"] == ["cmd"]
+    assert guarded["params_schema"] == {
+        "type": "object",
+        "properties": {"token": {"type": "string"}},
+    }
+    assert (guarded["dangerous"], guarded["enabled"], guarded["max_concurrency"]) == (
+        True,
+        False,
+        2,
+    )
+    assert (rows["cli_echo"]["dangerous"], rows["cli_echo"]["enabled"]) == (False, True)
+    human = cli(*P, "executors", "list").stdout
+    assert "cmd*" in human
+    assert "dangerous (off until AIPARTNERUPFLOW_ENABLED_EXECUTORS lists it)" in human
+    enabled = cli(
+        *P,
+        "executors",
+        "show",
+        "cli_guarded",
+        env={"AIPARTNERUPFLOW_ENABLED_EXECUTORS": "cli_guarded"},
+    )
+    assert "dangerous:   yes (enabled)" in enabled.stdout
+    assert '"token"' in enabled.stdout  # the params schema
+
+
+def test_a_bad_setting_names_the_variable(cli: Cli) -> None:
+    assert_user_error(
+        cli("tasks", "list", env={"AIPARTNERUPFLOW_DEBUG": "perhaps"}),
+        "AIPARTNERUPFLOW_DEBUG='perhaps' is not a boolean",
+        "true or false",
+    )
+    assert_user_error(
+        cli("tasks", "list", env={"AIPARTNERUPFLOW_LOG_LEVEL": "loud"}),
+        "AIPARTNERUPFLOW_LOG_LEVEL",
+        "DEBUG, INFO, WARNING",
+    )
+
+
+def test_the_names_the_cli_mentions_are_declared_settings() -> None:
+    from aipartnerupflow.cli._common import DATABASE_ENV, PLUGINS_ENV
+    from aipartnerupflow.cli._daemon import DAEMON_DIR_ENV
+    from aipartnerupflow.cli._remote import TOKEN_ENV
+    from aipartnerupflow.cli.commands.executors import ENABLE_SETTING
+    from aipartnerupflow.cli.settings import CliSettings
+    from aipartnerupflow.core.executors import metadata
+    from aipartnerupflow.core.settings import CoreSettings
+
+    assert CoreSettings.env_name("database_url") == DATABASE_ENV
+    assert CoreSettings.env_name("plugins") == PLUGINS_ENV
+    assert ENABLE_SETTING == metadata.ENABLE_SETTING == CoreSettings.env_name("enabled_executors")
+    assert CliSettings.env_name("daemon_dir") == DAEMON_DIR_ENV
+    assert CliSettings.env_name("api_token") == TOKEN_ENV
 
 
 def test_executors_show(cli: Cli) -> None:
@@ -522,7 +583,9 @@ def test_executors_show(cli: Cli) -> None:
     data = json.loads(cli(*P, "executors", "show", "cli_echo", "--json").stdout)
     assert data["class_path"] == "apflow_cli_testplugins.EchoExecutor"
     assert_user_error(
-        cli("executors", "show", "ssh_executor"), "aipartnerupflow-executor-ssh", "not published"
+        cli("executors", "show", "apflow_api_executor"),
+        "aipartnerupflow-executor-apflow",
+        "not published",
     )
 
 

@@ -224,7 +224,7 @@ def test_locked_database_is_one_clear_line(sandbox: Env, apflow: Run) -> None:
 def fake_site(sandbox: Env) -> Path:
     from apflow_cli_testkit import make_dist
 
-    site = sandbox.root / "site"
+    site: Path = sandbox.root / "site"
     make_dist(
         site,
         "fake_apflow_server",
@@ -405,10 +405,6 @@ def test_daemon_holding_the_database(sandbox: Env, apflow: Run, fake_site: Path)
 
 def test_tasks_commands_go_through_the_a2a_daemon(sandbox: Env, apflow: Run) -> None:
     """With the real A2A server holding the DuckDB file, tasks commands use its API."""
-    import importlib.util
-
-    if importlib.util.find_spec("aipartnerupflow.api.server_plugin") is None:
-        pytest.skip("the A2A server (aipartnerupflow-a2a) is not installed")
     tasks = json.dumps(
         [
             {

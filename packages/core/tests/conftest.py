@@ -20,7 +20,7 @@ pytest_plugins = ["aipartnerupflow.testing.fixtures"]
 
 
 @pytest.fixture
-def recorder() -> Recorder:
+def recorder() -> type[Recorder]:
     Recorder.reset()
     return Recorder
 

@@ -103,7 +103,7 @@ async def test_killed_process_resumes_without_rerunning_finished_tasks(tmp_path:
 
     sys.path.insert(0, str(tmp_path))
     try:
-        from crash_executors import SideEffect  # type: ignore[import-not-found]
+        from crash_executors import SideEffect
     finally:
         sys.path.remove(str(tmp_path))
     os.environ["SIDE_EFFECT_LOG"] = str(log)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -12,6 +14,7 @@ from aipartnerupflow.core.errors import (
     ValidationError,
 )
 from aipartnerupflow.core.manager import TaskManager
+from aipartnerupflow.core.registry import CATALOGUE_GROUP, get_executor_registry
 
 
 def _t(ident: str, **fields: Any) -> dict[str, Any]:
@@ -44,7 +47,7 @@ async def test_valid_tree_is_stored_with_root_and_children(manager: TaskManager)
 
 
 async def test_references_by_name_are_resolved_to_ids(manager: TaskManager) -> None:
-    tasks = [
+    tasks: list[dict[str, Any]] = [
         {"name": "root", "schemas": {"method": "test_noop"}},
         {
             "name": "child",
@@ -59,11 +62,34 @@ async def test_references_by_name_are_resolved_to_ids(manager: TaskManager) -> N
     assert child.dependencies == [{"id": tree.task.id, "required": True}]
 
 
+@pytest.fixture
+def catalogue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """An installed executor catalogue (as the CLI ships one) naming an unpublished executor."""
+    site = tmp_path / "catalogue_site"
+    info = site / "apf_test_catalogue-1.0.dist-info"
+    info.mkdir(parents=True)
+    (info / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: apf-test-catalogue\nVersion: 1.0\n"
+    )
+    (info / "entry_points.txt").write_text(
+        f"[{CATALOGUE_GROUP}]\napf_test = apf_test_catalogue:CATALOGUE\n"
+    )
+    (site / "apf_test_catalogue.py").write_text(
+        "CATALOGUE = {'executors': {'apf_future_executor': "
+        "{'distribution': 'apf-executor-future', 'published': False}}}\n"
+    )
+    monkeypatch.syspath_prepend(str(site))
+    get_executor_registry().catalogues.refresh()
+    yield
+    get_executor_registry().catalogues.refresh()
+
+
+@pytest.mark.usefixtures("catalogue")
 async def test_unknown_executor_lists_installed_and_install_line(manager: TaskManager) -> None:
-    problems = await _problems(manager, [_t("root", schemas={"method": "crewai_executor"})])
+    problems = await _problems(manager, [_t("root", schemas={"method": "apf_future_executor"})])
     assert len(problems) == 1
-    assert problems[0].startswith("task 'root' (root): unknown executor 'crewai_executor'.")
-    assert "its package (aipartnerupflow-executor-crewai) is not published" in problems[0]
+    assert problems[0].startswith("task 'root' (root): unknown executor 'apf_future_executor'.")
+    assert "its package (apf-executor-future) is not published" in problems[0]
     assert "test_noop" in problems[0]
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+
 import pytest
 
 from aipartnerupflow.core.errors import ConfigurationError, OutboundPolicyError
@@ -215,7 +216,7 @@ async def test_real_resolution_of_localhost_is_denied() -> None:
 
 
 async def test_unresolvable_name_is_a_connection_error(resolver: FakeResolver) -> None:
-    with pytest.raises(ConnectionError, match="cannot resolve 'nowhere.test'"):
+    with pytest.raises(ConnectionError, match=r"cannot resolve 'nowhere\.test'"):
         await OutboundPolicy().resolve("nowhere.test", 80)
 
 
@@ -274,7 +275,7 @@ async def test_connect_failure_names_the_host(resolver: FakeResolver) -> None:
     port = probe.getsockname()[1]
     probe.close()
     resolver.add("down.test", "127.0.0.1")
-    with pytest.raises(ConnectionError, match="cannot connect to 'down.test'"):
+    with pytest.raises(ConnectionError, match=r"cannot connect to 'down\.test'"):
         await OutboundPolicy(allow_private=True).connect("down.test", port)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -95,7 +95,7 @@ class Spec:
     mode: str  # "ok" | "always" | "first" (fails attempt 1 only)
     attempts: int
     sleep_ms: int
-    grouping: bool  # no executor: completes at once when its dependencies allow
+    grouping: bool  # no executor (only tasks with children): completes when its deps allow
 
 
 @st.composite
@@ -126,7 +126,8 @@ def dags(draw: st.DrawFn) -> list[Spec]:
                 grouping=draw(st.integers(0, 9)) == 0,
             )
         )
-    return specs
+    parents = {s.parent for s in specs}
+    return [replace(s, grouping=s.grouping and i in parents) for i, s in enumerate(specs)]
 
 
 def to_json(specs: list[Spec], ids: list[str]) -> list[dict[str, Any]]:

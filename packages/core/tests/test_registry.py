@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib
 import sys
 import textwrap
-import tomllib
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,7 +28,6 @@ from aipartnerupflow.core.errors import (
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.core.registry import (
     EXECUTOR_GROUP,
-    KNOWN_EXECUTOR_EXTRAS,
     ExecutorRegistry,
     PluginEntry,
     PluginGroup,
@@ -56,6 +54,7 @@ class FakeSite:
         #: Unique per test, so module names and groups never collide across tests.
         self.prefix = f"apf_fake_{uuid.uuid4().hex[:10]}"
         self.group = f"{self.prefix}.executors"
+        self.catalogue_group = f"{self.prefix}.catalogue"
 
     def module(self, name: str, source: str) -> str:
         """Write module ``<prefix>_<name>`` and return its import name."""
@@ -90,8 +89,19 @@ class FakeSite:
         importlib.invalidate_caches()  # directory listings are cached by mtime
 
     def registry(self) -> ExecutorRegistry:
-        """A fresh executor registry over this site's group."""
-        return ExecutorRegistry(self.group)
+        """A fresh executor registry over this site's groups."""
+        return ExecutorRegistry(self.group, self.catalogue_group)
+
+    def catalogue(self, executors: dict[str, dict[str, Any]], name: str = "acme") -> None:
+        """Install a distribution whose catalogue entry point returns ``executors``."""
+        module = self.module(
+            f"catalogue_{name}", f"def load():\n    return {{'executors': {executors!r}}}\n"
+        )
+        self.dist(
+            f"{name}-catalogue",
+            entry_points={name: f"{module}:load"},
+            group=self.catalogue_group,
+        )
 
 
 @pytest.fixture
@@ -196,32 +206,64 @@ def test_unknown_id_with_nothing_installed(site: FakeSite) -> None:
     assert str(info.value) == "unknown executor 'zzz'. Installed executors: none."
 
 
+ACME: dict[str, dict[str, Any]] = {
+    "acme_executor": {"distribution": "acme-executor-acme", "extra": "acme", "published": True},
+    "plain_executor": {"distribution": "acme-plain", "extra": None, "published": True},
+    "future_executor": {"distribution": "acme-executor-future", "published": False},
+}
+
+
 def test_unknown_id_of_a_known_package_gives_the_install_line(site: FakeSite) -> None:
     module = site.executor_module("echo", "echo_executor")
     site.dist("acme-echo", entry_points={"echo_executor": f"{module}:Echo"})
+    site.catalogue(ACME)
+    registry = site.registry()
     with pytest.raises(ExecutorNotFoundError) as info:
-        site.registry().get("rest_executor")
+        registry.get("acme_executor")
     assert str(info.value) == (
-        "unknown executor 'rest_executor'. It is provided by an optional package: "
-        'pip install "aipartnerupflow[http]". Installed executors: echo_executor.'
+        "unknown executor 'acme_executor'. It is provided by an optional package: "
+        'pip install "aipartnerupflow[acme]". Installed executors: echo_executor.'
     )
+    with pytest.raises(ExecutorNotFoundError) as info:
+        registry.get("plain_executor")
+    assert "It is provided by an optional package: pip install acme-plain." in str(info.value)
 
 
 def test_an_original_executor_not_published_yet_says_so(site: FakeSite) -> None:
+    site.catalogue(ACME)
     with pytest.raises(ExecutorNotFoundError) as info:
-        site.registry().get("ssh_executor")
+        site.registry().get("future_executor")
     message = str(info.value)
-    assert "its package (aipartnerupflow-executor-ssh) is not published in this release" in message
+    assert "its package (acme-executor-future) is not published in this release" in message
     assert "pip install" not in message  # no extra that pip would not find
 
 
-def test_misspelt_known_id_suggests_the_known_id(site: FakeSite) -> None:
+def test_misspelt_catalogued_id_suggests_the_known_id(site: FakeSite) -> None:
+    site.catalogue(ACME)
     with pytest.raises(ExecutorNotFoundError) as info:
-        site.registry().get("crewai_executr")
+        site.registry().get("future_executr")
     assert str(info.value) == (
-        "unknown executor 'crewai_executr'. Did you mean 'crewai_executor'? "
+        "unknown executor 'future_executr'. Did you mean 'future_executor'? "
         "Installed executors: none."
     )
+
+
+def test_without_a_catalogue_there_is_no_install_hint(site: FakeSite) -> None:
+    with pytest.raises(ExecutorNotFoundError) as info:
+        site.registry().get("acme_executor")
+    assert str(info.value) == "unknown executor 'acme_executor'. Installed executors: none."
+
+
+def test_a_broken_catalogue_only_loses_the_hint(
+    site: FakeSite, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = site.module("bad_catalogue", "def load():\n    return {'executors': ['x']}\n")
+    site.dist("bad-catalogue", entry_points={"bad": f"{module}:load"}, group=site.catalogue_group)
+    site.catalogue(ACME)
+    with pytest.raises(ExecutorNotFoundError) as info:
+        site.registry().get("acme_executor")
+    assert 'pip install "aipartnerupflow[acme]"' in str(info.value)
+    assert "ignoring the executor catalogue 'bad'" in caplog.text
 
 
 def test_plugin_group_load_of_unknown_name(site: FakeSite) -> None:
@@ -495,28 +537,3 @@ def test_local_registration_does_not_touch_other_registries(site: FakeSite) -> N
     assert LocalEcho.id not in second
     with pytest.raises(ExecutorNotFoundError):
         second.get(LocalEcho.id)
-
-
-# --- install hints
-
-
-def test_install_hints_match_the_meta_package_extras() -> None:
-    """Each of our executor packages has its ids in KNOWN_EXECUTOR_EXTRAS, pointing at a real
-    meta-package extra that installs that package (pitfall: hints drifting from the extras)."""
-    packages = Path(__file__).resolve().parents[2]
-    meta_pyproject = packages / "meta" / "pyproject.toml"
-    if not meta_pyproject.exists():
-        pytest.skip("not running from the monorepo checkout")
-    extras = tomllib.loads(meta_pyproject.read_text())["project"]["optional-dependencies"]
-    for pyproject in sorted(packages.glob("*/pyproject.toml")):
-        project = tomllib.loads(pyproject.read_text())["project"]
-        dist = project["name"]
-        executors = project.get("entry-points", {}).get(EXECUTOR_GROUP, {})
-        if dist == "aipartnerupflow-core":
-            continue
-        for executor_id in executors:
-            extra = KNOWN_EXECUTOR_EXTRAS.get(executor_id)
-            assert extra is not None, f"{executor_id} ({dist}) is missing in KNOWN_EXECUTOR_EXTRAS"
-            assert extra in extras, f"meta-package has no extra {extra!r} for {dist}"
-            assert any(req.startswith(dist) for req in extras[extra]), (extra, extras[extra])
-            assert extra in " ".join(extras["all"]), f"extra {extra!r} is not part of 'all'"

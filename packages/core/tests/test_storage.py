@@ -294,7 +294,9 @@ async def test_duckdb_runs_without_sqlalchemy_once_migrated(tmp_path: Path) -> N
 
         async def main():
             async with TaskManager(create_session("duckdb:///{db}")) as tm:
-                result = await tm.run_tasks([{{"name": "root"}}])
+                result = await tm.run_tasks(
+                    [{{"name": "root", "schemas": {{"method": "aggregate_results_executor"}}}}]
+                )
                 assert result.status == "completed", result
             print("sqlalchemy" in sys.modules)
 

@@ -90,7 +90,7 @@ def plugin_dir(tmp_path: Path) -> Path:
 async def manager(pg_url: str, plugin_dir: Path) -> AsyncIterator[TaskManager]:
     sys.path.insert(0, str(plugin_dir))
     try:
-        import worker_executors  # type: ignore[import-not-found]
+        import worker_executors
     finally:
         sys.path.remove(str(plugin_dir))
     registry = ExecutorRegistry()
@@ -458,7 +458,9 @@ async def test_worker_survives_losing_its_database_connections(
     manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SIDE_EFFECT_LOG", str(tmp_path / "effects.log"))
-    tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
+    tasks: list[dict[str, Any]] = [
+        {"id": "root", "name": "root", "schemas": {"method": "w_count"}}
+    ] + [
         {
             "id": f"t{i}",
             "name": f"t{i}",

@@ -53,3 +53,20 @@ def test_failure_is_one_clear_line(chat_server: FakeChatServer) -> None:
 def test_listed_in_help(chat_server: FakeChatServer) -> None:
     result = CliRunner().invoke(app, ["--help"])
     assert "generate" in result.stdout
+
+
+def test_loading_the_plugin_imports_nothing_heavy() -> None:
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys\n"
+        "import aipartnerupflow.extensions.generate.cli\n"
+        "heavy = [m for m in ('litellm', 'pydantic', 'aipartnerupflow.extensions.llm') "
+        "if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert out.stdout.strip() == ""

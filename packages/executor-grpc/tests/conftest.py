@@ -202,23 +202,41 @@ def _allow_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     reload_settings()
 
 
+class _ServerThread:
+    """A grpc.aio server on its own event loop in a thread, as a real server would be: the
+    tests' loop then holds only the client side (the contract checks it for leaks)."""
+
+    def __init__(self, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._thread.start()
+        future = asyncio.run_coroutine_threadsafe(_start(**options), self._loop)
+        self.server, self.state = future.result(30)
+
+    def stop(self) -> None:
+        asyncio.run_coroutine_threadsafe(self.server.stop(0), self._loop).result(30)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(30)
+        self._loop.close()
+
+
 @pytest.fixture
-async def grpc_server() -> AsyncIterator[DemoServer]:
-    server, state = await _start()
+def grpc_server() -> Iterator[DemoServer]:
+    running = _ServerThread()
     try:
-        yield state
+        yield running.state
     finally:
-        await server.stop(0)
+        running.stop()
 
 
 @pytest.fixture
-async def plain_server() -> AsyncIterator[DemoServer]:
+def plain_server() -> Iterator[DemoServer]:
     """The demo service without reflection."""
-    server, state = await _start(reflect=False)
+    running = _ServerThread(reflect=False)
     try:
-        yield state
+        yield running.state
     finally:
-        await server.stop(0)
+        running.stop()
 
 
 @pytest.fixture(scope="session")
@@ -227,13 +245,13 @@ def ca() -> trustme.CA:
 
 
 @pytest.fixture
-async def tls_server(ca: trustme.CA) -> AsyncIterator[DemoServer]:
+def tls_server(ca: trustme.CA) -> Iterator[DemoServer]:
     cert = ca.issue_cert("grpc.test.local", "127.0.0.1")
     credentials = grpc.ssl_server_credentials(
         [(cert.private_key_pem.bytes(), cert.cert_chain_pems[0].bytes())]
     )
-    server, state = await _start(credentials=credentials)
+    running = _ServerThread(credentials=credentials)
     try:
-        yield state
+        yield running.state
     finally:
-        await server.stop(0)
+        running.stop()

@@ -295,8 +295,36 @@ async def test_channels_reused_and_closed(grpc_server: DemoServer) -> None:
 
 class TestGrpcContract(ExecutorContract):
     executor_class = GrpcExecutor
+    strict = True
+    network = True
     heavy_modules = ("grpc", "google.protobuf")
     secrets = (TOKEN,)
+
+    @pytest.fixture
+    def private_allowed(self) -> bool:
+        return True  # conftest allows loopback: the test server is there
+
+    @pytest.fixture
+    def loopback_inputs(self, grpc_server: DemoServer) -> dict[str, Any]:
+        return {"target": grpc_server.target, "method": "demo.Echo/Say"}
+
+    @pytest.fixture
+    def permanent_failing_inputs(self, grpc_server: DemoServer) -> dict[str, Any]:
+        return {
+            "target": grpc_server.target,
+            "method": "demo.Echo/Fail",
+            "request": {"code": "PERMISSION_DENIED"},
+        }
+
+    @pytest.fixture
+    def oversized_inputs(self, grpc_server: DemoServer) -> tuple[dict[str, Any], int]:
+        # 2,000 replies of ~10 bytes; the cap keeps about 1 KB of them.
+        return {
+            "target": grpc_server.target,
+            "method": "demo.Echo/Repeat",
+            "request": {"text": "0123456789", "times": 2000},
+            "max_response_bytes": 1000,
+        }, 1000
 
     @pytest.fixture
     def valid_inputs(self, grpc_server: DemoServer) -> dict[str, Any]:

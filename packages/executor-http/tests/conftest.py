@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
+from aipartnerupflow.core.settings import reload_settings
 from aipartnerupflow.extensions.http.policy import (
     ENV_ALLOW_PRIVATE,
     ENV_ALLOWED_HOSTS,
@@ -32,7 +33,33 @@ def https_server(https_target: HttpTarget) -> HttpTarget:
     return https_target
 
 
-_ENV = (ENV_ALLOW_PRIVATE, ENV_ALLOWED_HOSTS, ENV_CA_BUNDLE, ENV_MAX_RESPONSE_BYTES, ENV_SECRET_ENV)
+_ENV = (
+    ENV_ALLOW_PRIVATE,
+    ENV_ALLOWED_HOSTS,
+    ENV_CA_BUNDLE,
+    ENV_MAX_RESPONSE_BYTES,
+    ENV_SECRET_ENV,
+    "AIPARTNERUPFLOW_ALLOW_PRIVATE",
+    "AIPARTNERUPFLOW_ALLOWED_HOSTS",
+    "AIPARTNERUPFLOW_SECRET_ENV",
+)
+
+#: Sets (value) or removes (None) an environment variable, then re-reads the settings.
+SetEnv = Callable[[str, "str | None"], None]
+
+
+@pytest.fixture
+def set_env(monkeypatch: pytest.MonkeyPatch) -> SetEnv:
+    """Change a setting's variable for this test (settings are read once, so re-read them)."""
+
+    def change(name: str, value: str | None) -> None:
+        if value is None:
+            monkeypatch.delenv(name, raising=False)
+        else:
+            monkeypatch.setenv(name, value)
+        reload_settings()
+
+    return change
 
 
 @pytest.fixture(autouse=True)
@@ -41,5 +68,8 @@ def _loopback_allowed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     for name in _ENV:
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv(ENV_ALLOW_PRIVATE, "1")
+    reload_settings()
     yield
     set_default_policy(None)
+    monkeypatch.undo()
+    reload_settings()

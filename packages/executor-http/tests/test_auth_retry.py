@@ -1,17 +1,32 @@
-"""Authentication kinds and retries (with Retry-After)."""
+"""Authentication kinds; permanent and retryable failures, and retries owned by the engine."""
 
 from __future__ import annotations
 
 import base64
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
+import pytest_asyncio
 
-from aipartnerupflow.core.errors import ConfigurationError, InputValidationError
-from aipartnerupflow.extensions.http import HttpConnectionError, HttpStatusError, RestExecutor
-from aipartnerupflow.extensions.http import executor as executor_module
+from aipartnerupflow import TaskManager, create_session
+from aipartnerupflow.core.errors import (
+    ConfigurationError,
+    InputValidationError,
+    OutboundPolicyError,
+    PermanentError,
+    RetryableError,
+)
+from aipartnerupflow.core.registry import ExecutorRegistry
+from aipartnerupflow.extensions.http import (
+    HttpConnectionError,
+    HttpTimeoutError,
+    PermanentHttpStatusError,
+    RestExecutor,
+    RetryableHttpStatusError,
+)
 from aipartnerupflow.extensions.http.policy import ENV_SECRET_ENV
 
 
@@ -20,7 +35,8 @@ async def run(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def sent_headers(server: Any) -> dict[str, str]:
-    return server.state.requests[-1]["headers"]
+    headers: dict[str, str] = server.state.requests[-1]["headers"]
+    return headers
 
 
 # -- auth -----------------------------------------------------------------------------------
@@ -75,10 +91,10 @@ async def test_api_key_in_query(http_server: Any) -> None:
 
 
 async def test_secret_from_an_allowed_environment_variable(
-    http_server: Any, monkeypatch: pytest.MonkeyPatch
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, set_env: Any
 ) -> None:
     monkeypatch.setenv("MY_API_TOKEN", "env-token-1")
-    monkeypatch.setenv(ENV_SECRET_ENV, "OTHER, MY_API_TOKEN")
+    set_env(ENV_SECRET_ENV, "OTHER, MY_API_TOKEN")
     await run(
         {"url": http_server.url + "/echo", "auth": {"type": "bearer", "token_env": "MY_API_TOKEN"}}
     )
@@ -100,9 +116,9 @@ async def test_environment_variable_not_listed_is_refused(
 
 
 async def test_environment_variable_unset(
-    http_server: Any, monkeypatch: pytest.MonkeyPatch
+    http_server: Any, monkeypatch: pytest.MonkeyPatch, set_env: Any
 ) -> None:
-    monkeypatch.setenv(ENV_SECRET_ENV, "UNSET_TOKEN_VAR")
+    set_env(ENV_SECRET_ENV, "UNSET_TOKEN_VAR")
     monkeypatch.delenv("UNSET_TOKEN_VAR", raising=False)
     with pytest.raises(ConfigurationError, match="UNSET_TOKEN_VAR"):
         await run(
@@ -118,131 +134,229 @@ async def test_bearer_without_token(http_server: Any) -> None:
         await run({"url": http_server.url + "/echo", "auth": {"type": "bearer"}})
 
 
-# -- retries --------------------------------------------------------------------------------
+# -- failures are permanent or retryable; the engine owns retries -------------------------
 
 
-@pytest.fixture
-def sleeps(monkeypatch: pytest.MonkeyPatch) -> list[float]:
-    """The delays the executor waits between attempts (recorded, not waited)."""
-    recorded: list[float] = []
-
-    async def fake_sleep(delay: float) -> None:
-        recorded.append(delay)
-
-    monkeypatch.setattr(executor_module, "_sleep", fake_sleep)
-    return recorded
-
-
-async def test_retry_after_seconds_is_honoured(http_server: Any, sleeps: list[float]) -> None:
-    http_server.state.flaky_left = 2
+async def test_retryable_status_carries_retry_after_seconds(http_server: Any) -> None:
+    http_server.state.flaky_left = 1
     http_server.state.flaky_retry_after = "3"
-    result = await run({"url": http_server.url + "/flaky", "retry": {"attempts": 3}})
-    assert result["status_code"] == 200
-    assert result["attempts"] == 3
-    assert sleeps == [3.0, 3.0]
-    assert len(http_server.state.requests) == 3
+    with pytest.raises(RetryableHttpStatusError) as info:
+        await run({"url": http_server.url + "/flaky"})
+    assert isinstance(info.value, RetryableError)
+    assert info.value.status_code == 503
+    assert info.value.retry_after == 3.0
+    assert len(http_server.state.requests) == 1  # one request per execute(): no own retries
 
 
-async def test_retry_after_http_date_is_honoured(http_server: Any, sleeps: list[float]) -> None:
+async def test_retryable_status_carries_retry_after_http_date(http_server: Any) -> None:
     http_server.state.flaky_left = 1
     when = datetime.now(UTC) + timedelta(seconds=30)
     http_server.state.flaky_retry_after = format_datetime(when, usegmt=True)
-    await run({"url": http_server.url + "/flaky", "retry": {"attempts": 2}})
-    assert len(sleeps) == 1
-    assert 0 < sleeps[0] <= 30
+    with pytest.raises(RetryableHttpStatusError) as info:
+        await run({"url": http_server.url + "/flaky"})
+    assert info.value.retry_after is not None
+    assert 0 < info.value.retry_after <= 30
 
 
-async def test_exponential_backoff_without_retry_after(
-    http_server: Any, sleeps: list[float]
+@pytest.mark.parametrize("code", [400, 401, 403, 404, 409, 422, 500, 501])
+async def test_other_statuses_are_permanent(http_server: Any, code: int) -> None:
+    with pytest.raises(PermanentHttpStatusError) as info:
+        await run({"url": http_server.url + f"/status/{code}"})
+    assert isinstance(info.value, PermanentError)
+    assert not isinstance(info.value, RetryableError)
+    assert info.value.status_code == code
+
+
+async def test_retryable_status_lists_which_statuses_a_retry_may_fix(http_server: Any) -> None:
+    with pytest.raises(RetryableHttpStatusError):
+        await run({"url": http_server.url + "/status/500", "retryable_status": [500]})
+    with pytest.raises(PermanentHttpStatusError):
+        await run({"url": http_server.url + "/status/503", "retryable_status": [500]})
+
+
+async def test_connection_errors_are_retryable(unused_tcp_port: int) -> None:
+    with pytest.raises(HttpConnectionError) as info:
+        await run({"url": f"http://127.0.0.1:{unused_tcp_port}/"})
+    assert isinstance(info.value, RetryableError)
+    assert "after" not in str(info.value)  # no attempt counting of its own
+
+
+async def test_timeouts_are_retryable(http_server: Any) -> None:
+    with pytest.raises(HttpTimeoutError) as info:
+        await run({"url": http_server.url + "/hang", "timeout": 0.1})
+    assert isinstance(info.value, RetryableError)
+
+
+async def test_policy_refusals_and_input_errors_are_permanent(set_env: Any) -> None:
+    set_env("AIPARTNERUPFLOW_HTTP_ALLOW_PRIVATE", None)
+    with pytest.raises(OutboundPolicyError) as refused:
+        await run({"url": "http://127.0.0.1:9/"})
+    assert isinstance(refused.value, PermanentError)
+    with pytest.raises(InputValidationError):
+        await run({"url": "https://example.com/", "auth": {"type": "bearer"}})
+
+
+async def test_inputs_retry_is_refused_and_points_to_the_task_retry(http_server: Any) -> None:
+    with pytest.raises(InputValidationError) as info:
+        await run(
+            {
+                "url": http_server.url + "/echo",
+                "retry": {"attempts": 4, "backoff": 0.25, "max_delay": 10},
+            }
+        )
+    message = str(info.value)
+    assert "input 'retry' is not supported" in message
+    assert '{"retry": {"max_attempts": 4, "backoff_seconds": 0.25, "max_backoff_seconds": 10}}' in (
+        message
+    )
+    assert http_server.state.requests == []
+    with pytest.raises(InputValidationError, match='"max_attempts": 3, "backoff_seconds": 1'):
+        await run({"url": http_server.url + "/echo", "retry": "yes please"})
+
+
+# -- through the engine: one retry mechanism -------------------------------------------------
+
+
+class CountingRest(RestExecutor):
+    """rest_executor that counts how often the engine runs it."""
+
+    calls: ClassVar[int] = 0
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        type(self).calls += 1
+        return await super().execute(inputs)
+
+
+@pytest_asyncio.fixture
+async def counting() -> AsyncIterator[tuple[TaskManager, type[CountingRest]]]:
+    registry = ExecutorRegistry()
+    registry.register(CountingRest, override=True)
+    CountingRest.calls = 0
+    tm = TaskManager(create_session("duckdb:///:memory:"), registry=registry)
+    try:
+        yield tm, CountingRest
+    finally:
+        await tm.close()
+
+
+def _task(inputs: dict[str, Any], **retry: Any) -> dict[str, Any]:
+    return {
+        "id": "call",
+        "name": "call",
+        "schemas": {"method": "rest_executor"},
+        "retry": {"max_attempts": 3, "backoff_seconds": 0, "jitter": False, **retry},
+        "inputs": inputs,
+    }
+
+
+async def test_malformed_auth_runs_once_despite_task_retries(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
 ) -> None:
-    http_server.state.flaky_left = 3
-    result = await run(
-        {
-            "url": http_server.url + "/flaky",
-            "retry": {"attempts": 4, "backoff": 0.25, "backoff_multiplier": 3},
-        }
+    tm, cls = counting
+    result = await tm.run_tasks(
+        [_task({"url": http_server.url + "/echo", "auth": {"type": "bearer"}})]
     )
-    assert result["attempts"] == 4
-    assert sleeps == [0.25, 0.75, 2.25]
+    call = result.task("call")
+    assert call.status == "failed"
+    assert "needs 'token'" in (call.error or "")
+    assert cls.calls == 1
+    assert call.attempts == 1
+    assert http_server.state.requests == []
 
 
-async def test_backoff_is_capped_by_max_delay(http_server: Any, sleeps: list[float]) -> None:
-    http_server.state.flaky_left = 3
-    await run(
-        {
-            "url": http_server.url + "/flaky",
-            "retry": {"attempts": 4, "backoff": 10, "backoff_multiplier": 10, "max_delay": 50},
-        }
+async def test_permanent_status_runs_once(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
+) -> None:
+    tm, cls = counting
+    result = await tm.run_tasks([_task({"url": http_server.url + "/status/404"})])
+    assert result.task("call").status == "failed"
+    assert "returned 404" in (result.task("call").error or "")
+    assert cls.calls == 1
+    assert len(http_server.state.requests) == 1
+
+
+async def test_inputs_retry_fails_the_task_once(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
+) -> None:
+    tm, cls = counting
+    result = await tm.run_tasks(
+        [_task({"url": http_server.url + "/flaky", "retry": {"attempts": 3}})]
     )
-    assert sleeps == [10.0, 50.0, 50.0]
+    assert result.task("call").status == "failed"
+    assert "task's own retry" in (result.task("call").error or "")
+    assert cls.calls == 1
+    assert http_server.state.requests == []
 
 
-async def test_retries_exhausted(http_server: Any, sleeps: list[float]) -> None:
+async def test_retryable_status_is_retried_by_the_engine(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
+) -> None:
+    tm, cls = counting
+    http_server.state.flaky_left = 2
+    http_server.state.flaky_retry_after = "0"
+    result = await tm.run_tasks([_task({"url": http_server.url + "/flaky"})])
+    call = result.task("call")
+    assert call.status == "completed", call.error
+    assert call.result["body"] == {"ok": True, "calls": 3}
+    assert cls.calls == 3
+    assert len(http_server.state.requests) == 3  # exactly max_attempts requests, not 3 x 3
+
+
+async def test_retries_exhausted(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
+) -> None:
+    tm, _ = counting
     http_server.state.flaky_left = 5
-    with pytest.raises(HttpStatusError) as info:
-        await run({"url": http_server.url + "/flaky", "retry": {"attempts": 2, "backoff": 0}})
-    assert info.value.attempts == 2
-    assert "returned 503 Service Unavailable (expected 2xx) after 2 attempts" in str(info.value)
+    result = await tm.run_tasks([_task({"url": http_server.url + "/flaky"}, max_attempts=2)])
+    call = result.task("call")
+    assert call.status == "failed"
+    assert "returned 503 Service Unavailable (expected 2xx)" in (call.error or "")
     assert len(http_server.state.requests) == 2
 
 
-async def test_retry_after_beyond_max_delay_fails_at_once(
-    http_server: Any, sleeps: list[float]
+async def test_retry_after_beyond_the_task_backoff_cap_fails_at_once(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
 ) -> None:
+    tm, _ = counting
     http_server.state.flaky_left = 1
     http_server.state.flaky_retry_after = "3600"
-    with pytest.raises(
-        HttpStatusError, match=r"asked to wait 3600s, more than retry\.max_delay=60s"
-    ) as info:
-        await run({"url": http_server.url + "/flaky", "retry": {"attempts": 3}})
-    assert info.value.status_code == 503
-    assert sleeps == []
+    result = await tm.run_tasks([_task({"url": http_server.url + "/flaky"})])
+    call = result.task("call")
+    assert call.status == "failed"
+    assert "asked to wait 3600s" in (call.error or "")
     assert len(http_server.state.requests) == 1
 
 
-async def test_status_not_listed_is_not_retried(http_server: Any, sleeps: list[float]) -> None:
-    with pytest.raises(HttpStatusError):
-        await run({"url": http_server.url + "/status/500", "retry": {"attempts": 3}})
-    assert len(http_server.state.requests) == 1
-    await run(
-        {
-            "url": http_server.url + "/status/500",
-            "retry": {"attempts": 2, "retry_on_status": [500]},
-            "expected_status": [200, 500],
-        }
-    )
-
-
-async def test_listed_status_is_retried(http_server: Any, sleeps: list[float]) -> None:
-    with pytest.raises(HttpStatusError, match="after 3 attempts"):
-        await run(
-            {
-                "url": http_server.url + "/status/500",
-                "retry": {"attempts": 3, "retry_on_status": [500], "backoff": 1},
-            }
-        )
-    assert sleeps == [1.0, 2.0]
-
-
-async def test_connection_errors_are_retried(unused_tcp_port: int, sleeps: list[float]) -> None:
-    url = f"http://127.0.0.1:{unused_tcp_port}/"
-    with pytest.raises(HttpConnectionError, match="after 3 attempts"):
-        await run({"url": url, "retry": {"attempts": 3, "backoff": 0.5}})
-    assert sleeps == [0.5, 1.0]
-
-
-async def test_connection_errors_not_retried_when_excluded(
-    unused_tcp_port: int, sleeps: list[float]
+async def test_connection_errors_are_retried_by_the_engine(
+    unused_tcp_port: int, counting: tuple[TaskManager, type[CountingRest]]
 ) -> None:
-    url = f"http://127.0.0.1:{unused_tcp_port}/"
-    with pytest.raises(HttpConnectionError):
-        await run({"url": url, "retry": {"attempts": 3, "retry_on": ["timeout"]}})
-    assert sleeps == []
+    tm, cls = counting
+    result = await tm.run_tasks([_task({"url": f"http://127.0.0.1:{unused_tcp_port}/"})])
+    assert result.task("call").status == "failed"
+    assert "cannot connect" in (result.task("call").error or "")
+    assert cls.calls == 3
 
 
-async def test_timeouts_are_retried(http_server: Any, sleeps: list[float]) -> None:
-    from aipartnerupflow.extensions.http import HttpTimeoutError
-
-    with pytest.raises(HttpTimeoutError, match="after 2 attempts"):
-        await run({"url": http_server.url + "/hang", "timeout": 0.1, "retry": {"attempts": 2}})
-    assert sleeps == [0.5]
+async def test_a_dependency_named_retry_is_not_mistaken_for_inputs_retry(
+    http_server: Any, counting: tuple[TaskManager, type[CountingRest]]
+) -> None:
+    tm, _ = counting
+    result = await tm.run_tasks(
+        [
+            {
+                "id": "retry",
+                "name": "retry",
+                "schemas": {"method": "rest_executor"},
+                "inputs": {"url": http_server.url + "/echo"},
+            },
+            {
+                "id": "after",
+                "name": "after",
+                "parent_id": "retry",
+                "dependencies": ["retry"],
+                "schemas": {"method": "rest_executor"},
+                "inputs": {"url": http_server.url + "/echo"},
+            },
+        ]
+    )
+    assert result.status == "completed", result.to_dict()

@@ -34,7 +34,8 @@ class TestRestExecutorContract(ExecutorContract):
             ({}, "url"),
             ({"url": "http://127.0.0.1/", "method": "BREW"}, "method"),
             ({"url": "http://127.0.0.1/", "timeout": -1}, "timeout"),
-            ({"url": "http://127.0.0.1/", "retry": {"attempts": 0}}, "retry.attempts"),
+            ({"url": "http://127.0.0.1/", "retry": {"attempts": 3}}, "retry"),
+            ({"url": "http://127.0.0.1/", "retryable_status": [42]}, "retryable_status"),
             ({"url": "http://127.0.0.1/", "auth": {"type": "bearer", "tokn": "x"}}, "auth"),
         ]
 
@@ -51,4 +52,5 @@ class TestRestExecutorContract(ExecutorContract):
 
     @pytest.fixture
     def wait_until_busy(self, http_server: Any) -> Callable[[], Awaitable[None]]:
-        return http_server.state.wait_received
+        wait: Callable[[], Awaitable[None]] = http_server.state.wait_received
+        return wait

@@ -127,7 +127,7 @@ async def test_failed_request_fails_the_task_and_its_dependents(
     assert result.status == "failed"
     fetch = result.task("fetch")
     assert fetch.status == "failed"
-    assert fetch.error.startswith(f"GET {http_server.url}/status/503 returned 503")
+    assert (fetch.error or "").startswith(f"GET {http_server.url}/status/503 returned 503")
     assert result.task("count").status in ("failed", "cancelled")
     assert "fetch" in (result.task("count").error or "")
 

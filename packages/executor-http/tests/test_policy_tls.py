@@ -9,6 +9,7 @@ import pytest
 from aipartnerupflow.core.errors import ConfigurationError
 from aipartnerupflow.extensions.http import (
     HttpConnectionError,
+    HttpTlsError,
     OutboundPolicy,
     OutboundPolicyError,
     RestExecutor,
@@ -28,9 +29,9 @@ async def run(inputs: dict[str, Any], executor: RestExecutor | None = None) -> d
 
 
 @pytest.fixture
-def default_policy(monkeypatch: pytest.MonkeyPatch) -> None:
+def default_policy(set_env: Any) -> None:
     """The policy an operator gets without configuring anything."""
-    monkeypatch.delenv(ENV_ALLOW_PRIVATE)
+    set_env(ENV_ALLOW_PRIVATE, None)
 
 
 # -- defaults -------------------------------------------------------------------------------
@@ -79,15 +80,13 @@ async def test_allowed_name_still_needs_a_public_address(http_server: Any) -> No
         await run({"url": http_server.url.replace("127.0.0.1", "localhost") + "/echo"})
 
 
-async def test_allowed_hosts_from_the_environment(
-    http_server: Any, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(ENV_ALLOWED_HOSTS, "api.example.com, *.example.org")
+async def test_allowed_hosts_from_the_environment(http_server: Any, set_env: Any) -> None:
+    set_env(ENV_ALLOWED_HOSTS, "api.example.com, *.example.org")
     with pytest.raises(OutboundPolicyError) as info:
         await run({"url": http_server.url + "/echo"})
     assert "'127.0.0.1' is not in the allowed hosts" in str(info.value)
     assert ENV_ALLOWED_HOSTS in str(info.value)
-    monkeypatch.setenv(ENV_ALLOWED_HOSTS, "api.example.com, localhost")
+    set_env(ENV_ALLOWED_HOSTS, "api.example.com, localhost")
     result = await run({"url": http_server.url.replace("127.0.0.1", "localhost") + "/echo"})
     assert result["status_code"] == 200
 
@@ -121,9 +120,9 @@ async def test_policy_precedence(http_server: Any) -> None:
 
 
 async def test_task_params_cannot_loosen_the_policy(
-    http_server: Any, run_tree: Any, monkeypatch: pytest.MonkeyPatch
+    http_server: Any, run_tree: Any, set_env: Any
 ) -> None:
-    monkeypatch.delenv(ENV_ALLOW_PRIVATE)
+    set_env(ENV_ALLOW_PRIVATE, None)
     from aipartnerupflow.core.errors import TaskTreeValidationError
 
     task = {
@@ -192,7 +191,7 @@ def test_host_matching(entries: tuple[str, ...], host: str, allowed: bool) -> No
         ("10.1.2.3", "private"),
         ("192.168.0.1", "private"),
         ("172.16.0.1", "private"),
-        ("169.254.169.254", "link-local"),
+        ("169.254.1.1", "link-local"),
         ("0.0.0.0", "unspecified"),
         ("100.64.0.1", "non-public"),
         ("::1", "loopback"),
@@ -206,6 +205,46 @@ def test_non_public_addresses_are_denied(address: str, kind: str) -> None:
     with pytest.raises(OutboundPolicyError, match=f"a {kind} address"):
         OutboundPolicy().check_address("h", address)
     OutboundPolicy(allow_private=True).check_address("h", address)
+
+
+@pytest.mark.parametrize("address", ["169.254.169.254", "fd00:ec2::254", "::ffff:169.254.169.254"])
+def test_metadata_endpoints_are_denied_even_with_private_allowed(address: str) -> None:
+    with pytest.raises(OutboundPolicyError, match="cloud metadata endpoint"):
+        OutboundPolicy(allow_private=True).check_address("h", address)
+
+
+def test_global_settings_are_the_fallback(set_env: Any) -> None:
+    from aipartnerupflow.extensions.http import get_default_policy
+
+    set_env(ENV_ALLOW_PRIVATE, None)
+    set_env("AIPARTNERUPFLOW_ALLOWED_HOSTS", "hooks.example")
+    set_env("AIPARTNERUPFLOW_SECRET_ENV", "SHARED_TOKEN")
+    policy = get_default_policy()
+    assert (policy.allow_private, policy.allowed_hosts) == (False, ("hooks.example",))
+    assert policy.secret_env == ("SHARED_TOKEN",)
+    set_env("AIPARTNERUPFLOW_ALLOW_PRIVATE", "true")
+    assert get_default_policy().allow_private is True
+    set_env(ENV_ALLOW_PRIVATE, "false")  # the executor's own variable wins
+    assert get_default_policy().allow_private is False
+
+
+def test_settings_are_read_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    from aipartnerupflow.core.settings import reload_settings
+    from aipartnerupflow.extensions.http import get_default_policy
+
+    first = get_default_policy()
+    monkeypatch.setenv(ENV_ALLOWED_HOSTS, "later.example")
+    assert get_default_policy() is first  # not re-read per request
+    reload_settings()
+    assert get_default_policy().allowed_hosts == ("later.example",)
+
+
+@pytest.mark.usefixtures("default_policy")
+@pytest.mark.parametrize("host", ["2130706433", "0x7f000001", "127.1", "[::ffff:127.0.0.1]"])
+async def test_ip_literal_spellings_of_loopback_are_denied(http_server: Any, host: str) -> None:
+    with pytest.raises(OutboundPolicyError, match="loopback"):
+        await run({"url": f"http://{host}:{http_server.server.port}/echo"})
+    assert http_server.state.requests == []
 
 
 @pytest.mark.parametrize("address", ["93.184.215.14", "2606:4700::6810:84e5", "8.8.8.8"])
@@ -224,7 +263,7 @@ def test_address_in_an_allowed_network_is_allowed() -> None:
 
 
 async def test_tls_verification_on_rejects_an_untrusted_certificate(https_server: Any) -> None:
-    with pytest.raises(HttpConnectionError) as info:
+    with pytest.raises(HttpTlsError) as info:
         await run({"url": https_server.url + "/echo"})
     message = str(info.value)
     assert message.startswith(f"GET {https_server.url}/echo failed: cannot connect")
@@ -240,17 +279,17 @@ async def test_tls_verification_off(https_server: Any) -> None:
 
 
 async def test_tls_with_a_trusted_ca_bundle(
-    https_server: Any, ca_bundle: str, monkeypatch: pytest.MonkeyPatch
+    https_server: Any, ca_bundle: str, set_env: Any
 ) -> None:
-    monkeypatch.setenv(ENV_CA_BUNDLE, ca_bundle)
+    set_env(ENV_CA_BUNDLE, ca_bundle)
     result = await run({"url": https_server.url + "/echo"})
     assert result["status_code"] == 200
     localhost = https_server.url.replace("127.0.0.1", "localhost")
     assert (await run({"url": localhost + "/echo"}))["status_code"] == 200
 
 
-async def test_missing_ca_bundle(https_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_CA_BUNDLE, "/nonexistent/ca.pem")
+async def test_missing_ca_bundle(https_server: Any, set_env: Any) -> None:
+    set_env(ENV_CA_BUNDLE, "/nonexistent/ca.pem")
     with pytest.raises(ConfigurationError, match="cannot load the CA bundle"):
         await run({"url": https_server.url + "/echo"})
 

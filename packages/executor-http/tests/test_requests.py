@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from aipartnerupflow.core.errors import InputValidationError
+from aipartnerupflow.core.errors import InputValidationError, PermanentError
 from aipartnerupflow.extensions.http import (
     HttpConnectionError,
+    HttpRedirectError,
     HttpStatusError,
     HttpTimeoutError,
     RestExecutor,
@@ -115,7 +116,7 @@ async def test_only_one_body_is_accepted(http_server: Any) -> None:
         ({}, "url"),
         ({"url": "http://127.0.0.1/", "method": "FETCH"}, "method"),
         ({"url": "http://127.0.0.1/", "timeout": 0}, "timeout"),
-        ({"url": "http://127.0.0.1/", "retry": {"attempts": 0}}, "retry.attempts"),
+        ({"url": "http://127.0.0.1/", "retryable_status": [700]}, "retryable_status.0"),
         ({"url": "http://127.0.0.1/", "expected_status": "2zz"}, "expected_status"),
         ({"url": "http://127.0.0.1/", "auth": {"type": "digest"}}, "auth.type"),
         ({"url": "http://127.0.0.1/", "headers": {"X": ["a"]}}, "headers.X"),
@@ -196,8 +197,8 @@ async def test_body_within_the_limit_is_whole(http_server: Any) -> None:
     assert result["size"] == 1000
 
 
-async def test_policy_caps_the_limit(http_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(ENV_MAX_RESPONSE_BYTES, "200")
+async def test_policy_caps_the_limit(http_server: Any, set_env: Any) -> None:
+    set_env(ENV_MAX_RESPONSE_BYTES, "200")
     result = await run({"url": http_server.url + "/big/50000", "max_response_bytes": 5000})
     assert result["max_response_bytes"] == 200
     assert result["size"] == 200
@@ -269,8 +270,9 @@ async def test_redirect_method_rules(http_server: Any, status: int, method: str)
 
 async def test_too_many_redirects(http_server: Any) -> None:
     url = http_server.url + "/redirect?to=/redirect%3Fto%3D/echo"
-    with pytest.raises(HttpConnectionError, match="more than 1 redirects"):
+    with pytest.raises(HttpRedirectError, match="more than 1 redirects") as info:
         await run({"url": url, "follow_redirects": True, "max_redirects": 1})
+    assert isinstance(info.value, PermanentError)
 
 
 async def test_credentials_dropped_on_cross_origin_redirect(http_server: Any) -> None:
@@ -374,7 +376,7 @@ async def test_aclose_clients(http_server: Any) -> None:
 
 def test_params_are_refused() -> None:
     with pytest.raises(TypeError, match="takes no params"):
-        RestExecutor(url="http://example.com")  # type: ignore[call-arg]
+        RestExecutor(url="http://example.com")
     with pytest.raises(TypeError, match="only be set from Python"):
         RestExecutor(policy={"allow_private": True})  # type: ignore[arg-type]
 

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from aipartnerupflow.core.errors import InputValidationError
+from aipartnerupflow.core.executors import SecretScrubber, redact_url
 from aipartnerupflow.extensions.http import HttpError, RestExecutor
-from aipartnerupflow.extensions.http._redact import SecretScrubber, redact_url
 
 TOKEN = "tok-SECRET-9f8e7d"
 PASSWORD = "pw-SECRET-1a2b3c"
@@ -67,13 +67,13 @@ async def test_errors_and_logs_are_clean(
                 "url": http_server.url + "/secret-echo?token=" + TOKEN,
                 "auth": auth,
                 "expected_status": 201,
-                "retry": {"attempts": 2, "backoff": 0, "retry_on_status": [200]},
+                "retryable_status": [200],
             }
         )
     error = info.value
     assert_clean(str(error), error.url, getattr(error, "body_excerpt", ""), caplog.text)
     assert "token=***" in str(error)
-    assert "httpx" in {r.name for r in caplog.records}  # httpx logged, through the filter
+    assert "httpx" in {r.name for r in caplog.records}  # httpx logged, through the scrubbing
 
 
 async def test_userinfo_password_never_shown(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 from importlib import metadata
 from pathlib import Path
@@ -11,6 +12,8 @@ import pytest
 from packaging.requirements import Requirement
 
 PACKAGES = Path(__file__).resolve().parents[2]
+GROUP = "aipartnerupflow.executors"
+CATALOGUE = PACKAGES / "cli" / "src" / "aipartnerupflow" / "cli" / "catalogue.json"
 #: Workspace members that are not offered through an extra of their own.
 NOT_EXTRAS = {"aipartnerupflow", "aipartnerupflow-core", "aipartnerupflow-testing"}
 
@@ -85,18 +88,46 @@ def test_every_plugin_distribution_has_an_extra(
 def test_install_hints_name_extras_that_exist(
     installed_extras: dict[str, list[Requirement]],
 ) -> None:
-    """The unknown-executor message's `pip install "aipartnerupflow[x]"` lines work."""
-    from aipartnerupflow.core.registry import KNOWN_EXECUTOR_EXTRAS, UNRELEASED_EXECUTORS
-
-    for executor_id, extra in KNOWN_EXECUTOR_EXTRAS.items():
+    """The generated catalogue's `pip install "aipartnerupflow[x]"` hints work: the extra
+    exists, installs the distribution the catalogue names, which declares the executor id."""
+    catalogue = json.loads(CATALOGUE.read_text())["executors"]
+    projects = _projects()
+    published = {i: e for i, e in catalogue.items() if e["published"]}
+    assert published, "the catalogue lists no published executor"
+    for executor_id, entry in published.items():
+        extra, dist = entry["extra"], entry["distribution"]
         assert extra in installed_extras, f"{executor_id}: no extra {extra!r}"
-        provided = {
-            ep.name
-            for req in installed_extras[extra]
-            for ep in metadata.distribution(req.name).entry_points
-            if ep.group == "aipartnerupflow.executors"
-        }
-        assert executor_id in provided, f"extra {extra!r} does not install {executor_id}"
-    released = set(_projects())
-    still_listed = sorted(d for d in UNRELEASED_EXECUTORS.values() if d in released)
-    assert not still_listed, f"published now, move to KNOWN_EXECUTOR_EXTRAS: {still_listed}"
+        assert dist in {_norm(r.name) for r in installed_extras[extra]}, (executor_id, extra)
+        declared = projects[dist].get("entry-points", {}).get("aipartnerupflow.executors", {})
+        assert executor_id in declared, f"{dist} does not declare {executor_id}"
+    for executor_id, entry in catalogue.items():
+        if not entry["published"]:
+            assert entry["distribution"] not in projects, (
+                f"{entry['distribution']} is in packages/ now: drop {executor_id} from "
+                "tools/catalogue.toml [upcoming]"
+            )
+
+
+def test_the_core_names_no_plugin() -> None:
+    """No executor id of the catalogue (published or upcoming) appears in the core's sources."""
+    ids = set(json.loads(CATALOGUE.read_text())["executors"])
+    core_ids = set(_projects()["aipartnerupflow-core"].get("entry-points", {}).get(GROUP, {}))
+    found = []
+    for path in sorted((PACKAGES / "core" / "src").rglob("*")):
+        if path.suffix not in {".py", ".json", ".toml", ".txt", ".md"}:
+            continue
+        text = path.read_text(encoding="utf-8")
+        found += [f"{path.relative_to(PACKAGES)}: {i}" for i in sorted(ids - core_ids) if i in text]
+    assert not found, found
+
+
+def test_the_generated_files_are_current() -> None:
+    """tools/gen_catalogue.py --check (also run by `nox -s lint`)."""
+    import subprocess
+    import sys
+
+    script = PACKAGES.parent / "tools" / "gen_catalogue.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr

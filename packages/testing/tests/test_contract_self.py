@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -115,3 +117,89 @@ class TestBaseTaskContract(ExecutorContract):
     @pytest.fixture
     def slow_inputs(self) -> dict[str, Any]:
         return {"n": 1}
+
+
+KIT_SECRET = "kit-secret-27182818"
+
+
+class KitExecutor(ExecutableTask):
+    """Every kit feature at once, so every contract check has a passing subject here."""
+
+    id = "contract_kit"
+    name = "Kit"
+    description = "Connects through the policy, runs programs, caps output, holds a secret."
+    examples = [{"inputs": {"mode": "ok"}}]
+    dangerous = True
+    input_schema = {
+        "type": "object",
+        "properties": {
+            "mode": {"enum": ["ok", "fail", "permanent", "hang", "big", "connect"]},
+            "port": {"type": "integer"},
+        },
+        "required": ["mode"],
+    }
+
+    async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
+        from aipartnerupflow.core.errors import PermanentError
+        from aipartnerupflow.core.executors import OutboundPolicy, OutputCap, run_process
+
+        ctx = self.context
+        assert ctx is not None
+        ctx.add_secret(KIT_SECRET)
+        mode = inputs["mode"]
+        if mode == "fail":
+            raise ExecutorError(f"failed while holding {KIT_SECRET}")
+        if mode == "permanent":
+            raise PermanentError("refused: bad credentials")
+        if mode == "hang":
+            await run_process(["sleep", "3600"], env={"PATH": "/usr/bin:/bin"})
+        if mode == "big":
+            cap = OutputCap(1000)
+            cap.feed(b"x" * 100_000)
+            return {"output": cap.text(), **cap.report()}
+        if mode == "connect":
+            sock = await OutboundPolicy().connect("127.0.0.1", int(inputs["port"]))
+            sock.close()
+        return {"ok": True, "token": KIT_SECRET}
+
+
+class TestKitContract(ExecutorContract):
+    executor_class = KitExecutor
+    entry_point = False
+    strict = True
+    network = True
+    timeout_seconds = 1.0
+    secrets = (KIT_SECRET,)
+    not_applicable = ("heavy_modules",)
+
+    @pytest.fixture
+    def valid_inputs(self) -> dict[str, Any]:
+        return {"mode": "ok"}
+
+    @pytest.fixture
+    def invalid_inputs(self) -> list[InvalidCase]:
+        return [({}, "mode"), ({"mode": "?"}, "mode")]
+
+    @pytest.fixture
+    def failing_inputs(self) -> dict[str, Any]:
+        return {"mode": "fail"}
+
+    @pytest.fixture
+    def permanent_failing_inputs(self) -> dict[str, Any]:
+        return {"mode": "permanent"}
+
+    @pytest.fixture
+    def slow_inputs(self) -> dict[str, Any]:
+        return {"mode": "hang"}
+
+    @pytest.fixture
+    def oversized_inputs(self) -> tuple[dict[str, Any], int]:
+        return {"mode": "big"}, 1000
+
+    @pytest.fixture
+    def loopback_inputs(self) -> Iterator[dict[str, Any]]:
+        server = socket.socket()
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        yield {"mode": "connect", "port": server.getsockname()[1]}
+        server.close()

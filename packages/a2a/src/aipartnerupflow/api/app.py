@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -28,7 +28,7 @@ from aipartnerupflow.api.card import build_agent_card, executor_skills
 from aipartnerupflow.api.config import ServerSettings
 from aipartnerupflow.api.flow import FlowAgentExecutor, FlowService
 from aipartnerupflow.api.handler import FlowRequestHandler
-from aipartnerupflow.api.push import PushUrlPolicy, QueuedPushSender
+from aipartnerupflow.api.push import QueuedPushSender, push_policy
 from aipartnerupflow.api.security import AuthMiddleware, BodySizeLimitMiddleware, JwtVerifier
 from aipartnerupflow.api.store import SqlPushConfigStore, SqlTaskStore
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
@@ -75,26 +75,27 @@ def create_app(
             storage = create_session(settings.database_url)
         task_manager = TaskManager(storage, max_concurrency=settings.max_concurrency)
     if storage is None:
-        storage = _storage_of(task_manager)
+        storage = task_manager.storage
 
     service = FlowService(task_manager, max_tasks=settings.max_tasks_per_request)
     task_store = SqlTaskStore(storage)
     push_store = SqlPushConfigStore(storage)
-    policy = PushUrlPolicy(
+    policy = push_policy(
         allow_private=settings.push_allow_private, allowed_hosts=settings.push_allowed_hosts
     )
     push_sender = QueuedPushSender(
         push_store, policy, client=push_client, max_attempts=settings.push_max_attempts
     )
+    validate_push_url = push_sender.validate_url
 
     executor: AgentExecutor
     if settings.agent == "tck":
         from aipartnerupflow.api.conformance import ConformanceAgentExecutor, conformance_card
 
         card = conformance_card(settings)
-        executor = ConformanceAgentExecutor()
+        executor = ConformanceAgentExecutor(settings.tck_streaming_timeout)
         handler: FlowRequestHandler | Any = _plain_handler(
-            executor, task_store, card, push_store, push_sender, policy
+            executor, task_store, card, push_store, push_sender, validate_push_url
         )
     else:
         card = build_agent_card(settings, registry)
@@ -105,7 +106,7 @@ def create_app(
             agent_card=card,
             push_config_store=push_store,
             push_sender=push_sender,
-            push_url_validator=policy,
+            push_url_validator=validate_push_url,
             service=service,
         )
 
@@ -194,26 +195,13 @@ def create_app(
     return app
 
 
-def _storage_of(manager: Any) -> TaskStorage:
-    for name in ("storage", "store", "_storage", "_store"):
-        value = getattr(manager, name, None)
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-    repo = getattr(manager, "task_repository", None)
-    for name in ("storage", "store", "_storage", "_store"):
-        value = getattr(repo, name, None)
-        if value is not None:
-            return value  # type: ignore[no-any-return]
-    raise TypeError("cannot find the task storage of this TaskManager; pass storage= as well")
-
-
 def _plain_handler(
     executor: AgentExecutor,
     task_store: SqlTaskStore,
     card: AgentCard,
     push_store: SqlPushConfigStore,
     push_sender: QueuedPushSender,
-    policy: PushUrlPolicy,
+    validate_push_url: Callable[[str], Awaitable[bool]],
 ) -> Any:
     from a2a.server.request_handlers import DefaultRequestHandler
 
@@ -223,6 +211,6 @@ def _plain_handler(
         agent_card=card,
         push_config_store=push_store,
         push_sender=push_sender,
-        push_url_validator=policy,
+        push_url_validator=validate_push_url,
         validate_input_modes=True,
     )

@@ -40,36 +40,45 @@ def _version() -> str:
 
 
 def executor_skills(registry: ExecutorRegistry | None = None) -> list[AgentSkill]:
-    """One skill per installed executor; its example is a task using it, with its input schema.
+    """One skill per installed executor; its example is a task using it, with its schemas.
 
-    An executor that cannot be imported or built without arguments is still listed, without
-    the schema.
+    The metadata comes from the class (:func:`executor_info`), never from an instance, so an
+    executor that needs params keeps its schema. A dangerous executor is tagged ``dangerous``
+    and says whether this server enables it. One that cannot be imported is still listed,
+    without schema.
     """
+    from aipartnerupflow.core.executors.metadata import executor_info
+    from aipartnerupflow.core.settings import CoreSettings
+
     registry = registry or get_executor_registry()
+    core = CoreSettings.get()
     skills = []
     for executor_id in registry.ids():
         name, description, tags = executor_id, f"Run a task with the {executor_id} executor.", []
-        schema: dict[str, Any] | None = None
+        schemas: dict[str, Any] = {"method": executor_id}
         extra_examples: list[str] = []
         try:
-            cls = registry.get(executor_id)
-            name = getattr(cls, "name", "") or executor_id
-            description = getattr(cls, "description", "") or description
-            tags = [str(t) for t in getattr(cls, "tags", []) or []]
-            extra_examples = [
-                json.dumps(e, default=str)
-                for e in getattr(cls, "examples", []) or []
-                if isinstance(e, dict)
-            ]
-            try:
-                schema = cls().get_input_schema()
-            except Exception:
-                schema = None
+            info = executor_info(registry.get(executor_id), executor_id)
         except Exception as exc:
             log.warning("executor %s cannot be described: %s", executor_id, exc)
-        schemas: dict[str, Any] = {"method": executor_id}
-        if schema is not None:
-            schemas["input_schema"] = schema
+        else:
+            name = info.name or executor_id
+            description = info.description or description
+            tags = [str(t) for t in info.tags]
+            extra_examples = [
+                json.dumps(e, default=str) for e in info.examples if isinstance(e, dict)
+            ]
+            if info.schema_note is None:
+                schemas["input_schema"] = info.input_schema
+            if info.params_schema is not None:
+                schemas["params_schema"] = info.params_schema
+            if info.dangerous:
+                enabled = core.executor_enabled(executor_id)
+                tags.append("dangerous")
+                description += (
+                    " Dangerous (reaches the host or the network on a task's say-so); "
+                    + ("enabled on this server." if enabled else "not enabled on this server.")
+                )
         task = {"name": f"{executor_id} task", "schemas": schemas, "inputs": {}}
         example = json.dumps({"tasks": [task]}, default=str)
         skills.append(

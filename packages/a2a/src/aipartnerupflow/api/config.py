@@ -1,51 +1,25 @@
-"""Server settings: keyword arguments first, then ``AIPARTNERUPFLOW_*`` variables, then defaults."""
+"""Server settings: keyword arguments first, then ``AIPARTNERUPFLOW_*`` variables, then defaults.
+
+:class:`ServerSettings` is the A2A package's settings model (core's
+:class:`~aipartnerupflow.core.settings.Settings`): every variable is declared here once, with
+its type and description, and the configuration reference is generated from it.
+"""
 
 from __future__ import annotations
 
 import ipaddress
-import os
-from dataclasses import dataclass, field, fields, replace
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Self
+
+from pydantic import Field
 
 from aipartnerupflow.core.errors import ConfigurationError
+from aipartnerupflow.core.settings import CoreSettings, Settings
 
 __all__ = ["ServerSettings", "is_loopback_host"]
 
-_ENV = "AIPARTNERUPFLOW_"
-_TRUE = {"1", "true", "yes", "on"}
-_FALSE = {"0", "false", "no", "off", ""}
-
-
-def _env(name: str) -> str | None:
-    value = os.environ.get(_ENV + name)
-    return value.strip() if value is not None else None
-
-
-def _flag(name: str, default: bool) -> bool:
-    value = _env(name)
-    if value is None:
-        return default
-    if value.lower() in _TRUE:
-        return True
-    if value.lower() in _FALSE:
-        return False
-    raise ConfigurationError(f"{_ENV}{name}={value!r} is not a boolean: use true or false")
-
-
-def _int(name: str, default: int) -> int:
-    value = _env(name)
-    if not value:
-        return default
-    try:
-        return int(value)
-    except ValueError:
-        raise ConfigurationError(f"{_ENV}{name}={value!r} is not an integer") from None
-
-
-def _list(name: str) -> tuple[str, ...]:
-    value = _env(name) or ""
-    return tuple(item.strip() for item in value.split(",") if item.strip())
+_NO_ENV: dict[str, Any] = {"env": False}
 
 
 def is_loopback_host(host: str) -> bool:
@@ -58,100 +32,142 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True, slots=True)
-class ServerSettings:
+class ServerSettings(Settings):
     """Everything the A2A server can be configured with.
 
     Build it with :meth:`from_env`, which reads ``AIPARTNERUPFLOW_*`` variables for every field
-    not given as a keyword argument.
+    not given as a keyword argument (None means not given).
     """
 
-    host: str = "127.0.0.1"
-    port: int = 8000
-    database_url: str | None = None
-    base_url: str | None = None
-    #: HS256 shared secret; enables JWT auth.
-    jwt_secret_key: str | None = field(default=None, repr=False)
-    #: PEM public key (RS256/ES256...); enables JWT auth.
-    jwt_public_key: str | None = field(default=None, repr=False)
-    jwt_algorithm: str | None = None
-    jwt_issuer: str | None = None
-    jwt_audience: str | None = None
-    jwt_require_exp: bool = True
-    #: Claim holding the caller's roles; a role named ``admin`` sees every user's tasks.
-    jwt_roles_claim: str = "roles"
-    cors_origins: tuple[str, ...] = ()
-    #: Push targets on loopback/private/link-local addresses are refused unless this is set.
-    push_allow_private: bool = False
-    #: Host names or IP networks push notifications may always reach (checked before the
-    #: private-address rule).
-    push_allowed_hosts: tuple[str, ...] = ()
-    push_max_attempts: int = 3
-    insecure: bool = False
-    max_concurrency: int = 64
-    max_body_bytes: int = 10 * 1024 * 1024
-    max_tasks_per_request: int = 1000
-    #: Run again, at start-up, the trees a stopped server left unfinished.
-    resume_interrupted: bool = True
-    #: ``flow`` (the engine) or ``tck`` (the conformance sample agent).
-    agent: str = "flow"
-    agent_name: str = "aipartnerupflow"
-    log_level: str = "info"
+    host: str = Field(
+        default="127.0.0.1",
+        description="Address the server binds; a non-loopback address needs JWT auth or "
+        "AIPARTNERUPFLOW_INSECURE.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_API_HOST", "fallback": "AIPARTNERUPFLOW_HOST"},
+    )
+    port: int = Field(
+        default=8000,
+        ge=0,
+        le=65535,
+        description="Port the server listens on.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_API_PORT", "fallback": "AIPARTNERUPFLOW_PORT"},
+    )
+    #: The task database; the variable is the core's AIPARTNERUPFLOW_DATABASE_URL.
+    database_url: str | None = Field(default=None, repr=False, json_schema_extra=_NO_ENV)
+    base_url: str | None = Field(
+        default=None,
+        description="Public URL clients use to reach the server, shown in the agent card "
+        "(default: http://<host>:<port>).",
+    )
+    jwt_secret_key: str | None = Field(
+        default=None, repr=False, description="HS256 shared secret; enables JWT authentication."
+    )
+    jwt_public_key: str | None = Field(
+        default=None,
+        repr=False,
+        description="PEM public key (RS256/ES256); enables JWT authentication.",
+    )
+    jwt_public_key_file: str | None = Field(
+        default=None,
+        description="File holding the PEM public key, read when AIPARTNERUPFLOW_JWT_PUBLIC_KEY "
+        "is unset.",
+    )
+    jwt_algorithm: str | None = Field(
+        default=None,
+        description="JWT algorithm (default HS256 with a secret key, RS256 with a public key).",
+    )
+    jwt_issuer: str | None = Field(default=None, description="Required `iss` claim of tokens.")
+    jwt_audience: str | None = Field(default=None, description="Required `aud` claim of tokens.")
+    jwt_require_exp: bool = Field(
+        default=True, description="Refuse tokens without an `exp` (expiry) claim."
+    )
+    jwt_roles_claim: str = Field(
+        default="roles",
+        description="Claim holding the caller's roles; a role named `admin` sees every user's "
+        "tasks.",
+    )
+    cors_origins: tuple[str, ...] = Field(
+        default=(), description="Origins browsers may call the server from ('*' is refused)."
+    )
+    push_allow_private: bool = Field(
+        default=False,
+        description="Allow push-notification webhooks to loopback, private and link-local "
+        "addresses.",
+        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
+    )
+    push_allowed_hosts: tuple[str, ...] = Field(
+        default=(),
+        description="Host names, addresses or CIDR networks push webhooks may always reach "
+        "(checked before the private-address rule).",
+        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
+    )
+    push_max_attempts: int = Field(
+        default=3, ge=1, description="Delivery attempts of one push notification."
+    )
+    insecure: bool = Field(
+        default=False,
+        description="Allow a non-loopback bind without authentication (anyone who can reach "
+        "the address can run tasks).",
+    )
+    max_concurrency: int = Field(
+        default=64, ge=1, description="Task trees the server runs at the same time."
+    )
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest request body accepted, in bytes."
+    )
+    max_tasks_per_request: int = Field(
+        default=1000, ge=1, description="Most tasks one request may create."
+    )
+    resume_interrupted: bool = Field(
+        default=True,
+        description="At start-up, run again the trees a stopped server left unfinished.",
+    )
+    agent: Literal["flow", "tck"] = Field(
+        default="flow",
+        description="'flow' serves the engine; 'tck' the A2A conformance sample agent.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_AGENT"},
+    )
+    agent_name: str = Field(default="aipartnerupflow", description="Name in the agent card.")
+    #: uvicorn's log level; the variable is the core's AIPARTNERUPFLOW_LOG_LEVEL (unset: info).
+    log_level: str = Field(default="info", json_schema_extra=_NO_ENV)
+    tck_streaming_timeout: float = Field(
+        default=2.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds the 'tck' agent's delayed scenarios wait (the TCK's own variable).",
+        json_schema_extra={"env": "TCK_STREAMING_TIMEOUT"},
+    )
 
     @classmethod
-    def from_env(cls, **overrides: Any) -> ServerSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> Self:
         """Settings from ``AIPARTNERUPFLOW_*`` variables, with keyword arguments winning."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(overrides) - known
+        unknown = set(overrides) - set(cls.model_fields)
         if unknown:
             raise ConfigurationError(
                 "unknown server option(s): "
                 + ", ".join(sorted(unknown))
                 + ". Known options: "
-                + ", ".join(sorted(known))
+                + ", ".join(sorted(cls.model_fields))
             )
-        public_key = _env("JWT_PUBLIC_KEY")
-        key_file = _env("JWT_PUBLIC_KEY_FILE")
-        if not public_key and key_file:
-            try:
-                public_key = Path(key_file).expanduser().read_text()
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot read {_ENV}JWT_PUBLIC_KEY_FILE={key_file!r}: {exc.strerror}"
-                ) from None
-        d = cls()
-        env = cls(
-            host=_env("API_HOST") or _env("HOST") or d.host,
-            port=_int("API_PORT", _int("PORT", d.port)),
-            database_url=_env("DATABASE_URL") or None,
-            base_url=_env("BASE_URL") or None,
-            jwt_secret_key=_env("JWT_SECRET_KEY") or None,
-            jwt_public_key=public_key or None,
-            jwt_algorithm=_env("JWT_ALGORITHM") or None,
-            jwt_issuer=_env("JWT_ISSUER") or None,
-            jwt_audience=_env("JWT_AUDIENCE") or None,
-            jwt_require_exp=_flag("JWT_REQUIRE_EXP", True),
-            jwt_roles_claim=_env("JWT_ROLES_CLAIM") or d.jwt_roles_claim,
-            cors_origins=_list("CORS_ORIGINS"),
-            push_allow_private=_flag("PUSH_ALLOW_PRIVATE", False),
-            push_allowed_hosts=_list("PUSH_ALLOWED_HOSTS"),
-            push_max_attempts=_int("PUSH_MAX_ATTEMPTS", d.push_max_attempts),
-            insecure=_flag("INSECURE", False),
-            max_concurrency=_int("MAX_CONCURRENCY", d.max_concurrency),
-            max_body_bytes=_int("MAX_BODY_BYTES", d.max_body_bytes),
-            max_tasks_per_request=_int("MAX_TASKS_PER_REQUEST", d.max_tasks_per_request),
-            resume_interrupted=_flag("RESUME_INTERRUPTED", True),
-            agent=_env("A2A_AGENT") or d.agent,
-            agent_name=_env("AGENT_NAME") or d.agent_name,
-            log_level=_env("LOG_LEVEL") or d.log_level,
-        )
         given = {k: v for k, v in overrides.items() if v is not None}
         for key in ("cors_origins", "push_allowed_hosts"):
             if isinstance(given.get(key), str):
-                given[key] = tuple(s.strip() for s in given[key].split(",") if s.strip())
+                given[key] = tuple(s for s in given[key].replace(",", " ").split() if s)
             elif key in given:
                 given[key] = tuple(given[key])
-        settings = replace(env, **given)
+        if "log_level" not in given:
+            core_level = CoreSettings.from_env(environ).log_level
+            given["log_level"] = (core_level or "info").lower()
+        settings = super().from_env(environ, **given)
+        if not settings.jwt_public_key and settings.jwt_public_key_file:
+            try:
+                key = Path(settings.jwt_public_key_file).expanduser().read_text()
+            except OSError as exc:
+                raise ConfigurationError(
+                    "cannot read AIPARTNERUPFLOW_JWT_PUBLIC_KEY_FILE="
+                    f"{settings.jwt_public_key_file!r}: {exc.strerror}"
+                ) from None
+            settings = settings.model_copy(update={"jwt_public_key": key})
         settings.check()
         return settings
 

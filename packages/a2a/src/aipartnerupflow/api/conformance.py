@@ -12,9 +12,9 @@ can be run against this server:
 from __future__ import annotations
 
 import asyncio
-import os
 import uuid
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 
 from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
@@ -48,12 +48,13 @@ _TERMINAL = {
 }
 
 
+#: The running agent's streaming timeout (set per request from the server's settings).
+_TIMEOUT: ContextVar[float] = ContextVar("tck_streaming_timeout", default=2.0)
+
+
 def streaming_timeout() -> float:
-    """The TCK's streaming timeout (``TCK_STREAMING_TIMEOUT``, default 2 seconds)."""
-    try:
-        return float(os.environ.get("TCK_STREAMING_TIMEOUT", "2.0"))
-    except ValueError:
-        return 2.0
+    """The TCK's streaming timeout: ``TCK_STREAMING_TIMEOUT`` as read at start (default 2 s)."""
+    return _TIMEOUT.get()
 
 
 def _text(updater: TaskUpdater, text: str) -> Message:
@@ -135,9 +136,17 @@ SCENARIOS: dict[str, Scenario] = {
 
 
 class ConformanceAgentExecutor(AgentExecutor):
-    """Runs the TCK scenario named by the message's ``messageId`` prefix."""
+    """Runs the TCK scenario named by the message's ``messageId`` prefix.
+
+    ``streaming_timeout`` is what the delayed scenarios wait (ServerSettings'
+    ``tck_streaming_timeout``, read once when the server starts).
+    """
+
+    def __init__(self, streaming_timeout: float = 2.0) -> None:
+        self.streaming_timeout = streaming_timeout
 
     async def execute(self, context: RequestContext, event_queue: EventQueue) -> None:
+        _TIMEOUT.set(self.streaming_timeout)
         message = context.message
         message_id = message.message_id if message is not None else ""
         task_id, context_id = context.task_id or "", context.context_id or ""

@@ -30,6 +30,8 @@ from aipartnerupflow.core.errors import (
     TaskTreeValidationError,
     ValidationError,
 )
+from aipartnerupflow.core.limits import TaskLimits
+from aipartnerupflow.core.service import TaskCaller, TaskService
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.events import TaskEvent
@@ -88,16 +90,8 @@ class FlowService:
 
         Every task is owned by ``user_id``; a task naming another user is refused.
         """
-        tasks = [dict(t) for t in tasks]
-        for task in tasks:
-            owner = task.get("user_id")
-            if owner is not None and owner != user_id:
-                raise InvalidParamsError(
-                    message="a task's user_id must be the authenticated user (or be left out); "
-                    f"got {owner!r}"
-                )
-            task.pop("user_id", None)
-        roots = [t for t in tasks if not t.get("parent_id")]
+        tasks = [dict(t) if isinstance(t, dict) else t for t in tasks]
+        roots = [t for t in tasks if isinstance(t, dict) and not t.get("parent_id")]
         if len(roots) == 1:
             root = roots[0]
             given = root.get("id")
@@ -108,8 +102,14 @@ class FlowService:
                 )
             if given is None:
                 root["id"] = context_id
+        service = TaskService(
+            self.manager,
+            TaskCaller(user_id=user_id, is_admin=False),
+            limits=TaskLimits(max_tasks=self.max_tasks),
+        )
         try:
-            tree = await self.manager.create_task_tree_from_array(tasks, user_id=user_id)
+            created = await service.create({"tasks": tasks, "id_conflict": "fail"})
+            tree = created.tree
         except TaskTreeValidationError as exc:
             raise InvalidParamsError(message=str(exc), data={"problems": exc.problems}) from None
         except ExecutorNotFoundError as exc:

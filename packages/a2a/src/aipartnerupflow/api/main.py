@@ -1,7 +1,8 @@
 """``aipartnerupflow-server`` / ``python -m aipartnerupflow.api.main``: run the A2A server.
 
 ``uvicorn aipartnerupflow.api.main:app`` also works: ``app`` is built on first access from
-``AIPARTNERUPFLOW_*`` variables.
+``AIPARTNERUPFLOW_*`` variables. Every way in reads ``./.env`` (variables already set win) and
+imports the plugin modules of ``--plugin`` and ``AIPARTNERUPFLOW_PLUGINS``, as the CLI does.
 """
 
 from __future__ import annotations
@@ -43,19 +44,42 @@ def build_parser() -> argparse.ArgumentParser:
         help="allow a non-loopback bind without authentication",
     )
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
+    parser.add_argument(
+        "--plugin",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import a module (or .py file) that registers executors with "
+        "@executor_register(); repeatable (AIPARTNERUPFLOW_PLUGINS)",
+    )
+    parser.add_argument(
+        "--env-file", metavar="FILE", help="read this file instead of ./.env (if present)"
+    )
     return parser
+
+
+def _start(plugins: Sequence[str] = (), env_file: str | None = None) -> None:
+    """What every entry point does first: read ``.env``, import the plugin modules."""
+    from aipartnerupflow.core.registry import load_plugins
+    from aipartnerupflow.core.settings import load_dotenv
+
+    load_dotenv(env_file)
+    load_plugins(plugins)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments and serve until interrupted; returns the exit status."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=(args.log_level or "info").upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from aipartnerupflow.api.server_plugin import serve
-
     try:
+        _start(args.plugin, args.env_file)
+        from aipartnerupflow.core.settings import CoreSettings
+
+        level = args.log_level or CoreSettings.get().log_level or "info"
+        logging.basicConfig(
+            level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+        from aipartnerupflow.api.server_plugin import serve
+
         serve(
             host=args.host,
             port=args.port,
@@ -80,6 +104,7 @@ def __getattr__(name: str) -> Any:
         if _app is None:
             from aipartnerupflow.api.app import create_app
 
+            _start()
             _app = create_app()
         return _app
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,14 +1,19 @@
-"""Push notifications: which webhook URLs are allowed, and ordered at-least-once delivery."""
+"""Push notifications: which webhook URLs may be called, and ordered at-least-once delivery.
+
+Where webhooks may point is the executor kit's :class:`OutboundPolicy` (non-public addresses
+and cloud metadata endpoints denied unless allowed), applied twice: when a config is created
+(:meth:`QueuedPushSender.validate_url`, the SDK's ``push_url_validator``) and on every delivery,
+by the kit's :class:`PolicyTransport`, which checks the addresses it resolves and connects to a
+checked one, so a name that answers a public address first and 127.0.0.1 later (DNS rebinding)
+cannot reach loopback. Refused URLs are logged without user-info or credential-like query values.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import logging
-import socket
-import urllib.parse
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import httpx
@@ -16,60 +21,33 @@ from a2a.server.tasks import PushNotificationConfigStore, PushNotificationEvent
 from a2a.server.tasks.push_notification_sender import PushNotificationSender
 from a2a.types import TaskPushNotificationConfig
 from a2a.utils.proto_utils import to_stream_response
-from a2a.utils.push_url_validator import validate_push_notification_url
 from google.protobuf.json_format import MessageToDict
 
-__all__ = ["PushUrlPolicy", "QueuedPushSender"]
+from aipartnerupflow.core.errors import OutboundPolicyError
+from aipartnerupflow.core.executors.http_transport import policy_client
+from aipartnerupflow.core.executors.policy import OutboundPolicy
+from aipartnerupflow.core.executors.secrets import redact_url
+
+__all__ = ["PUSH_SETTING_PREFIX", "RESOLVE_SECONDS", "QueuedPushSender", "push_policy"]
 
 log = logging.getLogger("aipartnerupflow.api.push")
 
+#: How long a config's creation waits for its host name to resolve.
+RESOLVE_SECONDS = 5.0
 
-class PushUrlPolicy:
-    """Decides whether a webhook URL may be called (an SSRF guard).
-
-    Hosts in ``allowed_hosts`` (names, addresses or CIDR networks) are always allowed. Other
-    hosts must resolve to public addresses only, unless ``allow_private`` is set. Only http and
-    https URLs are accepted.
-    """
-
-    def __init__(self, *, allow_private: bool = False, allowed_hosts: Sequence[str] = ()) -> None:
-        self.allow_private = allow_private
-        self.names = {h.lower() for h in allowed_hosts if not _network(h)}
-        self.networks = [n for n in (_network(h) for h in allowed_hosts) if n is not None]
-
-    async def __call__(self, url: str) -> bool:
-        try:
-            parsed = urllib.parse.urlparse(url)
-            port = parsed.port or (443 if parsed.scheme == "https" else 80)
-        except ValueError:
-            return False
-        host = (parsed.hostname or "").lower()
-        if parsed.scheme not in {"http", "https"} or not host:
-            return False
-        if host in self.names:
-            return True
-        if self.networks and await self._in_networks(host, port):
-            return True
-        if self.allow_private:
-            return True
-        return await validate_push_notification_url(url)
-
-    async def _in_networks(self, host: str, port: int) -> bool:
-        try:
-            infos = await asyncio.get_running_loop().getaddrinfo(
-                host, port, type=socket.SOCK_STREAM
-            )
-        except OSError:
-            return False
-        addresses = [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
-        return bool(addresses) and all(any(a in n for n in self.networks) for a in addresses)
+#: Prefix of the push settings named in refusals (``AIPARTNERUPFLOW_PUSH_ALLOW_PRIVATE`` …).
+PUSH_SETTING_PREFIX = "AIPARTNERUPFLOW_PUSH_"
 
 
-def _network(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network | None:
-    try:
-        return ipaddress.ip_network(text.strip(), strict=False)
-    except ValueError:
-        return None
+def push_policy(
+    *, allow_private: bool = False, allowed_hosts: Iterable[str] = ()
+) -> OutboundPolicy:
+    """The outbound policy of push webhooks (``allowed_hosts``: names, addresses, networks)."""
+    return OutboundPolicy(
+        allowed_hosts=tuple(allowed_hosts),
+        allow_private=allow_private,
+        setting_prefix=PUSH_SETTING_PREFIX,
+    )
 
 
 @dataclass(slots=True)
@@ -86,13 +64,15 @@ class QueuedPushSender(PushNotificationSender):
     sender only queues, so a slow or dead webhook never delays the task or its streams.
     Every event is POSTed as a ``StreamResponse`` JSON body with the config's token
     (``X-A2A-Notification-Token``) and authentication header, and retried with exponential
-    backoff up to ``max_attempts`` times (at-least-once while the server runs).
+    backoff up to ``max_attempts`` times (at-least-once while the server runs). Requests go
+    through a :class:`PolicyTransport` of ``policy`` unless a ``client`` is given (then only
+    the URL is checked: give such a client only for tests).
     """
 
     def __init__(
         self,
         config_store: PushNotificationConfigStore,
-        policy: PushUrlPolicy,
+        policy: OutboundPolicy,
         *,
         client: httpx.AsyncClient | None = None,
         max_attempts: int = 3,
@@ -100,13 +80,31 @@ class QueuedPushSender(PushNotificationSender):
     ) -> None:
         self._store = config_store
         self._policy = policy
-        self._client = client or httpx.AsyncClient(timeout=10.0, follow_redirects=False)
+        self._client = client or policy_client(policy, timeout=10.0)
         self._own_client = client is None
         self._max_attempts = max_attempts
         self._backoff = backoff_seconds
         self._targets: dict[tuple[str, str, str], _Target] = {}
         self.delivered = 0
         self.failed = 0
+
+    async def validate_url(self, url: str) -> bool:
+        """Whether a push config may name ``url`` (the SDK's ``push_url_validator``).
+
+        Refuses what the policy refuses now: scheme, host, and every address the name resolves
+        to. A name that does not resolve (within ``RESOLVE_SECONDS``) is accepted; each delivery
+        checks again, on the addresses it connects to.
+        """
+        try:
+            target = self._policy.check_url(url)
+            async with asyncio.timeout(RESOLVE_SECONDS):
+                await self._policy.resolve(target.host, target.port)
+        except OutboundPolicyError as exc:
+            log.info("push notification URL %s refused: %s", redact_url(url), exc)
+            return False
+        except (ConnectionError, TimeoutError):
+            return True
+        return True
 
     async def send_notification(self, task_id: str, event: PushNotificationEvent) -> None:
         try:
@@ -137,13 +135,10 @@ class QueuedPushSender(PushNotificationSender):
     async def _deliver(
         self, task_id: str, config: TaskPushNotificationConfig, event: PushNotificationEvent
     ) -> None:
-        if not await self._policy(config.url):
-            log.warning(
-                "push notification for task %s refused: %s is not an allowed target",
-                task_id,
-                _safe_url(config.url),
-            )
-            self.failed += 1
+        try:
+            self._policy.check_url(config.url)
+        except OutboundPolicyError as exc:
+            self._refused(task_id, config.url, exc)
             return
         headers = {}
         if config.token:
@@ -161,13 +156,16 @@ class QueuedPushSender(PushNotificationSender):
                     return
                 retry = response.status_code >= 500 or response.status_code in {408, 429}
                 reason = f"HTTP {response.status_code}"
+            except OutboundPolicyError as exc:  # a resolved address the policy denies
+                self._refused(task_id, config.url, exc)
+                return
             except httpx.HTTPError as exc:
                 retry, reason = True, type(exc).__name__
             if not retry or attempt == self._max_attempts:
                 log.warning(
                     "push notification for task %s to %s failed after %d attempt(s): %s",
                     task_id,
-                    _safe_url(config.url),
+                    redact_url(config.url),
                     attempt,
                     reason,
                 )
@@ -175,6 +173,12 @@ class QueuedPushSender(PushNotificationSender):
                 return
             await asyncio.sleep(delay)
             delay *= 2
+
+    def _refused(self, task_id: str, url: str, exc: OutboundPolicyError) -> None:
+        log.warning(
+            "push notification for task %s to %s refused: %s", task_id, redact_url(url), exc
+        )
+        self.failed += 1
 
     async def aclose(self, grace_seconds: float = 5.0) -> None:
         """Wait (bounded) for queued deliveries, then release the HTTP client."""
@@ -188,14 +192,3 @@ class QueuedPushSender(PushNotificationSender):
                     await worker
         if self._own_client:
             await self._client.aclose()
-
-
-def _safe_url(url: str) -> str:
-    """The URL without user info or query (which may carry secrets), for logs."""
-    try:
-        parsed = urllib.parse.urlparse(url)
-    except ValueError:
-        return "<unparseable URL>"
-    host = parsed.hostname or ""
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{host}{port}{parsed.path}"

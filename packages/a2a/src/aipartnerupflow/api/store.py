@@ -73,11 +73,7 @@ def sees_all(context: ServerCallContext | None) -> bool:
 
 async def run_sql(storage: TaskStorage, fn: Callable[[sa.Connection], R]) -> R:
     """Run ``fn(connection)`` where the core store runs its own statements."""
-    public = getattr(storage, "run_sql", None)
-    if public is None:
-        raise TypeError(f"{type(storage).__name__} cannot run SQL for the A2A task store")
-    result: R = await public(fn)
-    return result
+    return await storage.run_sql(fn)
 
 
 def _tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
@@ -105,7 +101,7 @@ def _push_table(metadata: sa.MetaData, name: str) -> sa.Table:
 
 
 class _SqlStore:
-    """Shared plumbing: the table is created on first use, inside the database thread."""
+    """Shared plumbing: the A2A migrations are applied on first use (they create the tables)."""
 
     def __init__(self, storage: TaskStorage, table: sa.Table) -> None:
         self.storage = storage
@@ -114,13 +110,10 @@ class _SqlStore:
 
     async def _run(self, fn: Callable[[sa.Connection], R]) -> R:
         if not self._ready:
-            table = self.table
+            from aipartnerupflow.api.migrations import MIGRATIONS
+            from aipartnerupflow.core.storage.plugin_migrations import apply_migrations
 
-            def create(conn: sa.Connection) -> None:
-                with conn.begin():
-                    table.create(conn, checkfirst=True)
-
-            await run_sql(self.storage, create)
+            await apply_migrations(self.storage, [MIGRATIONS])
             self._ready = True
         return await run_sql(self.storage, fn)
 
@@ -145,15 +138,12 @@ class SqlTaskStore(_SqlStore, TaskStore):
     def __init__(
         self,
         storage: TaskStorage,
-        table_name: str = A2A_TASK_TABLE,
         *,
         cache: bool | None = None,
         cache_size: int = 10_000,
     ) -> None:
-        super().__init__(storage, _tasks_table(sa.MetaData(), table_name))
-        self.cache_enabled = (
-            str(getattr(storage, "url", "")).startswith("duckdb") if cache is None else cache
-        )
+        super().__init__(storage, _tasks_table(sa.MetaData(), A2A_TASK_TABLE))
+        self.cache_enabled = storage.url.startswith("duckdb") if cache is None else cache
         self._cache: OrderedDict[str, tuple[str, bytes]] = OrderedDict()
         self._cache_size = cache_size
         self._dirty: dict[str, tuple[str, Task]] = {}
@@ -321,15 +311,12 @@ class SqlPushConfigStore(_SqlStore, PushNotificationConfigStore):
     def __init__(
         self,
         storage: TaskStorage,
-        table_name: str = A2A_PUSH_TABLE,
         *,
         cache: bool | None = None,
         cache_size: int = 10_000,
     ) -> None:
-        super().__init__(storage, _push_table(sa.MetaData(), table_name))
-        self.cache_enabled = (
-            str(getattr(storage, "url", "")).startswith("duckdb") if cache is None else cache
-        )
+        super().__init__(storage, _push_table(sa.MetaData(), A2A_PUSH_TABLE))
+        self.cache_enabled = storage.url.startswith("duckdb") if cache is None else cache
         #: task id -> its configs, for dispatch (asked for on every event of every task)
         self._dispatch: OrderedDict[str, list[TaskPushNotificationConfig]] = OrderedDict()
         self._cache_size = cache_size

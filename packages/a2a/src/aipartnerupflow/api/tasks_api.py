@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from jsonrpc.exceptions import JSONRPCInvalidRequestException
@@ -31,35 +31,37 @@ from aipartnerupflow.core.errors import (
     TaskNotFoundError,
     ValidationError,
 )
+from aipartnerupflow.core.limits import TaskLimits
 from aipartnerupflow.core.models import TaskModel
+from aipartnerupflow.core.service import (
+    OPERATIONS,
+    PreparedRun,
+    TaskCaller,
+    TaskService,
+    not_found,
+    params_schema,
+)
 from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.tree import TaskTreeNode
 
-__all__ = ["METHODS", "RpcError", "TasksApi", "create_tasks_routes"]
+__all__ = ["METHODS", "RpcError", "TasksApi", "create_tasks_routes", "nest", "task_caller"]
 
 log = logging.getLogger("aipartnerupflow.api.tasks")
 
 NOT_FOUND = -32001
 CONFLICT = -32002
 INVALID_PARAMS = -32602
-MAX_LIMIT = 1000
 
-#: Manual status changes ``tasks.update`` accepts (running tasks change only by running).
-ALLOWED_TRANSITIONS: dict[str, set[str]] = {
-    "pending": {"cancelled"},
-    "failed": {"pending"},
-    "cancelled": {"pending"},
-    "completed": {"pending"},
-    "in_progress": set(),
-}
-_EDITABLE = {
-    "name",
-    "priority",
-    "inputs",
-    "params",
-    "schemas",
-    "dependencies",
-    "retry",
-    "timeout_seconds",
+#: Old parameter names the methods still accept, mapped to the service's names.
+_ALIASES: dict[str, dict[str, str]] = {
+    "get": {"id": "task_id"},
+    "tree": {"root_id": "task_id"},
+    "children": {"parent_id": "task_id"},
+    "update": {"id": "task_id"},
+    "delete": {"id": "task_id"},
+    "cancel": {"id": "task_id"},
+    "copy": {"id": "task_id"},
+    "execute": {"root_id": "task_id"},
 }
 
 
@@ -73,48 +75,55 @@ class RpcError(Exception):
         self.data = data
 
 
-def _param(params: dict[str, Any], *names: str, required: bool = True) -> Any:
-    for name in names:
-        value = params.get(name)
-        if value not in (None, ""):
-            return value
-    if required:
-        raise RpcError(INVALID_PARAMS, f"missing parameter {' or '.join(repr(n) for n in names)}")
-    return None
+def _params(operation: str, params: Any) -> dict[str, Any]:
+    """The params object with old names mapped (the service validates the rest)."""
+    if not isinstance(params, dict):
+        raise RpcError(INVALID_PARAMS, "params must be an object")
+    out = dict(params)
+    for old, new in _ALIASES.get(operation, {}).items():
+        if old in out and new not in out:
+            out[new] = out.pop(old)
+    return out
 
 
-def _int(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
-        raise RpcError(INVALID_PARAMS, f"{name!r} must be an integer from {low} to {high}")
-    return value
+def nest(node: TaskTreeNode) -> dict[str, Any]:
+    """A tree as nested dicts (``children`` lists), iteratively."""
+    top: dict[str, Any] = {**node.task.to_dict(), "children": []}
+    stack = [(node, top)]
+    while stack:
+        current, data = stack.pop()
+        for child in current.children:
+            child_data = {**child.task.to_dict(), "children": []}
+            data["children"].append(child_data)
+            stack.append((child, child_data))
+    return top
 
 
-def _nest(tasks: list[TaskModel], root_id: str) -> dict[str, Any]:
-    """A stored tree as nested dicts (``children`` lists), from ``root_id`` down."""
-    nodes = {t.id: {**t.to_dict(), "children": []} for t in tasks}
-    for task in tasks:
-        if task.parent_id in nodes and task.id != root_id:
-            nodes[task.parent_id]["children"].append(nodes[task.id])
-    return nodes[root_id]
+def task_caller(caller: Caller | None) -> TaskCaller:
+    """The service's caller for an HTTP caller (no auth: the one local operator)."""
+    if caller is None:
+        return TaskCaller.system()
+    return TaskCaller(user_id=caller.user_id, is_admin=caller.is_admin)
 
 
 class TasksApi:
-    """The ``/tasks`` JSON-RPC methods over the engine of a :class:`FlowService`."""
+    """The ``/tasks`` JSON-RPC methods: a thin adapter over :class:`TaskService`."""
 
     def __init__(self, service: FlowService, task_store: SqlTaskStore) -> None:
         self.service = service
         self.manager = service.manager
-        self.repo = service.manager.task_repository
         self.task_store = task_store
+        self.tasks = TaskService(self.manager, limits=TaskLimits(max_tasks=service.max_tasks))
         self.methods: dict[str, Callable[[dict[str, Any], Caller | None], Awaitable[Any]]] = {
             "tasks.create": self.create,
             "tasks.get": self.get,
             "tasks.detail": self.get,
             "tasks.list": self.list_tasks,
+            "tasks.page": self.page,
             "tasks.count": self.count,
             "tasks.tree": self.tree,
             "tasks.children": self.children,
+            "tasks.state": self.state,
             "tasks.update": self.update,
             "tasks.delete": self.delete,
             "tasks.cancel": self.cancel,
@@ -123,184 +132,88 @@ class TasksApi:
             "tasks.resume": self.resume,
         }
 
-    # -- scoping -------------------------------------------------------------------------
-
-    @staticmethod
-    def _user(caller: Caller | None) -> str | None:
-        return caller.user_id if caller is not None else None
-
-    @staticmethod
-    def _scope(caller: Caller | None, params: dict[str, Any]) -> str | None:
-        """The user filter for listing: the caller, or (admins) any user or everyone."""
-        if caller is None or caller.is_admin:
-            value = params.get("user_id")
-            return str(value) if value else None
-        return caller.user_id
+    def scoped(self, caller: Caller | None) -> TaskService:
+        """The task service for this caller."""
+        return self.tasks.for_caller(task_caller(caller))
 
     async def _task(self, task_id: Any, caller: Caller | None) -> TaskModel:
-        if not isinstance(task_id, str):
-            raise RpcError(INVALID_PARAMS, "task_id must be a string")
-        task = await self.repo.get_task_by_id(task_id)
-        if task is None or not (
-            caller is None or caller.is_admin or task.user_id == caller.user_id
-        ):
-            raise RpcError(NOT_FOUND, f"task {task_id!r} not found")
-        return task
+        return await self.scoped(caller).require(task_id)
 
     # -- methods -------------------------------------------------------------------------
 
     async def create(self, params: Any, caller: Caller | None) -> dict[str, Any]:
-        tasks = params if isinstance(params, list) else _param(params, "tasks")
-        if isinstance(tasks, dict):
-            tasks = [tasks]
-        tasks = self._owned(tasks, caller)
-        tree = await self.manager.create_task_tree_from_array(tasks, user_id=self._user(caller))
-        stored = await self.repo.get_all_tasks_in_tree(tree.task.id)
-        return _nest(stored, tree.task.id)
-
-    def _owned(self, tasks: Any, caller: Caller | None) -> list[dict[str, Any]]:
-        if not isinstance(tasks, list) or not tasks:
-            raise RpcError(INVALID_PARAMS, "'tasks' must be a non-empty array of task objects")
-        if len(tasks) > self.service.max_tasks:
-            raise RpcError(
-                INVALID_PARAMS, f"too many tasks: {len(tasks)} (at most {self.service.max_tasks})"
-            )
-        owned = []
-        for task in tasks:
-            if not isinstance(task, dict):
-                raise RpcError(INVALID_PARAMS, "every entry of 'tasks' must be an object")
-            task = dict(task)
-            given = task.pop("user_id", None)
-            if given is not None and given != self._user(caller):
-                raise RpcError(
-                    INVALID_PARAMS,
-                    "a task's user_id must be the authenticated "
-                    f"user (or be left out); got {given!r}",
-                )
-            owned.append(task)
-        return owned
+        if isinstance(params, list):
+            params = {"tasks": params}
+        elif isinstance(params, dict) and isinstance(params.get("tasks"), dict):
+            params = {**params, "tasks": [params["tasks"]]}
+        created = await self.scoped(caller).create(_params("create", params))
+        data = nest(created.tree)
+        if created.renamed:
+            data["renamed"] = created.renamed
+        return data
 
     async def get(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        task = await self._task(_param(params, "task_id", "id"), caller)
+        task = await self.scoped(caller).get(_params("get", params))
         return task.to_dict()
 
     async def list_tasks(
         self, params: dict[str, Any], caller: Caller | None
     ) -> list[dict[str, Any]]:
-        root_only = params.get("root_only", True)
-        tasks = await self.repo.query_tasks(
-            user_id=self._scope(caller, params),
-            status=params.get("status"),
-            parent_id="" if root_only else params.get("parent_id"),
-            limit=_int(params, "limit", 100, 1, MAX_LIMIT),
-            offset=_int(params, "offset", 0, 0, 10**9),
-        )
-        return [t.to_dict() for t in tasks]
+        page = await self.scoped(caller).list_tasks(_params("list", params))
+        return [t.to_dict() for t in page.tasks]
+
+    async def page(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
+        page = await self.scoped(caller).list_tasks(_params("list", params))
+        return {"tasks": [t.to_dict() for t in page.tasks], "next_cursor": page.next_cursor}
 
     async def count(self, params: dict[str, Any], caller: Caller | None) -> dict[str, int]:
-        counts: dict[str, int] = await self.repo.count_tasks(
-            user_id=self._scope(caller, params),
-            status=params.get("status"),
-            root_id=params.get("root_id"),
-            parent_id="" if params.get("root_only") else None,
-        )
-        return counts
+        return await self.scoped(caller).count(_params("count", params))
 
     async def tree(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        task = await self._task(_param(params, "task_id", "root_id"), caller)
-        root_id = task.root_id or task.id
-        return _nest(await self.repo.get_all_tasks_in_tree(root_id), root_id)
+        return nest(await self.scoped(caller).tree(_params("tree", params)))
 
     async def children(self, params: dict[str, Any], caller: Caller | None) -> list[dict[str, Any]]:
-        parent = await self._task(_param(params, "parent_id", "task_id"), caller)
-        return [t.to_dict() for t in await self.repo.get_child_tasks_by_parent_id(parent.id)]
+        found = await self.scoped(caller).children(_params("children", params))
+        return [t.to_dict() for t in found]
+
+    async def state(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
+        found = await self.scoped(caller).run_state(_params("state", params))
+        return {"root_id": found.root_id, "state": found.state, "hint": found.hint}
 
     async def update(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        task = await self._task(_param(params, "task_id", "id"), caller)
-        changes = {k: v for k, v in params.items() if k not in {"task_id", "id"}}
-        refused = sorted(set(changes) - _EDITABLE - {"status"})
-        if refused:
-            raise RpcError(
-                INVALID_PARAMS,
-                f"field(s) {', '.join(refused)} cannot be updated; "
-                f"editable: status, {', '.join(sorted(_EDITABLE))}",
-            )
-        if not changes:
-            raise RpcError(INVALID_PARAMS, "nothing to update")
-        status = changes.pop("status", None)
-        if status is not None and status != task.status:
-            allowed = ALLOWED_TRANSITIONS.get(task.status, set())
-            if status not in allowed:
-                raise RpcError(
-                    CONFLICT,
-                    f"status cannot change from {task.status!r} to "
-                    f"{status!r}; allowed: {sorted(allowed) or 'none'}",
-                )
-        if changes and task.status == TaskStatus.IN_PROGRESS:
-            raise RpcError(CONFLICT, "a running task cannot be edited; cancel it first")
-        fields = dict(changes)
-        if status is not None:
-            fields["status"] = status
-            if status == "pending":
-                fields.update(error=None, result=None, progress=0.0, completed_at=None)
-        await self.repo.update_task(task.id, **fields)
-        updated = await self.repo.get_task_by_id(task.id)
-        assert updated is not None
-        return updated.to_dict()
+        task = await self.scoped(caller).update(_params("update", params))
+        return task.to_dict()
 
     async def delete(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        task = await self._task(_param(params, "task_id", "id"), caller)
-        tree = await self.repo.get_all_tasks_in_tree(task.root_id or task.id)
-        doomed = _subtree(tree, task.id)
-        running = sorted(t.name for t in doomed if t.status == TaskStatus.IN_PROGRESS)
-        if running:
-            raise RpcError(CONFLICT, "cannot delete while tasks run: " + ", ".join(running))
-        ids = {t.id for t in doomed}
-        dependents = sorted(
-            t.name for t in tree if t.id not in ids and ids & set(t.dependency_ids())
-        )
-        if dependents:
-            raise RpcError(CONFLICT, "other tasks depend on it: " + ", ".join(dependents))
-        deleted = await self.repo.delete_task(task.id, with_descendants=True)
-        return {"success": True, "task_id": task.id, "deleted_count": deleted}
+        p = _params("delete", params)
+        deleted = await self.scoped(caller).delete(p)
+        return {"success": True, "task_id": p.get("task_id"), "deleted_count": deleted}
 
     async def cancel(self, params: dict[str, Any], caller: Caller | None) -> list[dict[str, Any]]:
-        ids = params.get("task_ids") or [_param(params, "task_id", "id")]
-        if isinstance(ids, str):
-            ids = [i.strip() for i in ids.split(",") if i.strip()]
-        out = []
-        for task_id in ids:
-            task = await self._task(task_id, caller)
-            cancelled = await self.manager.cancel_task(task.id)
-            out.append({"task_id": task.id, "cancelled": cancelled})
-        return out
+        p = _params("cancel", params)
+        if isinstance(p.get("task_ids"), str):
+            p["task_ids"] = [i.strip() for i in p["task_ids"].split(",") if i.strip()]
+        outcomes = await self.scoped(caller).cancel(p)
+        missing = [o.task_id for o in outcomes if o.status == "not_found"]
+        if missing:
+            raise RpcError(NOT_FOUND, str(not_found(missing[0])))
+        return [
+            {"task_id": o.task_id, "status": o.status, "cancelled": o.cancelled} for o in outcomes
+        ]
 
     async def copy(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        task = await self._task(_param(params, "task_id", "id"), caller)
-        root_id = task.root_id or task.id
-        copy = await self.repo.copy_task_tree(root_id, user_id=self._user(caller))
-        return _nest(await self.repo.get_all_tasks_in_tree(copy.id), copy.id)
+        return nest(await self.scoped(caller).copy(_params("copy", params)))
 
-    async def _start(
-        self, params: dict[str, Any], caller: Caller | None
-    ) -> tuple[str, Callable[[], Coroutine[Any, Any, Any]]]:
-        rerun = params.get("rerun", "none")
-        if rerun not in {"none", "all", "failed"}:
-            raise RpcError(INVALID_PARAMS, "'rerun' must be none, all or failed")
-        if params.get("tasks") is not None:
-            tree = await self.manager.create_task_tree_from_array(
-                self._owned(params["tasks"], caller), user_id=self._user(caller)
-            )
-            return tree.task.id, lambda: self.manager.distribute_task_tree(tree)
-        task = await self._task(_param(params, "task_id", "root_id"), caller)
-        root_id = task.root_id or task.id
-        return root_id, lambda: self.manager.execute_tree(root_id, rerun=rerun)
+    async def _start(self, params: dict[str, Any], caller: Caller | None) -> PreparedRun:
+        p = _params("execute", params)
+        p.pop("use_streaming", None)
+        return await self.scoped(caller).prepare_execute(p)
 
     async def execute(self, params: dict[str, Any], caller: Caller | None) -> dict[str, Any]:
-        root_id, run = await self._start(params, caller)
-        result = await run()
+        run = await self._start(params, caller)
+        result = await run.start()
         data: dict[str, Any] = result.to_dict()
-        data["root_task_id"] = root_id
+        data["root_task_id"] = run.root_id
         return data
 
     async def resume(self, params: dict[str, Any], caller: Caller | None) -> list[dict[str, Any]]:
@@ -308,24 +221,19 @@ class TasksApi:
 
         Trees this server is running are not interrupted (their tasks are leased by it).
         """
-        results = []
-        for root_id in await self.manager.storage.interrupted_roots([self.manager.owner_id]):
-            try:
-                await self._task(root_id, caller)
-            except RpcError:
-                continue  # another user's tree
-            results.append((await self.manager.execute_tree(root_id)).to_dict())
-        return results
+        results = await self.scoped(caller).resume(_params("resume", params))
+        return [r.to_dict() for r in results]
 
     async def stream(
         self, request_id: Any, params: dict[str, Any], caller: Caller | None
     ) -> AsyncIterator[dict[str, Any]]:
         """``tasks.execute`` with ``use_streaming``: a start frame, every event, then the end."""
-        root_id, run = await self._start(params, caller)
+        run = await self._start(params, caller)
+        root_id = run.root_id
 
         async def frames() -> AsyncIterator[dict[str, Any]]:
             async with self.manager.subscribe(root_id) as events:
-                runner: asyncio.Task[Any] = asyncio.create_task(run())
+                runner: asyncio.Task[Any] = asyncio.create_task(run.start())
                 self.service.keep(runner)
                 runner.add_done_callback(
                     lambda t: events.close() if t.cancelled() or t.exception() else None
@@ -339,18 +247,6 @@ class TasksApi:
                 yield _error(request_id, RpcError(-32603, f"the run failed: {runner.exception()}"))
 
         return frames()
-
-
-def _subtree(tasks: list[TaskModel], top: str) -> list[TaskModel]:
-    children: dict[str | None, list[TaskModel]] = {}
-    for task in tasks:
-        children.setdefault(task.parent_id, []).append(task)
-    out, stack = [], [t for t in tasks if t.id == top]
-    while stack:
-        task = stack.pop()
-        out.append(task)
-        stack.extend(children.get(task.id, []))
-    return out
 
 
 def _reply(request_id: Any, result: Any) -> dict[str, Any]:
@@ -393,6 +289,17 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
             body = await request.json()
         except (json.JSONDecodeError, UnicodeDecodeError):
             return JSONResponse(_error(None, RpcError(-32700, "parse error")))
+        except RecursionError:
+            return JSONResponse(
+                _error(
+                    None,
+                    RpcError(
+                        -32700,
+                        "parse error: the body is nested too deeply (task JSON may nest at "
+                        "most 32 levels)",
+                    ),
+                )
+            )
         request_id = body.get("id") if isinstance(body, dict) else None
         try:
             call = JSONRPC20Request.from_data(body)
@@ -437,14 +344,14 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
         root_id = websocket.path_params["root_id"]
         try:
             task = await api._task(root_id, _caller(websocket))
-        except RpcError:
+        except (RpcError, AipartnerupflowError):
             await websocket.close(code=4404, reason="task not found")
             return
         await websocket.accept()
         root = task.root_id or task.id
         try:
             async with service.manager.subscribe(root) as events:
-                current = await api.repo.get_task_by_id(root)
+                current = await service.manager.storage.get_task(root)
                 if current is not None and TaskStatus.is_terminal(current.status):
                     await websocket.send_json(
                         {
@@ -476,10 +383,14 @@ METHODS = {
     "tasks.get": "One task by task_id.",
     "tasks.detail": "Same as tasks.get.",
     "tasks.list": "Tasks of the caller: status, root_only (true), limit (100), offset (0).",
+    "tasks.page": "Like tasks.list, as {tasks, next_cursor}; pass cursor for the next page.",
     "tasks.count": "Counts per status (and total): status, root_id, root_only.",
     "tasks.tree": "The whole tree containing task_id, nested.",
     "tasks.children": "Direct children of parent_id.",
-    "tasks.update": "Edit a task that is not running; status only along allowed transitions.",
+    "tasks.state": "Whether anyone runs the tree of task_id: finished, running, queued, "
+    "interrupted or pending (nobody started it), with a hint.",
+    "tasks.update": "Edit a task that is not running or completed (validated as at creation, "
+    "on the whole tree); status only along allowed transitions.",
     "tasks.delete": "Delete a task and its subtree (none running, nothing else depends on it).",
     "tasks.cancel": "Cancel task_id (or task_ids) and its descendants; idempotent.",
     "tasks.copy": "Copy the tree of task_id with fresh ids, all pending.",
@@ -490,8 +401,43 @@ METHODS = {
 }
 
 
+_OPERATION_OF = {"tasks.detail": "get", "tasks.page": "list"}
+
+
+def _param_schemas(methods: list[str]) -> dict[str, Any]:
+    """JSON Schemas of every method's params, from the task service's pydantic models."""
+    schemas: dict[str, Any] = {}
+    for method in methods:
+        operation = _OPERATION_OF.get(method, method.removeprefix("tasks."))
+        if operation not in OPERATIONS:
+            continue
+        schema = dict(params_schema(operation))
+        for name, sub in schema.pop("$defs", {}).items():
+            schemas.setdefault(name, sub)
+        schemas[f"{method}.params"] = schema
+    rebased: dict[str, Any] = _rebase(schemas)
+    return rebased
+
+
+def _rebase(value: Any) -> Any:
+    """Point pydantic's ``#/$defs/X`` references at ``#/components/schemas/X``."""
+    if isinstance(value, dict):
+        return {
+            k: (
+                v.replace("#/$defs/", "#/components/schemas/")
+                if k == "$ref" and isinstance(v, str)
+                else _rebase(v)
+            )
+            for k, v in value.items()
+        }
+    if isinstance(value, list):
+        return [_rebase(v) for v in value]
+    return value
+
+
 def openapi_document(methods: list[str]) -> dict[str, Any]:
-    """OpenAPI 3.1 description of the management endpoints."""
+    """OpenAPI 3.1 description of the management endpoints; the params of each method are
+    described by ``components.schemas["<method>.params"]``."""
     rpc_body = {
         "type": "object",
         "required": ["jsonrpc", "method", "id"],
@@ -511,9 +457,10 @@ def openapi_document(methods: list[str]) -> dict[str, Any]:
             + "\n".join(f"- `{m}`: {METHODS.get(m, '')}" for m in methods),
         },
         "components": {
+            "schemas": _param_schemas(methods),
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"}
-            }
+            },
         },
         "security": [{"bearer": []}],
         "paths": {

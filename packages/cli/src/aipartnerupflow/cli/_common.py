@@ -6,10 +6,7 @@ storage, rich) is imported inside the functions that need it, so help stays fast
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 import json
-import os
 import re
 import sys
 from collections.abc import AsyncIterator, Coroutine
@@ -23,7 +20,9 @@ import typer
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from aipartnerupflow.cli.settings import CliSettings
     from aipartnerupflow.core.manager import TaskManager
+    from aipartnerupflow.core.settings import CoreSettings
 
 __all__ = [
     "PLUGINS_ENV",
@@ -47,6 +46,7 @@ __all__ = [
 
 T = TypeVar("T")
 
+#: Names of core settings the CLI's help mentions (declared in CoreSettings; a test checks).
 PLUGINS_ENV = "AIPARTNERUPFLOW_PLUGINS"
 DATABASE_ENV = "AIPARTNERUPFLOW_DATABASE_URL"
 LOG_HANDLER_NAME = "aipartnerupflow-cli"
@@ -63,16 +63,61 @@ class CliError(Exception):
 
 @dataclass(slots=True)
 class CliState:
-    """Options of the root command, shared by every sub-command."""
+    """Options of the root command, shared by every sub-command.
 
-    database_url: str | None = None
-    plugins: list[str] = field(default_factory=list)
-    debug: bool = False
+    The flags are kept as given; the settings they fall back to (:class:`CoreSettings`,
+    :class:`CliSettings`) are read from the environment once, when a command first needs them,
+    so help never imports pydantic.
+    """
+
     database_url_flag: str | None = None  # given as --database-url (not from the environment)
     plugin_flags: list[str] = field(default_factory=list)  # given as --plugin
-    log_level: str = "WARNING"
+    debug_flag: bool = False
+    log_level_flag: str | None = None
+    _core: CoreSettings | None = None
+    _cli: CliSettings | None = None
     _plugins_loaded: bool = False
     _logging_ready: bool = False
+
+    @property
+    def core_settings(self) -> CoreSettings:
+        """The core's settings (read on first use)."""
+        if self._core is None:
+            from aipartnerupflow.core.settings import CoreSettings
+
+            self._core = CoreSettings.get()
+        return self._core
+
+    @property
+    def cli_settings(self) -> CliSettings:
+        """The CLI's settings (read on first use)."""
+        if self._cli is None:
+            from aipartnerupflow.cli.settings import CliSettings
+
+            self._cli = CliSettings.get()
+        return self._cli
+
+    @property
+    def database_url(self) -> str | None:
+        """``--database-url``, else ``AIPARTNERUPFLOW_DATABASE_URL`` (None: the default)."""
+        return self.database_url_flag or self.core_settings.database_url
+
+    @property
+    def plugins(self) -> list[str]:
+        """``--plugin`` modules, then ``AIPARTNERUPFLOW_PLUGINS``' (each once)."""
+        return list(dict.fromkeys([*self.plugin_flags, *self.core_settings.plugins]))
+
+    @property
+    def debug(self) -> bool:
+        """``--debug`` or ``AIPARTNERUPFLOW_DEBUG``."""
+        return self.debug_flag or self.cli_settings.debug
+
+    @property
+    def log_level(self) -> str:
+        """``--log-level``, else ``AIPARTNERUPFLOW_LOG_LEVEL``, else DEBUG if debug or WARNING."""
+        if self.log_level_flag:
+            return check_log_level(self.log_level_flag)
+        return self.core_settings.log_level or ("DEBUG" if self.debug else "WARNING")
 
     def setup_logging(self) -> None:
         """Send logs to stderr at the chosen level (once; only commands that work need it)."""
@@ -88,12 +133,14 @@ class CliState:
         self.setup_logging()
         if not self._plugins_loaded:
             self._plugins_loaded = True
-            cwd = os.getcwd()
-            if cwd not in sys.path and "" not in sys.path:
-                sys.path.insert(0, cwd)  # like ``python -m``: modules next to the user resolve
-            for module in self.plugins:
-                import_plugin_module(module)
-        return list(self.plugins)
+            from aipartnerupflow.core.errors import PluginImportError
+            from aipartnerupflow.core.registry import load_plugins
+
+            try:
+                load_plugins(self.plugins, from_env=False)
+            except PluginImportError as exc:
+                raise CliError(str(exc)) from exc
+        return self.plugins
 
     def resolved_database_url(self) -> str:
         """The database URL in effect: ``--database-url``, the environment, or the default."""
@@ -104,70 +151,36 @@ class CliState:
         return default_database_url()
 
 
-def plugin_modules_from_env() -> list[str]:
-    """Module paths listed in ``AIPARTNERUPFLOW_PLUGINS`` (comma or whitespace separated)."""
-    raw = os.environ.get(PLUGINS_ENV, "")
-    return [m for m in re.split(r"[,\s]+", raw) if m]
-
-
-def import_plugin_module(module: str) -> None:
-    """Import one plugin module or file, turning failures into a clear user error."""
-    try:
-        if module.endswith(".py") or os.sep in module:
-            path = Path(module)
-            if not path.is_file():
-                raise CliError(f"plugin file {module} does not exist")
-            name = f"apflow_plugin_{path.stem}"
-            spec = importlib.util.spec_from_file_location(name, path)
-            if spec is None or spec.loader is None:
-                raise CliError(f"cannot load plugin file {module}")
-            mod = importlib.util.module_from_spec(spec)
-            sys.modules[name] = mod
-            spec.loader.exec_module(mod)
-        else:
-            importlib.import_module(module)
-    except CliError:
-        raise
-    except ModuleNotFoundError as exc:
-        if exc.name and module.startswith(exc.name):
-            raise CliError(
-                f"plugin module {module!r} was not found: check the name, install it, or add "
-                "its directory to PYTHONPATH"
-            ) from exc
-        raise CliError(f"plugin module {module!r} failed to import: {exc}") from exc
-    except Exception as exc:
-        from aipartnerupflow.core.errors import AipartnerupflowError
-
-        if isinstance(exc, AipartnerupflowError):
-            raise CliError(f"plugin module {module!r}: {exc}") from exc
-        raise CliError(
-            f"plugin module {module!r} failed to import: {type(exc).__name__}: {exc}"
-        ) from exc
-
-
 def get_state(ctx: typer.Context | None) -> CliState:
     """The root command's state (a default one when a command runs on its own)."""
     if ctx is not None:
         obj = ctx.find_root().obj
         if isinstance(obj, CliState):
             return obj
-    return CliState(plugins=plugin_modules_from_env())
+    return CliState()
 
 
 def load_env_file(path: str | None) -> Path | None:
-    """Load ``.env`` (or ``path``) into the environment without overriding set variables."""
-    if path is not None:
-        target = Path(path)
-        if not target.is_file():
-            raise CliError(f"env file {path} does not exist")
-    else:
-        target = Path.cwd() / ".env"
-        if not target.is_file():
-            return None
-    from dotenv import load_dotenv
+    """Load ``.env`` (or ``path``) into the environment without overriding set variables.
 
-    load_dotenv(target, override=False)
-    return target
+    Also forgets settings read before, so this invocation reads the environment afresh.
+    """
+    if path is not None and not Path(path).is_file():
+        raise CliError(f"env file {path} does not exist")
+    target = Path(path) if path is not None else Path.cwd() / ".env"
+    if not target.is_file():
+        _forget_settings()
+        return None
+    from aipartnerupflow.core.settings import load_dotenv
+
+    return load_dotenv(target)
+
+
+def _forget_settings() -> None:
+    """Forget cached settings without importing pydantic when nothing read them yet."""
+    module = sys.modules.get("aipartnerupflow.core.settings")
+    if module is not None:
+        module.reload_settings()
 
 
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -223,6 +236,10 @@ def parse_json(text: str, source: str) -> Any:
     except json.JSONDecodeError as exc:
         raise CliError(
             f"{source} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
+    except RecursionError:
+        raise CliError(
+            f"{source} is nested too deeply to parse; task JSON may nest at most 32 levels"
         ) from None
 
 

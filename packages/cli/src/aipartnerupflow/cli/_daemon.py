@@ -82,7 +82,9 @@ class DaemonState(DaemonConfig):
 
 def daemon_dir() -> Path:
     """The per-user directory for daemon files (not created here)."""
-    explicit = os.environ.get(DAEMON_DIR_ENV, "").strip()
+    from aipartnerupflow.cli.settings import CliSettings
+
+    explicit = CliSettings.get().daemon_dir
     if explicit:
         return Path(explicit).expanduser()
     xdg = os.environ.get("XDG_STATE_HOME", "").strip()

@@ -9,7 +9,6 @@ library is used (``urllib``).
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Callable, Coroutine, Generator, Iterable, Iterator
 from contextlib import contextmanager
@@ -203,7 +202,7 @@ def server_for(state: CliState) -> Remote | None:
         return None
     if (daemon.database_url or default_database_url()) != state.resolved_database_url():
         return None
-    return Remote(daemon.url, os.environ.get(TOKEN_ENV) or None)
+    return Remote(daemon.url, state.cli_settings.api_token)
 
 
 def local_or_remote(

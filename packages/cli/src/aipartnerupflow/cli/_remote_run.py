@@ -248,7 +248,9 @@ def run_on_server(
         f"Note: the daemon holds the database; running the tree on it at {server.url}.\n"
     )
     try:
-        return follow_on_server(server, {"tasks": items}, display, _root_of(items))
+        return follow_on_server(
+            server, {"tasks": items, "id_conflict": "fail"}, display, _root_of(items)
+        )
     except RemoteError as exc:
         if keep_ids or "already exist" not in exc.message:
             raise

@@ -25,8 +25,8 @@ from aipartnerupflow.cli._common import (
     CliState,
     check_log_level,
     describe_error,
+    get_state,
     load_env_file,
-    plugin_modules_from_env,
 )
 
 __all__ = [
@@ -93,8 +93,14 @@ def scan_entry_point_names(group: str) -> list[str]:
     return sorted(names)
 
 
-def _truthy(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "true", "yes", "on")
+def _debug(ctx: Any) -> bool:
+    """--debug or AIPARTNERUPFLOW_DEBUG; False when the settings themselves are broken."""
+    if ctx.params.get("debug"):
+        return True
+    try:
+        return get_state(ctx).debug
+    except Exception:
+        return False
 
 
 def _to_click(obj: Any, name: str) -> Any:
@@ -207,9 +213,7 @@ class ApflowGroup(TyperGroup):
 
             if isinstance(exc, ClickException):
                 raise
-            debug = bool(ctx.params.get("debug")) or _truthy(
-                os.environ.get("AIPARTNERUPFLOW_DEBUG")
-            )
+            debug = _debug(ctx)
             described = describe_error(exc)
             if debug:
                 traceback.print_exception(exc, file=sys.stderr)
@@ -313,21 +317,12 @@ def root(
 ) -> None:
     """Global options (before the command name)."""
     load_env_file(env_file)
-    debug = debug or _truthy(os.environ.get("AIPARTNERUPFLOW_DEBUG"))
-    level = (
-        log_level
-        or os.environ.get("AIPARTNERUPFLOW_LOG_LEVEL")
-        or ("DEBUG" if debug else "WARNING")
-    )
-    url = database_url or os.environ.get(DATABASE_ENV, "").strip() or None
-    plugins = [*(plugin or []), *plugin_modules_from_env()]
+    # The settings (CoreSettings, CliSettings) are read when a command first needs them.
     ctx.obj = CliState(
-        database_url=url,
-        plugins=list(dict.fromkeys(plugins)),
-        debug=debug,
-        database_url_flag=database_url,
+        database_url_flag=database_url or None,
         plugin_flags=list(plugin or []),
-        log_level=check_log_level(level),
+        debug_flag=debug,
+        log_level_flag=check_log_level(log_level) if log_level else None,
     )
 
 

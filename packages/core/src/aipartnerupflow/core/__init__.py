@@ -38,6 +38,9 @@ if TYPE_CHECKING:
         InputValidationError as InputValidationError,
     )
     from aipartnerupflow.core.errors import (
+        ParameterError as ParameterError,
+    )
+    from aipartnerupflow.core.errors import (
         PluginConflictError as PluginConflictError,
     )
     from aipartnerupflow.core.errors import (
@@ -60,6 +63,9 @@ if TYPE_CHECKING:
     )
     from aipartnerupflow.core.errors import (
         TaskCancelledError as TaskCancelledError,
+    )
+    from aipartnerupflow.core.errors import (
+        TaskConflictError as TaskConflictError,
     )
     from aipartnerupflow.core.errors import (
         TaskNotFoundError as TaskNotFoundError,
@@ -97,6 +103,9 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.hooks import (
         register_task_tree_hook as register_task_tree_hook,
     )
+    from aipartnerupflow.core.limits import (
+        TaskLimits as TaskLimits,
+    )
     from aipartnerupflow.core.manager import (
         TaskManager as TaskManager,
     )
@@ -123,6 +132,12 @@ if TYPE_CHECKING:
     )
     from aipartnerupflow.core.results import (
         TreeResult as TreeResult,
+    )
+    from aipartnerupflow.core.service import (
+        TaskCaller as TaskCaller,
+    )
+    from aipartnerupflow.core.service import (
+        TaskService as TaskService,
     )
     from aipartnerupflow.core.spec import (
         TaskSpec as TaskSpec,
@@ -157,6 +172,7 @@ __all__ = [
     "ExecutorNotFoundError",
     "ExecutorRegistry",
     "InputValidationError",
+    "ParameterError",
     "PluginConflictError",
     "PluginError",
     "PluginGroup",
@@ -166,14 +182,18 @@ __all__ = [
     "StorageError",
     "StreamingCallbacks",
     "TaskAlreadyExistsError",
+    "TaskCaller",
     "TaskCancelledError",
+    "TaskConflictError",
     "TaskContext",
     "TaskEvent",
+    "TaskLimits",
     "TaskManager",
     "TaskModel",
     "TaskNotFoundError",
     "TaskOutcome",
     "TaskRepository",
+    "TaskService",
     "TaskSpec",
     "TaskStatus",
     "TaskStorage",

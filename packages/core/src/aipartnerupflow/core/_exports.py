@@ -14,6 +14,10 @@ EXPORTS: dict[str, str] = {
     "TaskStatus": "aipartnerupflow.core.status",
     "TaskModel": "aipartnerupflow.core.models",
     "TaskSpec": "aipartnerupflow.core.spec",
+    # managing stored tasks
+    "TaskService": "aipartnerupflow.core.service",
+    "TaskCaller": "aipartnerupflow.core.service",
+    "TaskLimits": "aipartnerupflow.core.limits",
     # executors
     "ExecutableTask": "aipartnerupflow.core.executor",
     "BaseTask": "aipartnerupflow.core.base_task",
@@ -51,6 +55,8 @@ EXPORTS: dict[str, str] = {
     "ExecutorError": "aipartnerupflow.core.errors",
     "TaskTimeoutError": "aipartnerupflow.core.errors",
     "TaskCancelledError": "aipartnerupflow.core.errors",
+    "TaskConflictError": "aipartnerupflow.core.errors",
+    "ParameterError": "aipartnerupflow.core.errors",
     "StorageError": "aipartnerupflow.core.errors",
     "DatabaseLockedError": "aipartnerupflow.core.errors",
     "TaskNotFoundError": "aipartnerupflow.core.errors",

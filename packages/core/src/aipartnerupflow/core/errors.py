@@ -14,6 +14,7 @@ __all__ = [
     "ExecutorNotFoundError",
     "InputValidationError",
     "OutboundPolicyError",
+    "ParameterError",
     "PermanentError",
     "PluginConflictError",
     "PluginError",
@@ -24,6 +25,7 @@ __all__ = [
     "StorageError",
     "TaskAlreadyExistsError",
     "TaskCancelledError",
+    "TaskConflictError",
     "TaskNotFoundError",
     "TaskTimeoutError",
     "TaskTreeValidationError",
@@ -53,6 +55,15 @@ class TaskTreeValidationError(ValidationError):
         else:
             text = "invalid task tree:\n" + "\n".join(f"  - {p}" for p in self.problems)
         super().__init__(text)
+
+
+class ParameterError(ValidationError):
+    """The parameters of a task-service call are invalid; ``problems`` lists every reason."""
+
+    def __init__(self, operation: str, problems: list[str]) -> None:
+        self.operation = operation
+        self.problems = list(problems)
+        super().__init__(f"invalid parameters for {operation}: " + "; ".join(self.problems))
 
 
 class InputValidationError(ValidationError):
@@ -108,6 +119,10 @@ class RetryableError(ExecutorError):
 
 class OutboundPolicyError(PermanentError):
     """The outbound network policy forbids a target (scheme, host or resolved address)."""
+
+
+class TaskConflictError(AipartnerupflowError):
+    """The request is valid but the task's state forbids it now (running, depended on...)."""
 
 
 class TaskTimeoutError(ExecutorError, TimeoutError):

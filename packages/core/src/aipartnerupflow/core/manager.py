@@ -15,6 +15,7 @@ from aipartnerupflow.core.errors import AipartnerupflowError, TaskNotFoundError
 from aipartnerupflow.core.events import EventBus, EventKind, Subscription, TaskEvent
 from aipartnerupflow.core.executors.resources import aclose_loop_resources
 from aipartnerupflow.core.hooks import get_task_tree_hooks, run_hook
+from aipartnerupflow.core.limits import DEFAULT_LIMITS, TaskLimits
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 from aipartnerupflow.core.repository import TaskRepository
@@ -32,6 +33,8 @@ Rerun = Literal["none", "all", "failed"]
 #: Roots being run by a live TaskManager of this process, with the owner running each.
 _running_roots: dict[str, str] = {}
 _live_owners: set[str] = set()
+#: Roots whose ``on_tree_created`` hooks ran in this process and that have not run yet.
+_announced: set[str] = set()
 _run_counter = itertools.count()
 
 
@@ -50,8 +53,8 @@ class TaskManager:
         registry: ExecutorRegistry | None = None,
     ) -> None:
         self.storage = session if session is not None else get_default_session()
-        self.task_repository = TaskRepository(self.storage)
         self.registry = registry or get_executor_registry()
+        self.task_repository = TaskRepository(self.storage, self.registry)
         self.events = EventBus()
         self.scheduler = Scheduler(max_concurrency)
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
@@ -66,15 +69,18 @@ class TaskManager:
     # -- creating ----------------------------------------------------------------------------
 
     async def create_task_tree_from_array(
-        self, tasks: list[dict[str, Any]], *, user_id: str | None = None
+        self,
+        tasks: list[dict[str, Any]],
+        *,
+        user_id: str | None = None,
+        limits: TaskLimits = DEFAULT_LIMITS,
     ) -> TaskTreeNode:
         """Validate task JSON (a flat array) and store it in one transaction."""
-        models = tasks_from_array(tasks, user_id=user_id)
-        root = validate_tasks(models, self.registry)
+        models = tasks_from_array(tasks, user_id=user_id, limits=limits)
+        root = validate_tasks(models, self.registry, limits=limits)
         await self.storage.insert_tasks(models)
         tree = TaskTreeNode.from_tasks(models)
-        for hook in get_task_tree_hooks("on_tree_created"):
-            await run_hook(hook, root, tree)
+        await _announce(root, tree)
         return tree
 
     async def run_tasks(
@@ -111,6 +117,10 @@ class TaskManager:
         missing = [t for t in tasks if t.id not in stored]
         if missing:
             await self.storage.insert_tasks(missing)
+        fresh = all(t.status == TaskStatus.PENDING and not t.attempts for t in tasks)
+        if fresh and root.id not in _announced:
+            await _announce(root, tree)  # built with create_task/TaskTreeNode: created now
+        _announced.discard(root.id)
         finished = all(TaskStatus.is_terminal(t.status) for t in tasks)
         return await self._run(tasks, root, "all" if finished else "none")
 
@@ -159,6 +169,7 @@ class TaskManager:
         finally:
             self._runs.pop(root.id, None)
             _running_roots.pop(root.id, None)
+            _announced.discard(root.id)
             result = TreeResult.of(root.id, tasks)
             self.events.publish(
                 EventKind.TREE_FINISHED,
@@ -233,12 +244,16 @@ class TaskManager:
     # -- queued trees (PostgreSQL workers) ---------------------------------------------------
 
     async def submit(
-        self, tasks: list[dict[str, Any]], *, user_id: str | None = None
+        self,
+        tasks: list[dict[str, Any]],
+        *,
+        user_id: str | None = None,
+        limits: TaskLimits = DEFAULT_LIMITS,
     ) -> TaskTreeNode:
         """Store a tree for PostgreSQL workers (``apflow worker``) and return at once."""
         from aipartnerupflow.core.queued import submit_tree
 
-        tree = await submit_tree(self, tasks, user_id=user_id)
+        tree = await submit_tree(self, tasks, user_id=user_id, limits=limits)
         for hook in get_task_tree_hooks("on_tree_created"):
             await run_hook(hook, tree.task, tree)
         return tree
@@ -329,6 +344,13 @@ class TaskManager:
 
     async def __aexit__(self, *exc: object) -> None:
         await self.close()
+
+
+async def _announce(root: TaskModel, tree: TaskTreeNode) -> None:
+    """Run the ``on_tree_created`` hooks once for a tree stored now."""
+    _announced.add(root.id)
+    for hook in get_task_tree_hooks("on_tree_created"):
+        await run_hook(hook, root, tree)
 
 
 def _with_required_dependents(tasks: Sequence[TaskModel], ids: set[str]) -> set[str]:

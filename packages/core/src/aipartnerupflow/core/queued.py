@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from aipartnerupflow.core.errors import ConfigurationError, TaskNotFoundError
 from aipartnerupflow.core.events import EventKind, TaskEvent
+from aipartnerupflow.core.limits import DEFAULT_LIMITS, TaskLimits
 from aipartnerupflow.core.pgqueue import (
     CANCEL_CHANNEL,
     EVENTS_CHANNEL,
@@ -48,12 +49,17 @@ def _pg_store(manager: TaskManager) -> SqlTaskStorage:
 
 
 async def submit_tree(
-    manager: TaskManager, tasks: list[dict[str, Any]], *, user_id: str | None = None
+    manager: TaskManager,
+    tasks: list[dict[str, Any]],
+    *,
+    user_id: str | None = None,
+    limits: TaskLimits = DEFAULT_LIMITS,
 ) -> TaskTreeNode:
-    """Validate, store and enqueue a tree for workers; returns at once."""
+    """Validate, store and enqueue a tree for workers; returns at once (the hooks of
+    ``on_tree_created`` run in :meth:`TaskManager.submit`, the way to call this)."""
     store = _pg_store(manager)
-    models = tasks_from_array(tasks, user_id=user_id)
-    validate_tasks(models, manager.registry)
+    models = tasks_from_array(tasks, user_id=user_id, limits=limits)
+    validate_tasks(models, manager.registry, limits=limits)
     prepare_queued(models)
     await store.insert_tasks(models)
     await store.run_sql(lambda conn: conn.execute(sa.text(f"NOTIFY {READY_CHANNEL}")))

@@ -1,15 +1,30 @@
 """Plugin registry over entry points, plus in-process executor registration.
 
 Listing reads package metadata only; a plugin is imported on first use and cached.
+
+The core names no plugin. What an unknown executor id's error suggests installing comes from
+*catalogues*: entry points of the ``aipartnerupflow.catalogue`` group, each pointing at a
+callable (or mapping) that returns ``{"executors": {id: {"distribution": ..., "extra": ...,
+"published": bool}}}``. The project's own catalogue is generated from the packages' metadata
+by ``tools/gen_catalogue.py`` and shipped by the CLI; without one the error still lists the
+installed executors.
+
+:func:`load_plugins` imports the user's plugin modules (``--plugin`` and
+``AIPARTNERUPFLOW_PLUGINS``) for every entry point: the CLI, the A2A server and workers.
 """
 
 from __future__ import annotations
 
 import difflib
 import importlib
-from collections.abc import Callable
+import importlib.util
+import logging
+import os
+import sys
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
+from pathlib import Path
 from typing import Any, TypeVar
 
 from aipartnerupflow.core.errors import (
@@ -22,47 +37,40 @@ from aipartnerupflow.core.errors import (
 from aipartnerupflow.core.executor import ExecutableTask
 
 __all__ = [
+    "CATALOGUE_GROUP",
     "CLI_GROUP",
     "EXECUTOR_GROUP",
-    "KNOWN_EXECUTOR_EXTRAS",
     "SERVER_GROUP",
-    "UNRELEASED_EXECUTORS",
+    "CatalogueEntry",
     "ExecutorRegistry",
     "PluginEntry",
     "PluginGroup",
     "executor_register",
     "get_executor_registry",
+    "import_plugin_module",
+    "load_plugins",
 ]
 
 EXECUTOR_GROUP = "aipartnerupflow.executors"
 CLI_GROUP = "aipartnerupflow.cli"
 SERVER_GROUP = "aipartnerupflow.servers"
+CATALOGUE_GROUP = "aipartnerupflow.catalogue"
 CORE_DISTRIBUTION = "aipartnerupflow-core"
 
-#: Executor ids of the project's own published packages, mapped to the meta-package extra that
-#: installs them (a test keeps this equal to the meta-package's extras).
-KNOWN_EXECUTOR_EXTRAS: dict[str, str] = {
-    "rest_executor": "http",
-    "command_executor": "stdio",
-    "system_info_executor": "stdio",
-    "websocket_executor": "websocket",
-    "grpc_executor": "grpc",
-    "llm_executor": "llm",
-    "generate_executor": "generate",
-}
-
-#: Executor ids of the original project whose packages this release does not publish yet,
-#: mapped to the distribution that will provide them.
-UNRELEASED_EXECUTORS: dict[str, str] = {
-    "ssh_executor": "aipartnerupflow-executor-ssh",
-    "docker_executor": "aipartnerupflow-executor-docker",
-    "apflow_api_executor": "aipartnerupflow-executor-apflow",
-    "mcp_executor": "aipartnerupflow-executor-mcp",
-    "crewai_executor": "aipartnerupflow-executor-crewai",
-    "batch_crewai_executor": "aipartnerupflow-executor-crewai",
-}
+log = logging.getLogger(__name__)
 
 T = TypeVar("T", bound=type[ExecutableTask])
+
+
+@dataclass(frozen=True, slots=True)
+class CatalogueEntry:
+    """Where an executor id comes from, as a catalogue says (for install hints)."""
+
+    distribution: str
+    #: The meta-package extra that installs it (``pip install "aipartnerupflow[<extra>]"``).
+    extra: str | None = None
+    #: False for an executor of the original project whose package is not released yet.
+    published: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -172,8 +180,9 @@ def _check_core_range(entry: PluginEntry) -> None:
 class ExecutorRegistry:
     """Executors by id: installed entry points plus classes registered in-process."""
 
-    def __init__(self, group: str = EXECUTOR_GROUP) -> None:
+    def __init__(self, group: str = EXECUTOR_GROUP, catalogue_group: str = CATALOGUE_GROUP) -> None:
         self.plugins = PluginGroup(group)
+        self.catalogues = PluginGroup(catalogue_group)
         self._local: dict[str, type[ExecutableTask]] = {}
 
     def ids(self) -> list[str]:
@@ -243,25 +252,48 @@ class ExecutorRegistry:
             )
         return obj
 
+    def catalogue(self) -> dict[str, CatalogueEntry]:
+        """Executor ids the installed catalogues know of (installed or not), for hints.
+
+        A catalogue that fails to load or is malformed is logged and ignored: it only ever
+        improves an error message.
+        """
+        found: dict[str, CatalogueEntry] = {}
+        for name in self.catalogues.names():
+            try:
+                obj = self.catalogues.load(name)
+                data = obj() if callable(obj) else obj
+                found.update(_catalogue_entries(data))
+            except Exception as exc:
+                log.warning("ignoring the executor catalogue %r: %s", name, exc)
+        return found
+
     def not_found_message(self, executor_id: str) -> str:
         """The message for an unknown executor id: installed ids, closest match, install line."""
         installed = self.ids()
         parts = [f"unknown executor {executor_id!r}."]
-        extra = KNOWN_EXECUTOR_EXTRAS.get(executor_id)
-        unreleased = UNRELEASED_EXECUTORS.get(executor_id)
-        if extra is not None:
+        catalogue = self.catalogue()
+        known = catalogue.get(executor_id)
+        if known is not None and known.published and known.extra:
             parts.append(
-                f'It is provided by an optional package: pip install "aipartnerupflow[{extra}]".'
+                "It is provided by an optional package: "
+                f'pip install "aipartnerupflow[{known.extra}]".'
             )
-        elif unreleased is not None:
+        elif known is not None and known.published:
             parts.append(
-                f"It is an executor of the original aipartnerupflow; its package ({unreleased}) "
-                "is not published in this release. To run such tasks now, register your own "
-                "executor with this id (@executor_register(), or --plugin on the CLI)."
+                f"It is provided by an optional package: pip install {known.distribution}."
+            )
+        elif known is not None:
+            parts.append(
+                "It is an executor of the original aipartnerupflow; its package "
+                f"({known.distribution}) is not published in this release. To run such tasks "
+                "now, register your own executor with this id (@executor_register(), or "
+                "--plugin on the CLI)."
             )
         else:
-            known = [*KNOWN_EXECUTOR_EXTRAS, *UNRELEASED_EXECUTORS]
-            close = difflib.get_close_matches(executor_id, installed + known, n=1, cutoff=0.6)
+            close = difflib.get_close_matches(
+                executor_id, installed + sorted(catalogue), n=1, cutoff=0.6
+            )
             if close:
                 parts.append(f"Did you mean {close[0]!r}?")
         listed = ", ".join(installed) if installed else "none"
@@ -269,7 +301,83 @@ class ExecutorRegistry:
         return " ".join(parts)
 
 
+def _catalogue_entries(data: Any) -> dict[str, CatalogueEntry]:
+    if not isinstance(data, Mapping) or not isinstance(data.get("executors"), Mapping):
+        raise TypeError('expected a mapping {"executors": {id: {...}}}')
+    out = {}
+    for executor_id, entry in data["executors"].items():
+        if not isinstance(entry, Mapping) or not isinstance(entry.get("distribution"), str):
+            raise TypeError(f"entry {executor_id!r} names no distribution")
+        extra = entry.get("extra")
+        out[str(executor_id)] = CatalogueEntry(
+            distribution=entry["distribution"],
+            extra=extra if isinstance(extra, str) and extra else None,
+            published=entry.get("published", True) is not False,
+        )
+    return out
+
+
 _registry = ExecutorRegistry()
+_imported_plugins: set[str] = set()
+
+
+def import_plugin_module(module: str) -> None:
+    """Import one plugin module (``pkg.mod``) or file (``path/to/plugin.py``).
+
+    Failures become :class:`PluginImportError` saying which plugin and why.
+    """
+    try:
+        if module.endswith(".py") or os.sep in module:
+            path = Path(module)
+            if not path.is_file():
+                raise PluginImportError(f"plugin file {module} does not exist")
+            name = f"apflow_plugin_{path.stem}"
+            spec = importlib.util.spec_from_file_location(name, path)
+            if spec is None or spec.loader is None:
+                raise PluginImportError(f"cannot load plugin file {module}")
+            mod = importlib.util.module_from_spec(spec)
+            sys.modules[name] = mod
+            spec.loader.exec_module(mod)
+        else:
+            importlib.import_module(module)
+    except PluginImportError:
+        raise
+    except ModuleNotFoundError as exc:
+        if exc.name and module.startswith(exc.name):
+            raise PluginImportError(
+                f"plugin module {module!r} was not found: check the name, install it, or add "
+                "its directory to PYTHONPATH"
+            ) from exc
+        raise PluginImportError(f"plugin module {module!r} failed to import: {exc}") from exc
+    except PluginError as exc:
+        raise PluginImportError(f"plugin module {module!r}: {exc}") from exc
+    except Exception as exc:
+        raise PluginImportError(
+            f"plugin module {module!r} failed to import: {type(exc).__name__}: {exc}"
+        ) from exc
+
+
+def load_plugins(modules: Iterable[str] = (), *, from_env: bool = True) -> list[str]:
+    """Import ``modules`` then ``AIPARTNERUPFLOW_PLUGINS``' modules, each once per process.
+
+    The current directory is put on ``sys.path`` first (as ``python -m`` does), so modules
+    next to the user resolve. Returns the plugin modules in effect, in order.
+    """
+    wanted = list(modules)
+    if from_env:
+        from aipartnerupflow.core.settings import CoreSettings
+
+        wanted += CoreSettings.get().plugins
+    wanted = list(dict.fromkeys(wanted))
+    if wanted:
+        cwd = os.getcwd()
+        if cwd not in sys.path and "" not in sys.path:
+            sys.path.insert(0, cwd)
+    for module in wanted:
+        if module not in _imported_plugins:
+            import_plugin_module(module)
+            _imported_plugins.add(module)
+    return wanted
 
 
 def get_executor_registry() -> ExecutorRegistry:

@@ -10,6 +10,7 @@ from typing import Any
 
 from aipartnerupflow.core.errors import TaskNotFoundError, ValidationError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel, new_task_id
+from aipartnerupflow.core.registry import ExecutorRegistry
 from aipartnerupflow.core.status import TaskStatus
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 from aipartnerupflow.core.tree import TaskTreeNode, subtree_ids
@@ -23,8 +24,9 @@ _positions = itertools.count()
 class TaskRepository:
     """Reads and writes tasks in a :class:`TaskStorage`."""
 
-    def __init__(self, storage: TaskStorage) -> None:
+    def __init__(self, storage: TaskStorage, registry: ExecutorRegistry | None = None) -> None:
         self.storage = storage
+        self.registry = registry
 
     async def create_task(
         self,
@@ -62,6 +64,14 @@ class TaskRepository:
             where = ".".join(str(p) for p in first["loc"]) or "task"
             msg = "unknown argument" if first["type"] == "extra_forbidden" else first["msg"]
             raise ValidationError(f"create_task({name!r}): {where}: {msg}") from None
+        from aipartnerupflow.core.limits import json_problems
+
+        problems = json_problems(
+            {"name": name, "inputs": spec.inputs, "params": spec.params, "schemas": spec.schemas},
+            f"create_task({name!r})",
+        )
+        if problems:
+            raise ValidationError("; ".join(problems))
         parent: TaskModel | None = None
         if spec.parent_id:
             parent = await self.storage.get_task(spec.parent_id)
@@ -188,10 +198,41 @@ class TaskRepository:
         return await self.storage.update_task(task_id, fields)
 
     async def update_task(self, task_id: str, **fields: Any) -> bool:
-        """Update stored fields of one task."""
+        """Update stored fields of one task.
+
+        Definition fields (name, priority, inputs, params, schemas, dependencies, retry,
+        timeout_seconds) are checked as at creation, on the whole tree after the change, and
+        cannot change on a running or completed task (unless ``status="pending"`` resets it);
+        the tree structure (``parent_id``, ``root_id``...) cannot change. State fields
+        (status, result, error, progress...) are stored as given. False when the task does
+        not exist.
+        """
+        from aipartnerupflow.core.registry import get_executor_registry
+        from aipartnerupflow.core.service.params import EDITABLE_FIELDS
+        from aipartnerupflow.core.service.updates import (
+            check_edit_allowed,
+            check_structure_unchanged,
+            validated_changes,
+        )
+
         unknown = set(fields) - set(TASK_COLUMNS)
         if unknown:
             raise ValidationError(f"unknown task field(s): {', '.join(sorted(unknown))}")
+        status = fields.get("status")
+        if status is not None and status not in {s.value for s in TaskStatus}:
+            allowed = ", ".join(s.value for s in TaskStatus)
+            raise ValidationError(f"unknown status {status!r}; use one of {allowed}")
+        task = await self.storage.get_task(task_id)
+        if task is None:
+            return False
+        check_structure_unchanged(fields, task)
+        definition = {k: v for k, v in fields.items() if k in EDITABLE_FIELDS}
+        if definition:
+            check_edit_allowed(task, status)
+            checked = await validated_changes(
+                self.storage, self.registry or get_executor_registry(), task, definition
+            )
+            fields = {**fields, **checked}
         return await self.storage.update_task(task_id, fields)
 
     async def delete_task(self, task_id: str, *, with_descendants: bool = True) -> int:

@@ -3,8 +3,10 @@
 Each package declares one :class:`Settings` model; each field is one variable named
 ``<env_prefix><FIELD>`` (``AIPARTNERUPFLOW_HTTP_ALLOW_PRIVATE``) unless the field names its own
 with ``json_schema_extra={"env": ...}``. A field may name a global ``fallback`` variable, read
-when its own is unset (``AIPARTNERUPFLOW_ALLOW_PRIVATE`` for every executor). Values are read
-once (:meth:`Settings.get` caches; :func:`reload_settings` forgets), and a bad value is a
+when its own is unset (``AIPARTNERUPFLOW_ALLOW_PRIVATE`` for every executor). A field marked
+``json_schema_extra={"env": False}`` is an option only code and flags set, never read from
+the environment (another model declares the variable: the server's ``database_url``). Values
+are read once (:meth:`Settings.get` caches; :func:`reload_settings` forgets), and a bad value is a
 :class:`~aipartnerupflow.core.errors.ConfigurationError` naming the variable and what it accepts.
 
 Packages list their models in the ``aipartnerupflow.settings`` entry-point group, which the
@@ -31,7 +33,9 @@ __all__ = [
     "CoreSettings",
     "Settings",
     "Variable",
+    "declared_variables",
     "load_dotenv",
+    "parse_bool",
     "reload_settings",
 ]
 
@@ -40,6 +44,7 @@ _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"0", "false", "no", "off"})
 
 S = TypeVar("S", bound="Settings")
+_LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +105,13 @@ class Settings(BaseModel):
         return str(extra.get("env") or f"{cls.env_prefix}{field.upper()}")
 
     @classmethod
+    def reads_env(cls, field: str) -> bool:
+        """False for an option only code and flags set (``json_schema_extra={"env": False}``)."""
+        info = cls.model_fields[field]
+        extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
+        return extra.get("env") is not False
+
+    @classmethod
     def _fallback(cls, field: str) -> str | None:
         info = cls.model_fields[field]
         extra = info.json_schema_extra if isinstance(info.json_schema_extra, dict) else {}
@@ -115,6 +127,8 @@ class Settings(BaseModel):
         for field, info in cls.model_fields.items():
             if field in overrides:
                 values[field] = overrides[field]
+                continue
+            if not cls.reads_env(field):
                 continue
             for var in (cls.env_name(field), cls._fallback(field)):
                 if var is None:
@@ -155,6 +169,8 @@ class Settings(BaseModel):
         """Every variable of this model, for the configuration reference."""
         out = []
         for field, info in cls.model_fields.items():
+            if not cls.reads_env(field):
+                continue
             default = None if info.is_required() else info.get_default(call_default_factory=True)
             out.append(
                 Variable(
@@ -169,18 +185,63 @@ class Settings(BaseModel):
         return out
 
 
+def parse_bool(var: str, raw: str | None, default: bool = False) -> bool:
+    """The boolean in ``raw`` (true/false, 1/0, yes/no, on/off; unset or blank: ``default``).
+
+    The one boolean parser of every settings model; ``var`` names the variable in the error.
+    """
+    if raw is None or not raw.strip():
+        return default
+    low = raw.strip().lower()
+    if low in _TRUE:
+        return True
+    if low in _FALSE:
+        return False
+    raise ConfigurationError(
+        f"{var}={raw!r} is not a boolean: use true or false (also 1/0, yes/no, on/off)"
+    )
+
+
 def _parse(var: str, raw: str, annotation: Any) -> Any:
     inner, _ = _unwrap(annotation)
     if inner is bool:
-        low = raw.lower()
-        if low in _TRUE:
-            return True
-        if low in _FALSE:
-            return False
-        raise ConfigurationError(f"{var}={raw!r} is not a boolean: use true or false (1/0, yes/no)")
+        return parse_bool(var, raw)
     if get_origin(inner) in (tuple, list, frozenset, set):
-        return [item.strip() for item in raw.split(",") if item.strip()]
+        # Commas or whitespace separate items: "a,b", "a, b" and "a b" are the same list.
+        return [item for item in raw.replace(",", " ").split() if item]
     return raw
+
+
+def check_log_level(value: str | None) -> str | None:
+    """``value`` upper-cased when it is a log level name (None stays None)."""
+    if value is None:
+        return None
+    name = value.strip().upper()
+    if name not in _LOG_LEVELS:
+        raise ValueError(f"unknown log level {value!r}: use one of {', '.join(_LOG_LEVELS)}")
+    return name
+
+
+def declared_variables() -> dict[str, Variable]:
+    """Every variable (and fallback) of the installed settings models, by name.
+
+    Models come from the ``aipartnerupflow.settings`` entry points; one that fails to load is
+    skipped (``apflow info`` uses this to point out variables nothing reads, e.g. typos).
+    """
+    from importlib import metadata
+
+    found: dict[str, Variable] = {}
+    for ep in metadata.entry_points(group=SETTINGS_GROUP):
+        try:
+            model = ep.load()
+            variables = model.variables()
+        except Exception:
+            continue
+        for variable in variables:
+            found.setdefault(variable.name, variable)
+            if variable.fallback:
+                found.setdefault(variable.fallback, variable)
+    return found
 
 
 def reload_settings() -> None:
@@ -238,7 +299,10 @@ class CoreSettings(Settings):
         default="apflow_tasks", description="Name of the tasks table."
     )
     lease_seconds: float = pydantic.Field(
-        default=30.0, gt=0, description="Lease of a PostgreSQL worker on a running task."
+        default=30.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Lease of a PostgreSQL worker on a running task.",
     )
     executor_limits: str | None = pydantic.Field(
         default=None,
@@ -266,12 +330,19 @@ class CoreSettings(Settings):
     )
     plugins: tuple[str, ...] = pydantic.Field(
         default=(),
-        description="Modules imported at start by every entry point (CLI, server, workers), "
-        "e.g. to register custom executors.",
+        description="Modules (or .py files) imported at start by every entry point (CLI, "
+        "A2A server, workers), e.g. to register custom executors with @executor_register().",
     )
-    log_level: str = pydantic.Field(
-        default="WARNING", description="Log level of the CLI, servers and workers."
+    log_level: str | None = pydantic.Field(
+        default=None,
+        description="Log level (DEBUG, INFO, WARNING, ERROR, CRITICAL) of the CLI, servers "
+        "and workers; unset: WARNING (the A2A server: INFO).",
     )
+
+    @pydantic.field_validator("log_level")
+    @classmethod
+    def _log_level(cls, value: str | None) -> str | None:
+        return check_log_level(value)
 
     def executor_enabled(self, executor_id: str) -> bool:
         """Whether the opt-in gate lets tasks use the dangerous executor ``executor_id``."""

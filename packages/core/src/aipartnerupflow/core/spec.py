@@ -14,8 +14,8 @@ class DependencySpec(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    id: str = Field(min_length=1)
-    required: bool = True
+    id: str = Field(min_length=1, max_length=255, strict=True)
+    required: bool = Field(default=True, strict=True)
 
 
 class RetrySpec(BaseModel):
@@ -23,11 +23,13 @@ class RetrySpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    max_attempts: int = Field(default=1, ge=1, le=100)
-    backoff_seconds: float = Field(default=0.5, ge=0, le=3600)
-    backoff_multiplier: float = Field(default=2.0, ge=1, le=10)
-    max_backoff_seconds: float = Field(default=60.0, ge=0, le=86400)
-    jitter: bool = True
+    max_attempts: int = Field(default=1, ge=1, le=100, strict=True)
+    backoff_seconds: float = Field(default=0.5, ge=0, le=3600, strict=True, allow_inf_nan=False)
+    backoff_multiplier: float = Field(default=2.0, ge=1, le=10, strict=True, allow_inf_nan=False)
+    max_backoff_seconds: float = Field(
+        default=60.0, ge=0, le=86400, strict=True, allow_inf_nan=False
+    )
+    jitter: bool = Field(default=True, strict=True)
 
 
 class TaskSpec(BaseModel):
@@ -35,17 +37,19 @@ class TaskSpec(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    id: str | None = Field(default=None, min_length=1, max_length=255)
-    name: str = Field(min_length=1, max_length=255)
-    parent_id: str | None = None
-    user_id: str | None = Field(default=None, max_length=255)
-    priority: int = Field(default=2, ge=0, le=3)
+    id: str | None = Field(default=None, min_length=1, max_length=255, strict=True)
+    name: str = Field(min_length=1, max_length=255, strict=True)
+    parent_id: str | None = Field(default=None, min_length=1, max_length=255, strict=True)
+    user_id: str | None = Field(default=None, max_length=255, strict=True)
+    priority: int = Field(default=2, ge=0, le=3, strict=True)
     dependencies: list[DependencySpec] = Field(default_factory=list)
     schemas: dict[str, Any] = Field(default_factory=dict)
     params: dict[str, Any] = Field(default_factory=dict)
     inputs: dict[str, Any] = Field(default_factory=dict)
     retry: RetrySpec | None = None
-    timeout_seconds: float | None = Field(default=None, gt=0, le=7 * 86400)
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, le=7 * 86400, strict=True, allow_inf_nan=False
+    )
 
     @field_validator("dependencies", mode="before")
     @classmethod
@@ -60,3 +64,24 @@ class TaskSpec(BaseModel):
     @classmethod
     def _none_is_empty(cls, value: Any) -> Any:
         return {} if value is None else value
+
+    @field_validator("schemas")
+    @classmethod
+    def _method_is_an_id(cls, value: dict[str, Any]) -> dict[str, Any]:
+        method = value.get("method")
+        if method is not None and (not isinstance(method, str) or not method.strip()):
+            raise ValueError(
+                f"schemas.method must be an executor id (a non-empty string), not {method!r}"
+            )
+        for key in ("input_schema", "output_schema"):
+            if value.get(key) is not None and not isinstance(value[key], dict):
+                raise ValueError(f"schemas.{key} must be a JSON Schema object")
+        return value
+
+    @field_validator("params")
+    @classmethod
+    def _executor_id_is_an_id(cls, value: dict[str, Any]) -> dict[str, Any]:
+        executor_id = value.get("executor_id")
+        if executor_id is not None and (not isinstance(executor_id, str) or not executor_id):
+            raise ValueError(f"params.executor_id must be a non-empty string, not {executor_id!r}")
+        return value

@@ -8,10 +8,19 @@ from typing import Any
 from aipartnerupflow.core.errors import PluginError, TaskTreeValidationError
 from aipartnerupflow.core.executors.metadata import gate_problem, params_problem
 from aipartnerupflow.core.inputs import check_inputs
+from aipartnerupflow.core.limits import DEFAULT_LIMITS, TaskLimits, json_problems
 from aipartnerupflow.core.models import TaskModel, new_task_id
 from aipartnerupflow.core.registry import ExecutorRegistry
 
-__all__ = ["resolve_method", "tasks_from_array", "validate_tasks"]
+__all__ = [
+    "check_raw_tasks",
+    "closest_executor",
+    "executor_problems",
+    "resolve_method",
+    "structure_problems",
+    "tasks_from_array",
+    "validate_tasks",
+]
 
 _specs: Any = None
 
@@ -51,20 +60,45 @@ def _label(index: int, item: Any) -> str:
     return f"task #{index + 1}{shown}"
 
 
-def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]:
-    """Parse task JSON (a list of task objects) into tasks with resolved references."""
+def check_raw_tasks(raw: Any, limits: TaskLimits = DEFAULT_LIMITS) -> list[dict[str, Any]]:
+    """The task objects of raw task JSON, or every reason why it cannot be a task tree
+    (not an array of objects, too many tasks, too large, NaN, NUL, too deeply nested)."""
     if isinstance(raw, dict):
         raw = [raw]
     if not isinstance(raw, list) or not raw:
         raise TaskTreeValidationError(["expected a non-empty JSON array of task objects"])
+    if len(raw) > limits.max_tasks:
+        raise TaskTreeValidationError(
+            [f"too many tasks: {len(raw)}; a tree holds at most {limits.max_tasks} tasks"]
+        )
     problems: list[str] = []
+    total = 0
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(
                 f"{_label(index, item)}: expected a JSON object, got {type(item).__name__}"
             )
+            continue
+        found = json_problems(item, _label(index, item), limits)
+        problems.extend(found)
+        if not found:
+            total += len(repr(item))
+    if not problems and total > limits.max_tree_bytes:
+        problems.append(
+            f"the tree is larger than {limits.max_tree_bytes} characters; split it or pass "
+            "big data by reference"
+        )
     if problems:
         raise TaskTreeValidationError(problems)
+    return raw
+
+
+def tasks_from_array(
+    raw: Any, *, user_id: str | None = None, limits: TaskLimits = DEFAULT_LIMITS
+) -> list[TaskModel]:
+    """Parse task JSON (a list of task objects) into tasks with resolved references."""
+    raw = check_raw_tasks(raw, limits)
+    problems: list[str] = []
     import pydantic
 
     from aipartnerupflow.core.spec import TaskSpec
@@ -148,11 +182,34 @@ def tasks_from_array(raw: Any, *, user_id: str | None = None) -> list[TaskModel]
 
 
 def validate_tasks(
-    tasks: Sequence[TaskModel], registry: ExecutorRegistry, *, check_static_inputs: bool = True
+    tasks: Sequence[TaskModel],
+    registry: ExecutorRegistry,
+    *,
+    check_static_inputs: bool = True,
+    limits: TaskLimits = DEFAULT_LIMITS,
 ) -> TaskModel:
     """Check a tree (one root, connected, no cycles, known executors, static inputs) and set
     ``root_id`` and ``has_children``; returns the root. Raises with every problem found."""
+    root, problems = structure_problems(tasks, limits)
+    if root is None:
+        raise TaskTreeValidationError(problems)
+    problems += dependency_problems(tasks)
+    problems += executor_problems(tasks, registry, check_static_inputs=check_static_inputs)
+    if problems:
+        raise TaskTreeValidationError(problems)
+    return root
+
+
+def structure_problems(
+    tasks: Sequence[TaskModel], limits: TaskLimits = DEFAULT_LIMITS
+) -> tuple[TaskModel | None, list[str]]:
+    """The root and the problems of the parent structure; sets ``root_id``/``has_children``.
+
+    The root is None when the tree has no single root (nothing else can then be checked).
+    """
     problems: list[str] = []
+    if len(tasks) > limits.max_tasks:
+        return None, [f"too many tasks: {len(tasks)}; a tree holds at most {limits.max_tasks}"]
     by_id = {t.id: t for t in tasks}
     roots = [t for t in tasks if not t.parent_id]
     for t in tasks:
@@ -167,28 +224,42 @@ def validate_tasks(
             "others a parent_id"
         )
     if problems:
-        raise TaskTreeValidationError(problems)
+        return None, problems
     root = roots[0]
 
     children: dict[str, list[TaskModel]] = {}
     for t in tasks:
         if t.parent_id:
             children.setdefault(t.parent_id, []).append(t)
-    reached = {root.id}
+    depth = {root.id: 0}
     stack = [root.id]
+    deepest = 0
     while stack:
-        for child in children.get(stack.pop(), []):
-            if child.id not in reached:
-                reached.add(child.id)
+        parent = stack.pop()
+        for child in children.get(parent, []):
+            if child.id not in depth:
+                depth[child.id] = depth[parent] + 1
+                deepest = max(deepest, depth[child.id])
                 stack.append(child.id)
+    if deepest > limits.max_tree_depth:
+        problems.append(
+            f"the tree is {deepest} levels deep; at most {limits.max_tree_depth} levels of "
+            "parent_id are allowed (use dependencies, not nesting, to order long chains)"
+        )
     for t in tasks:
-        if t.id not in reached:
+        if t.id not in depth:
             problems.append(
                 f"task {t.name!r} ({t.id}) is not connected to the root: its parent chain loops"
             )
         t.root_id = None if t is root else root.id
         t.has_children = t.id in children
+    return root, problems
 
+
+def dependency_problems(tasks: Sequence[TaskModel]) -> list[str]:
+    """Self-dependencies, references outside the tree and dependency cycles."""
+    problems: list[str] = []
+    by_id = {t.id: t for t in tasks}
     for t in tasks:
         for dep_id in t.dependency_ids():
             if dep_id == t.id:
@@ -201,10 +272,31 @@ def validate_tasks(
     if cycle:
         path = " -> ".join(f"{by_id[i].name!r}" for i in cycle)
         problems.append(f"dependency cycle: {path}; remove one of these dependencies")
+    return problems
 
+
+def closest_executor(word: str, registry: ExecutorRegistry) -> str | None:
+    """The installed executor id closest to ``word``, if any is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, registry.ids(), n=1, cutoff=0.5)
+    return close[0] if close else None
+
+
+def executor_problems(
+    tasks: Sequence[TaskModel], registry: ExecutorRegistry, *, check_static_inputs: bool = True
+) -> list[str]:
+    """Every task's executor: known, and (without dependencies) given valid static inputs.
+
+    Only a task with children may have no executor (a grouping task); a leaf without one
+    would complete having done nothing, so it is refused with the closest executor id.
+    """
+    problems: list[str] = []
     for t in tasks:
         method = resolve_method(t, registry)
         if method is None:
+            if not t.has_children:
+                problems.append(_no_executor(t, registry))
             continue
         try:
             cls = registry.get(method)
@@ -219,9 +311,20 @@ def validate_tasks(
             problem = check_inputs(cls, t.params, t.inputs)
             if problem:
                 problems.append(f"task {t.name!r} ({t.id}): {problem}")
-    if problems:
-        raise TaskTreeValidationError(problems)
-    return root
+    return problems
+
+
+def _no_executor(task: TaskModel, registry: ExecutorRegistry) -> str:
+    hint = closest_executor(task.name, registry)
+    text = (
+        f"task {task.name!r} ({task.id}) has no executor and no children: set "
+        '"schemas": {"method": "<executor id>"}'
+    )
+    if hint:
+        text += f" (did you mean {hint!r}?)"
+    installed = registry.ids()
+    text += f"; installed executors: {', '.join(installed) if installed else 'none'}"
+    return text + ". Only a task with children may be a grouping task that runs nothing"
 
 
 def _find_cycle(tasks: Iterable[TaskModel], by_id: dict[str, TaskModel]) -> list[str] | None:

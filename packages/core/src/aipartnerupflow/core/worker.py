@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -562,14 +561,14 @@ def _connection_lost(exc: BaseException) -> bool:
 
 
 def parse_limits(text: str) -> dict[str, int]:
-    """``"llm_executor=4,rest_executor=20"`` as a dict; a clear error for anything else."""
+    """``"slow_executor=4,fast_executor=20"`` as a dict; a clear error for anything else."""
     limits: dict[str, int] = {}
     for part in filter(None, (p.strip() for p in text.split(","))):
         name, _, number = part.partition("=")
         if not name.strip() or not number.strip().isdigit() or int(number) < 1:
             raise ConfigurationError(
                 f"bad executor limit {part!r}: write executor_id=N with N at least 1, "
-                "separated by commas (e.g. llm_executor=4,rest_executor=20)"
+                "separated by commas (e.g. slow_executor=4,fast_executor=20)"
             )
         limits[name.strip()] = int(number)
     return limits
@@ -585,10 +584,12 @@ def run_worker(
     url: str, *, concurrency: int = 16, plugins: Sequence[str] = (), **options: Any
 ) -> WorkerStats:
     """Run a worker in the foreground until SIGINT/SIGTERM; returns what it did."""
-    for module in plugins:
-        importlib.import_module(module)
+    from aipartnerupflow.core.registry import load_plugins
+    from aipartnerupflow.core.settings import CoreSettings
 
-    env_limits = os.environ.get("AIPARTNERUPFLOW_EXECUTOR_LIMITS", "")
+    load_plugins(plugins, from_env=False)  # the caller passes AIPARTNERUPFLOW_PLUGINS' modules
+
+    env_limits = CoreSettings.from_env().executor_limits
     if env_limits and "global_executor_limits" not in options:
         options["global_executor_limits"] = parse_limits(env_limits)
 
@@ -607,13 +608,17 @@ def run_worker(
 if __name__ == "__main__":  # python -m aipartnerupflow.core.worker URL [concurrency] [plugin...]
     import sys
 
-    logging.basicConfig(level=os.environ.get("AIPARTNERUPFLOW_LOG_LEVEL", "WARNING"))
+    from aipartnerupflow.core.settings import CoreSettings, load_dotenv
+
+    load_dotenv()
+    core_settings = CoreSettings.get()
+    logging.basicConfig(level=core_settings.log_level or "WARNING")
     args = sys.argv[1:]
     stats = run_worker(
         args[0],
         concurrency=int(args[1]) if len(args) > 1 else 16,
-        plugins=args[2:],
-        lease_seconds=float(os.environ.get("AIPARTNERUPFLOW_LEASE_SECONDS", "30")),
+        plugins=[*core_settings.plugins, *args[2:]],
+        lease_seconds=core_settings.lease_seconds,
     )
     print(
         json.dumps(

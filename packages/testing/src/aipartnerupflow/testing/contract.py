@@ -111,7 +111,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequen
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 import pytest
 import pytest_asyncio
@@ -369,7 +369,7 @@ class ExecutorContract:
         flag = os.environ.get(STRICT_ENV, "").strip().lower()
         return self.strict or flag in {"1", "true", "yes", "on"}
 
-    def _missing(self, name: str, what: str) -> None:
+    def _missing(self, name: str, what: str) -> NoReturn:
         """Skip (or fail, in strict mode) a test whose fixture or attribute is missing."""
         if name in self.not_applicable:
             pytest.skip(f"{name} is declared not applicable")
@@ -535,8 +535,9 @@ class ExecutorContract:
         contract_probe: ContractProbe,
         valid_inputs: dict[str, Any],
     ) -> None:
+        source_id = f"contract-dep-{uuid.uuid4().hex[:8]}"
         source = {
-            "id": f"contract-dep-{uuid.uuid4().hex[:8]}",
+            "id": source_id,
             "name": "contract dependency",
             "schemas": {"method": _Source.id},
         }
@@ -552,7 +553,7 @@ class ExecutorContract:
         )
         assert contract_probe.inputs, "the executor did not run"
         seen = contract_probe.inputs[-1]
-        assert seen.get(source["id"]) == {"contract_value": "from-the-dependency", "n": 1}
+        assert seen.get(source_id) == {"contract_value": "from-the-dependency", "n": 1}
 
     @pytest.mark.asyncio
     async def test_invalid_inputs_rejected(
@@ -743,8 +744,8 @@ class ExecutorContract:
             result_text = json.dumps(outcome.result, default=str)
             self._assert_no_secrets("the result", result_text, registered)
             self._assert_no_secrets("the error", str(outcome.error), registered)
-            events = json.dumps([e.to_dict() for e in seen], default=str)
-            self._assert_no_secrets("the events", events, registered)
+            events_text = json.dumps([e.to_dict() for e in seen], default=str)
+            self._assert_no_secrets("the events", events_text, registered)
             self._assert_no_secrets("the stored row", json.dumps(row, default=str), registered)
         self._assert_no_secrets("the logs", caplog.text, registered)
         for record in caplog.records:

@@ -38,10 +38,12 @@ def group() -> None:
 
 async def _upgrade(url: str | None) -> str:
     from aipartnerupflow.core.storage import create_session
+    from aipartnerupflow.core.storage.plugin_migrations import apply_migrations
 
     store = create_session(url)
     try:
-        await store.initialize()  # applies pending migrations
+        await store.initialize()  # applies the core's pending migrations
+        await apply_migrations(store)  # and those of installed plugins (their own tables)
         return store.url
     finally:
         await store.close()

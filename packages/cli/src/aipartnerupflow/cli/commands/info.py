@@ -91,7 +91,9 @@ def collect_info(ctx: typer.Context) -> dict[str, Any]:
         except metadata.PackageNotFoundError:
             continue
     from aipartnerupflow.core.registry import get_executor_registry
+    from aipartnerupflow.core.settings import declared_variables
 
+    set_vars = [k for k in os.environ if k.startswith("AIPARTNERUPFLOW_")]
     registry = get_executor_registry()
     executors = [{"id": ex_id, "source": registry.source(ex_id)} for ex_id in registry.ids()]
     running = read_running_state()
@@ -109,7 +111,9 @@ def collect_info(ctx: typer.Context) -> dict[str, Any]:
         "cli_plugins": PluginGroup(CLI_GROUP).names(),
         "plugin_modules": state.plugins,
         "daemon": {"dir": str(daemon_dir()), "running": running.to_dict() if running else None},
-        "environment": sorted(k for k in os.environ if k.startswith("AIPARTNERUPFLOW_")),
+        "environment": sorted(set_vars),
+        # Set, but declared by no installed settings model: a typo, or a package not installed.
+        "unknown_variables": sorted(set(set_vars) - set(declared_variables())),
     }
 
 
@@ -146,6 +150,12 @@ def info(ctx: typer.Context, json_output: JsonOpt = False) -> None:
     table.add_row("cli plugins", ", ".join(data["cli_plugins"]) or "none")
     if data["plugin_modules"]:
         table.add_row("plugin modules", ", ".join(data["plugin_modules"]))
+    if data["unknown_variables"]:
+        table.add_row(
+            "unknown settings",
+            ", ".join(data["unknown_variables"])
+            + " (set, but no installed package reads them: see the configuration reference)",
+        )
     daemon = data["daemon"]["running"]
     table.add_row(
         "daemon",

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import sys
 import time
-import uuid
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,34 +148,10 @@ def build_tasks(
 
 def renew_ids(tasks: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Give every task a fresh id, rewriting parent and dependency references."""
-    mapping = {
-        t["id"]: str(uuid.uuid4())
-        for t in tasks
-        if isinstance(t, dict) and isinstance(t.get("id"), str)
-    }
-    out: list[dict[str, Any]] = []
-    for task in tasks:
-        if not isinstance(task, dict):
-            out.append(task)
-            continue
-        copy = dict(task)
-        copy["id"] = (
-            mapping.get(task.get("id"), str(uuid.uuid4())) if task.get("id") else str(uuid.uuid4())
-        )
-        if isinstance(copy.get("parent_id"), str):
-            copy["parent_id"] = mapping.get(copy["parent_id"], copy["parent_id"])
-        deps = copy.get("dependencies")
-        if isinstance(deps, list):
-            copy["dependencies"] = [
-                mapping.get(d, d)
-                if isinstance(d, str)
-                else (
-                    {**d, "id": mapping.get(d.get("id"), d.get("id"))} if isinstance(d, dict) else d
-                )
-                for d in deps
-            ]
-        out.append(copy)
-    return out
+    from aipartnerupflow.core.service.ids import renew_ids as renew
+
+    renewed: list[dict[str, Any]] = renew(tasks)[0]
+    return renewed
 
 
 def result_from_tasks(root_id: str, tasks: list[Any]) -> dict[str, Any]:
@@ -383,27 +358,29 @@ def finish(outcome: RunOutcome, json_output: bool, output: str | None) -> None:
 async def _create(
     tm: TaskManager, tasks: list[dict[str, Any]], user_id: str | None, keep_ids: bool, queue: bool
 ) -> TaskTreeNode:
-    """Store (and for ``queue``, enqueue) the tree; fresh ids when the given ones are taken."""
+    """Store (and for ``queue``, enqueue) the tree through the task service (so the
+    ``on_tree_created`` hooks run); fresh ids for given ones that are taken."""
     from aipartnerupflow.core.errors import TaskAlreadyExistsError
+    from aipartnerupflow.core.service import TaskCaller, TaskService
 
-    async def create(items: list[dict[str, Any]]) -> TaskTreeNode:
-        if queue:
-            from aipartnerupflow.core.queued import submit_tree
-
-            return await submit_tree(tm, items, user_id=user_id)
-        return await tm.create_task_tree_from_array(items, user_id=user_id)
-
+    service = TaskService(tm, TaskCaller.system())
+    params = {
+        "tasks": tasks,
+        "user_id": user_id,
+        "id_conflict": "fail" if keep_ids else "renew",
+        "queue": queue,
+    }
     try:
-        return await create(tasks)
+        created = await service.create(params)
     except TaskAlreadyExistsError as exc:
-        if keep_ids:
-            raise CliError(f"{exc} Or drop --keep-ids to run it with fresh ids.") from None
-        tree = await create(renew_ids(tasks))
+        raise CliError(f"{exc} Or drop --keep-ids to run it with fresh ids.") from None
+    if created.renamed:
+        taken = ", ".join(sorted(created.renamed))
         sys.stderr.write(
-            f"Note: {str(exc).split('.')[0]}; this run uses fresh ids (root "
-            f"{tree.task.id}). Pass --keep-ids to make this an error.\n"
+            f"Note: task id(s) already exist: {taken}; this run uses fresh ids for them (root "
+            f"{created.root_id}). Pass --keep-ids to make this an error.\n"
         )
-        return tree
+    return created.tree
 
 
 async def _run_flow(

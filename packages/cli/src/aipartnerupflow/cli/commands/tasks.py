@@ -40,6 +40,7 @@ from aipartnerupflow.cli.commands.run import (
 if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
     from aipartnerupflow.core.models import TaskModel
+    from aipartnerupflow.core.service import RunState, TaskService
     from aipartnerupflow.core.tree import TaskTreeNode
 
 __all__ = ["app"]
@@ -92,11 +93,15 @@ def _statuses(value: str | None) -> list[str] | None:
     return items
 
 
+def _service(tm: TaskManager) -> TaskService:
+    """The task service for the local operator (who owns the database file)."""
+    from aipartnerupflow.core.service import TaskCaller, TaskService
+
+    return TaskService(tm, TaskCaller.system(), allow_force_delete=True)
+
+
 async def _require(tm: TaskManager, task_id: str) -> TaskModel:
-    task = await tm.task_repository.get_task_by_id(task_id)
-    if task is None:
-        raise CliError(f"no task with id {task_id!r}")
-    return task
+    return await _service(tm).require(task_id)
 
 
 def _method(task: TaskModel) -> str:
@@ -224,7 +229,9 @@ def list_tasks(
             "--all", "-a", help="Every task, not only roots (implied by --root-id/--parent-id)"
         ),
     ] = False,
-    limit: Annotated[int, typer.Option("--limit", "-l", min=1, help="At most this many")] = 100,
+    limit: Annotated[
+        int, typer.Option("--limit", "-l", min=1, max=1000, help="At most this many")
+    ] = 100,
     offset: Annotated[int, typer.Option("--offset", min=0, help="Skip this many")] = 0,
     json_output: JsonOpt = False,
 ) -> None:
@@ -235,15 +242,19 @@ def list_tasks(
 
     async def go() -> list[TaskModel]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            return await tm.task_repository.query_tasks(
-                user_id=user_id,
-                status=statuses,
-                root_id=root_id,
-                parent_id=parent_id,
-                name=name,
-                limit=limit,
-                offset=offset,
+            page = await _service(tm).list_tasks(
+                {
+                    "user_id": user_id,
+                    "status": statuses,
+                    "root_id": root_id,
+                    "parent_id": parent_id or None,
+                    "root_only": parent_id == "",
+                    "name": name,
+                    "limit": limit,
+                    "offset": offset,
+                }
             )
+            return page.tasks
 
     def remote(server: Remote) -> list[TaskModel]:
         if root_id is not None:
@@ -309,8 +320,7 @@ def tree(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = False) -
 
     async def go() -> TaskTreeNode:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            task = await _require(tm, task_id)
-            return await tm.task_repository.build_task_tree(task.root_id or task.id)
+            return await _service(tm).tree({"task_id": task_id})
 
     def remote(server: Remote) -> TaskTreeNode:
         _remote_task(server, task_id)
@@ -332,8 +342,7 @@ def children(ctx: typer.Context, task_id: TaskIdArg, json_output: JsonOpt = Fals
 
     async def go() -> list[TaskModel]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            await _require(tm, task_id)
-            return await tm.task_repository.get_child_tasks_by_parent_id(task_id)
+            return await _service(tm).children({"task_id": task_id})
 
     def remote(server: Remote) -> list[TaskModel]:
         _remote_task(server, task_id)
@@ -355,8 +364,17 @@ def status(
     """Show the status and progress of tasks (exit code 2 if one is unknown)."""
 
     async def local() -> dict[str, TaskModel]:
+        from aipartnerupflow.core.errors import TaskNotFoundError
+
+        found: dict[str, TaskModel] = {}
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            return {t.id: t for t in await tm.storage.get_tasks(task_ids)}
+            service = _service(tm)
+            for task_id in task_ids:
+                try:
+                    found[task_id] = await service.require(task_id)
+                except TaskNotFoundError:
+                    continue
+        return found
 
     def remote(server: Remote) -> dict[str, TaskModel]:
         found: dict[str, TaskModel] = {}
@@ -429,11 +447,13 @@ def count(
 
     async def go() -> dict[str, int]:
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            return await tm.task_repository.count_tasks(
-                user_id=user_id,
-                status=statuses,
-                root_id=root_id,
-                parent_id="" if roots_only else None,
+            return await _service(tm).count(
+                {
+                    "user_id": user_id,
+                    "status": statuses,
+                    "root_id": root_id,
+                    "root_only": roots_only,
+                }
             )
 
     def remote(server: Remote) -> dict[str, int]:
@@ -493,12 +513,17 @@ def create(
     async def go() -> TaskTreeNode:
         async with open_manager(_state(ctx)) as tm:
             await tm.storage.initialize()  # a locked database shows up before validation
-            return await tm.create_task_tree_from_array(task_list, user_id=user_id)
+            created = await _service(tm).create(
+                {"tasks": task_list, "user_id": user_id, "id_conflict": "fail"}
+            )
+            return created.tree
 
     def remote(server: Remote) -> TaskTreeNode:
         if user_id is not None:
             raise daemon_refuses("--user-id", "create them")
-        return tree_from_nested(server.call("tasks.create", {"tasks": task_list}))
+        return tree_from_nested(
+            server.call("tasks.create", {"tasks": task_list, "id_conflict": "fail"})
+        )
 
     node = local_or_remote(_state(ctx), go, remote)
     if json_output:
@@ -542,10 +567,8 @@ def execute(
     async def go() -> Any:
         options: dict[str, Any] = {"max_concurrency": concurrency} if concurrency else {}
         async with open_manager(_state(ctx), **options) as tm:
-            task = await _require(tm, task_id)
-            root_id = task.root_id or task.id
-            node = await tm.task_repository.build_task_tree(root_id)
-            return await follow_run(tm, node, lambda: tm.execute_tree(root_id, rerun=mode), display)
+            run = await _service(tm).prepare_execute({"task_id": task_id, "rerun": mode})
+            return await follow_run(tm, run.tree, run.start, display)
 
     def remote(server: Remote) -> Any:
         from aipartnerupflow.cli._remote_run import follow_on_server
@@ -565,7 +588,7 @@ def resume(ctx: typer.Context, json_output: JsonOpt = False) -> None:
 
     async def go() -> list[dict[str, Any]]:
         async with open_manager(_state(ctx)) as tm:
-            return [r.to_dict() for r in await tm.resume_interrupted()]
+            return [r.to_dict() for r in await _service(tm).resume()]
 
     def remote(server: Remote) -> list[dict[str, Any]]:
         results: list[dict[str, Any]] = server.call("tasks.resume", {}, timeout=None)
@@ -590,26 +613,11 @@ def cancel(
     json_output: JsonOpt = False,
 ) -> None:
     """Cancel tasks with their descendants and dependents (finished tasks stay as they are)."""
-    from aipartnerupflow.core.errors import TaskNotFoundError
 
     async def go() -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = []
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            for task_id in task_ids:
-                try:
-                    cancelled = await tm.cancel_task(task_id)
-                except TaskNotFoundError:
-                    rows.append({"id": task_id, "status": "not_found", "cancelled": []})
-                    continue
-                task = await tm.task_repository.get_task_by_id(task_id)
-                rows.append(
-                    {
-                        "id": task_id,
-                        "status": task.status if task else "unknown",
-                        "cancelled": cancelled,
-                    }
-                )
-        return rows
+            outcomes = await _service(tm).cancel({"task_ids": task_ids})
+        return [{"id": o.task_id, "status": o.status, "cancelled": o.cancelled} for o in outcomes]
 
     def remote(server: Remote) -> list[dict[str, Any]]:
         rows: list[dict[str, Any]] = []
@@ -639,6 +647,45 @@ def cancel(
     _fail_on_missing(rows)
 
 
+@app.command("update")
+def update(
+    ctx: typer.Context,
+    task_id: TaskIdArg,
+    fields: Annotated[
+        str,
+        typer.Option(
+            "--fields",
+            "-F",
+            metavar="JSON",
+            help="A JSON object of the fields to change: name, priority, inputs, params, "
+            "schemas, dependencies, retry, timeout_seconds, status",
+        ),
+    ],
+    json_output: JsonOpt = False,
+) -> None:
+    """Edit a task that is not running or completed (checked as at creation, on the whole
+    tree), or change its status (pending to re-run it, cancelled)."""
+    from aipartnerupflow.cli._common import parse_json
+
+    changes = parse_json(fields, "--fields")
+    if not isinstance(changes, dict):
+        raise CliError("--fields must be a JSON object, e.g. '{\"priority\": 1}'")
+    params = {**changes, "task_id": task_id}
+
+    async def go() -> TaskModel:
+        async with open_manager(_state(ctx)) as tm:
+            return await _service(tm).update(params)
+
+    def remote(server: Remote) -> TaskModel:
+        return model(server.call("tasks.update", params))
+
+    task = local_or_remote(_state(ctx), go, remote)
+    if json_output:
+        print_json(task.to_dict())
+    else:
+        typer.echo(f"Updated task {task.id} ({task.status}).")
+
+
 @app.command("delete")
 def delete(
     ctx: typer.Context,
@@ -651,31 +698,8 @@ def delete(
     """Delete a task and the tasks below it."""
 
     async def go() -> int:
-        from aipartnerupflow.core.tree import subtree_ids
-
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            task = await _require(tm, task_id)
-            tree_tasks = await tm.task_repository.get_all_tasks_in_tree(task.root_id or task.id)
-            doomed = subtree_ids(tree_tasks, task.id)
-            if not force:
-                running = [t for t in tree_tasks if t.id in doomed and t.status == "in_progress"]
-                if running:
-                    raise CliError(
-                        f"{len(running)} task(s) to delete are in progress (e.g. "
-                        f"{running[0].id}); cancel them first (apflow tasks cancel {task_id}) "
-                        "or pass --force"
-                    )
-                outside = [
-                    t
-                    for t in tree_tasks
-                    if t.id not in doomed and any(d in doomed for d in t.dependency_ids())
-                ]
-                if outside:
-                    raise CliError(
-                        f"task {outside[0].id} ({outside[0].name}) depends on a task being "
-                        "deleted; delete the whole tree or pass --force"
-                    )
-            return await tm.task_repository.delete_task(task_id)
+            return await _service(tm).delete({"task_id": task_id, "force": force})
 
     def remote(server: Remote) -> int:
         _remote_task(server, task_id)  # "no task with id ..." comes first
@@ -716,9 +740,8 @@ def copy(
                     f"task {task_id} is not a root; copy its tree with "
                     f"apflow tasks copy {task.root_id}"
                 )
-            new_root = await tm.task_repository.copy_task_tree(task.id, user_id=user_id)
-            count = len(await tm.task_repository.get_all_tasks_in_tree(new_root.id))
-            return new_root, count
+            copied = await _service(tm).copy({"task_id": task.id, "user_id": user_id})
+            return copied.task, len(copied.tasks())
 
     def remote(server: Remote) -> tuple[TaskModel, int]:
         task = _remote_task(server, task_id)
@@ -737,6 +760,30 @@ def copy(
             f"Copied tree {task_id} to {new_root.id} ({count} tasks). Run it with: "
             f"apflow tasks execute {new_root.id}"
         )
+
+
+def _remote_state(server: Remote, task_id: str) -> RunState | None:
+    """The daemon's view of who runs the tree (None from a daemon without tasks.state)."""
+    from aipartnerupflow.core.service import RunState
+
+    try:
+        data = server.call("tasks.state", {"task_id": task_id})
+    except RemoteError as exc:
+        if exc.code == -32601:
+            return None
+        raise
+    return RunState(data["root_id"], data["state"], data.get("hint"))
+
+
+def _check_watchable(state: RunState | None) -> None:
+    """Refuse to wait for a tree nobody runs; note a tree waiting for a worker."""
+    if state is None:
+        return
+    if state.state in ("pending", "interrupted"):
+        what = "is pending and not running" if state.state == "pending" else "was interrupted"
+        raise CliError(f"tree {state.root_id} {what}: {state.hint}; then watch it again")
+    if state.state == "queued":
+        sys.stderr.write(f"Note: tree {state.root_id} is queued, {state.hint}.\n")
 
 
 @app.command("watch")
@@ -759,9 +806,10 @@ def watch(
         import asyncio
 
         async with open_manager(_state(ctx), load_plugins=False) as tm:
-            task = await _require(tm, task_id)
-            root_id = task.root_id or task.id
-            node = await tm.task_repository.build_task_tree(root_id)
+            service = _service(tm)
+            _check_watchable(await service.run_state({"task_id": task_id}))
+            node = await service.tree({"task_id": task_id})
+            root_id = node.task.id
             display.start(node)
             try:
                 while True:
@@ -780,6 +828,7 @@ def watch(
 
         task = _remote_task(server, task_id)
         root_id = task.root_id or task.id
+        _check_watchable(_remote_state(server, task_id))
         try:
             tasks = poll_tree(server, root_id, display, interval, started=False)
         finally:

@@ -6,7 +6,6 @@ URL: the embedded DuckDB file by default, ``duckdb:///:memory:`` for tests and e
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,12 @@ _default: TaskStorage | None = None
 
 def default_database_url() -> str:
     """``AIPARTNERUPFLOW_DATABASE_URL``, else a DuckDB file in the per-user data directory."""
-    url = os.environ.get("AIPARTNERUPFLOW_DATABASE_URL", "").strip()
-    if url:
-        return url
-    path = os.environ.get("AIPARTNERUPFLOW_DB_PATH", "").strip()
+    from aipartnerupflow.core.settings import CoreSettings
+
+    settings = CoreSettings.from_env()  # when a store is made, so tests may change it
+    if settings.database_url:
+        return settings.database_url
+    path = settings.db_path
     if not path:
         path = str(Path.home() / ".aipartnerup" / "data" / "aipartnerupflow.duckdb")
     return f"duckdb:///{path}"

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
+from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.models import TaskModel
+
+if TYPE_CHECKING:
+    import sqlalchemy as sa
+
+R = TypeVar("R")
 
 __all__ = ["TaskQuery", "TaskStorage"]
 
@@ -90,3 +96,15 @@ class TaskStorage(ABC):
     @abstractmethod
     async def interrupted_roots(self, live_owners: Sequence[str]) -> list[str]:
         """Roots of trees with tasks left ``in_progress`` by owners not in ``live_owners``."""
+
+    async def run_sql(self, fn: Callable[[sa.Connection], R]) -> R:
+        """Run ``fn(connection)`` with a SQLAlchemy connection where the store runs its own
+        statements (after every queued write); plugins use it for their own tables, created
+        by their migrations (:mod:`aipartnerupflow.core.storage.plugin_migrations`).
+
+        Stores that are not SQL databases raise :class:`StorageError`.
+        """
+        raise StorageError(
+            f"{type(self).__name__} is not a SQL store, so it cannot run SQL for plugins; use "
+            "create_session() with a DuckDB or PostgreSQL URL"
+        )

@@ -8,15 +8,17 @@ import sqlalchemy as sa
 
 from aipartnerupflow.core.storage.schema import HEAD_REVISION, version_table_name
 
-__all__ = ["current_revision", "upgrade"]
+__all__ = ["current_revision", "upgrade", "upgrade_versions"]
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
 _MIGRATION_LOCK = 0x61706677  # "apfw": one number shared by every aipartnerupflow process
 
 
-def current_revision(conn: sa.Connection, table: str) -> str | None:
+def current_revision(
+    conn: sa.Connection, table: str, *, version_table: str | None = None
+) -> str | None:
     """The applied revision, or None for a database this project never touched."""
-    vt = version_table_name(table)
+    vt = version_table or version_table_name(table)
     if not sa.inspect(conn).has_table(vt):
         return None
     row = conn.execute(sa.text(f"SELECT version_num FROM {vt}")).first()
@@ -28,11 +30,30 @@ def upgrade(conn: sa.Connection, table: str) -> bool:
 
     On PostgreSQL an advisory lock serialises processes that open a fresh database at once.
     """
+    return upgrade_versions(
+        conn,
+        table,
+        versions=None,
+        version_table=version_table_name(table),
+        head=HEAD_REVISION,
+    )
+
+
+def upgrade_versions(
+    conn: sa.Connection,
+    table: str,
+    *,
+    versions: str | None,
+    version_table: str,
+    head: str,
+) -> bool:
+    """Apply the Alembic revisions in ``versions`` (None: the core's own) up to ``head``,
+    recording them in ``version_table``; True when something was applied."""
     postgres = conn.dialect.name == "postgresql"
     if postgres:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
     try:
-        if current_revision(conn, table) == HEAD_REVISION:
+        if current_revision(conn, table, version_table=version_table) == head:
             return False
         if conn.in_transaction():
             conn.commit()
@@ -42,8 +63,11 @@ def upgrade(conn: sa.Connection, table: str) -> bool:
 
         cfg = Config()
         cfg.set_main_option("script_location", str(_MIGRATIONS))
+        if versions is not None:
+            cfg.set_main_option("path_separator", "os")
+            cfg.set_main_option("version_locations", versions)
         cfg.attributes["connection"] = conn
-        cfg.attributes["version_table"] = version_table_name(table)
+        cfg.attributes["version_table"] = version_table
         with conn.begin():
             command.upgrade(cfg, "head")
         return True

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -27,8 +26,9 @@ _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 def task_table_name() -> str:
     """The configured table name, checked to be a plain SQL identifier."""
     from aipartnerupflow.core.errors import ConfigurationError
+    from aipartnerupflow.core.settings import CoreSettings
 
-    name = os.environ.get("AIPARTNERUPFLOW_TASK_TABLE_NAME", "apflow_tasks").strip()
+    name = CoreSettings.from_env().task_table_name.strip()
     if not _NAME.match(name):
         raise ConfigurationError(
             f"AIPARTNERUPFLOW_TASK_TABLE_NAME={name!r} is not a valid table name: use letters, "

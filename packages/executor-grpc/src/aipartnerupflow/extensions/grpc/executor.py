@@ -243,6 +243,9 @@ def _channel_options(key: _ChannelKey) -> list[tuple[str, Any]]:
         ("grpc.default_authority", key.authority),
         ("grpc.enable_http_proxy", 0),  # the policy checked the target, not a proxy
         ("grpc.max_receive_message_length", key.max_bytes),
+        # Connections belong to this channel, so closing it closes them (the global pool
+        # would keep them open for other channels).
+        ("grpc.use_local_subchannel_pool", 1),
     ]
     if key.tls is not None and key.tls.server_name:
         options.append(("grpc.ssl_target_name_override", key.tls.server_name))
@@ -392,10 +395,20 @@ class GrpcExecutor(ExecutableTask):
         )
         types = await self._types(key, inputs, service, method, timeout, raw_target, settings)
         messages = _parse(types, inputs.get("request"))
-        channel = await loop_resource(("grpc-aio", key), lambda: _aio_channel(key), _close_aio)
-        result = await self._call_method(
-            channel, types, messages, metadata, timeout, max_bytes, max_messages
-        )
+        resource = ("grpc-aio", key)
+        channel = await loop_resource(resource, lambda: _aio_channel(key), _close_aio)
+        cancelled = False
+        try:
+            result = await self._call_method(
+                channel, types, messages, metadata, timeout, max_bytes, max_messages
+            )
+        except asyncio.CancelledError:
+            cancelled = True
+        if cancelled:
+            # Raised afresh, outside the handler: the original's traceback runs through
+            # grpc's call objects, and whoever keeps the exception (a log, a test) would keep
+            # the call and so its connection alive after the channel is closed.
+            raise asyncio.CancelledError
         result["duration"] = round(time.monotonic() - started, 6)
         result["target"] = raw_target
         return result
@@ -485,6 +498,7 @@ class GrpcExecutor(ExecutableTask):
         kind = types.kind
         truncated = False
         responses: list[dict[str, Any]] = []
+        call: Any = None
         try:
             if kind == "unary":
                 call = channel.unary_unary(
@@ -520,7 +534,9 @@ class GrpcExecutor(ExecutableTask):
         except grpc.aio.AioRpcError as exc:
             raise _status_error(exc.code().name, exc.details() or "", types.path) from None
         finally:
-            self._call = None
+            # A traceback kept by the caller (a cancelled task's exception) holds this frame;
+            # the call object in it would keep the connection open after the channel closed.
+            self._call = call = None
         result: dict[str, Any] = {
             "method": types.path,
             "kind": kind,

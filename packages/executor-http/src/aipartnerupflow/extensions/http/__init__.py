@@ -1,7 +1,8 @@
 """HTTP/REST executor for aipartnerupflow: ``rest_executor``, on httpx.
 
 Importing this package does not import httpx; the first request does. Request targets are
-limited by an :class:`OutboundPolicy` (non-public addresses are denied by default).
+limited by an :class:`OutboundPolicy` (non-public addresses are denied by default); settings
+are the ``AIPARTNERUPFLOW_HTTP_*`` variables (:class:`HttpSettings`).
 """
 
 from __future__ import annotations
@@ -9,9 +10,13 @@ from __future__ import annotations
 from aipartnerupflow.extensions.http.errors import (
     HttpConnectionError,
     HttpError,
+    HttpRedirectError,
     HttpStatusError,
     HttpTimeoutError,
+    HttpTlsError,
     OutboundPolicyError,
+    PermanentHttpStatusError,
+    RetryableHttpStatusError,
 )
 from aipartnerupflow.extensions.http.executor import RestExecutor
 from aipartnerupflow.extensions.http.policy import (
@@ -19,15 +24,21 @@ from aipartnerupflow.extensions.http.policy import (
     get_default_policy,
     set_default_policy,
 )
+from aipartnerupflow.extensions.http.settings import HttpSettings
 
 __all__ = [
     "HttpConnectionError",
     "HttpError",
+    "HttpRedirectError",
+    "HttpSettings",
     "HttpStatusError",
     "HttpTimeoutError",
+    "HttpTlsError",
     "OutboundPolicy",
     "OutboundPolicyError",
+    "PermanentHttpStatusError",
     "RestExecutor",
+    "RetryableHttpStatusError",
     "aclose_clients",
     "get_default_policy",
     "set_default_policy",
@@ -37,8 +48,8 @@ __all__ = [
 async def aclose_clients() -> None:
     """Close the shared HTTP connection pools of the running event loop.
 
-    Call it before the event loop ends (for example when your application shuts down), so
-    pooled connections are closed cleanly.
+    ``aipartnerupflow.core.executors.aclose_loop_resources()`` closes them too, with every
+    other executor's shared resources.
     """
     import sys
 

@@ -1,36 +1,43 @@
-"""``rest_executor``: one HTTP request (with retries) per task, on a shared httpx client.
+"""``rest_executor``: one HTTP request per task, on a shared httpx client.
 
-Importing this module does not import httpx; the first request does.
+The engine owns retries (the task's ``retry``): a failure a later attempt may fix raises a
+:class:`~aipartnerupflow.core.errors.RetryableError` (with the server's ``Retry-After``), any
+other a :class:`~aipartnerupflow.core.errors.PermanentError`. Importing this module does not
+import httpx; the first request does.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import logging
-import os
 import re
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from aipartnerupflow.core.errors import ConfigurationError, InputValidationError
+from aipartnerupflow.core.context import current_task_context
+from aipartnerupflow.core.errors import InputValidationError, OutboundPolicyError
 from aipartnerupflow.core.executor import ExecutableTask
-from aipartnerupflow.core.inputs import input_problem
-from aipartnerupflow.extensions.http._redact import (
+from aipartnerupflow.core.executors.caps import OutputCap, effective_limit
+from aipartnerupflow.core.executors.secrets import (
     SecretScrubber,
-    is_sensitive_header,
-    redact_url,
+    active_scrubber,
+    install_log_scrubbing,
+    is_sensitive_name,
+    read_secret_env,
     scrubbing,
 )
+from aipartnerupflow.core.inputs import input_problem
 from aipartnerupflow.extensions.http.errors import (
     HttpConnectionError,
-    HttpError,
-    HttpStatusError,
+    HttpRedirectError,
     HttpTimeoutError,
-    OutboundPolicyError,
+    HttpTlsError,
+    PermanentHttpStatusError,
+    RetryableHttpStatusError,
 )
 from aipartnerupflow.extensions.http.policy import (
     ENV_CA_BUNDLE,
@@ -49,12 +56,8 @@ logger = logging.getLogger(__name__)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS")
 DEFAULT_TIMEOUT = 30.0
 DEFAULT_RETRY_STATUSES = (429, 502, 503, 504)
-DEFAULT_RETRY_ERRORS = ("connect", "timeout", "network")
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 EXCERPT_CHARS = 300
-
-#: Awaited between retries; tests replace it to observe the delays without waiting.
-_sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 
 _STATUS = {"type": "integer", "minimum": 100, "maximum": 599}
 _STATUS_PATTERN = {"type": "string", "pattern": "^[1-5]([0-9]{2}|xx|XX)$"}
@@ -135,20 +138,13 @@ INPUT_SCHEMA: dict[str, Any] = {
                 "location": {"type": "string", "enum": ["header", "query"]},
             },
         },
-        "retry": {
-            "type": "object",
-            "additionalProperties": False,
-            "properties": {
-                "attempts": {"type": "integer", "minimum": 1, "maximum": 20, "default": 1},
-                "backoff": {"type": "number", "minimum": 0, "maximum": 600, "default": 0.5},
-                "backoff_multiplier": {"type": "number", "minimum": 1, "maximum": 10},
-                "max_delay": {"type": "number", "minimum": 0, "maximum": 3600, "default": 60},
-                "retry_on_status": {"type": "array", "items": _STATUS},
-                "retry_on": {
-                    "type": "array",
-                    "items": {"type": "string", "enum": list(DEFAULT_RETRY_ERRORS)},
-                },
-            },
+        "retryable_status": {
+            "description": "Statuses outside expected_status that a later attempt may fix: the "
+            "task's retry settings retry them (honouring Retry-After); any other status fails "
+            "the task at once.",
+            "type": "array",
+            "items": _STATUS,
+            "default": list(DEFAULT_RETRY_STATUSES),
         },
         "expected_status": {
             "description": 'Accepted statuses: 200, "2xx", or a list of them (default "2xx").',
@@ -181,12 +177,7 @@ class _Plan:
     body: dict[str, Any]
     timeout: dict[str, float]
     total: float | None
-    attempts: int
-    backoff: float
-    multiplier: float
-    max_delay: float
     retry_statuses: frozenset[int]
-    retry_errors: frozenset[str]
     expected: tuple[tuple[int, int], ...]
     expected_text: str
     verify: bool
@@ -243,15 +234,46 @@ def _raw_secrets(inputs: dict[str, Any]) -> list[str]:
             if k in ("token", "password", "value")
             for s in _collect_strings(v)
         ]
-    headers = inputs.get("headers")
-    if isinstance(headers, dict):
-        found += [
-            s
-            for k, v in headers.items()
-            if is_sensitive_header(str(k))
-            for s in _collect_strings(v)
-        ]
+    for key in ("headers", "params"):
+        given = inputs.get(key)
+        if isinstance(given, dict):
+            found += [
+                s
+                for k, v in given.items()
+                if is_sensitive_name(str(k))
+                for s in _collect_strings(v)
+            ]
     return found
+
+
+_TASK_RETRY = {
+    "attempts": "max_attempts",
+    "backoff": "backoff_seconds",
+    "backoff_multiplier": "backoff_multiplier",
+    "max_delay": "max_backoff_seconds",
+}
+
+
+def _refuse_inputs_retry(inputs: dict[str, Any]) -> None:
+    """``inputs.retry`` is not a request setting: the task's ``retry`` is the one mechanism."""
+    if "retry" not in inputs:
+        return
+    ctx = current_task_context()
+    if ctx is not None and "retry" in ctx.dependency_results:
+        return  # the result of a dependency whose id is "retry", merged in by the engine
+    given = inputs["retry"]
+    moved = {
+        new: given[old]
+        for old, new in _TASK_RETRY.items()
+        if isinstance(given, dict) and isinstance(given.get(old), int | float)
+    }
+    example = json.dumps({"retry": moved or {"max_attempts": 3, "backoff_seconds": 1}})
+    raise InputValidationError(
+        "rest_executor inputs: input 'retry' is not supported: retries belong to the task, so "
+        f"move them out of inputs to the task's own retry, e.g. {example} (the engine retries "
+        "timeouts, connection errors and the statuses of input 'retryable_status', honouring "
+        "Retry-After)"
+    )
 
 
 def _read_secret(auth: dict[str, Any], key: str, policy: OutboundPolicy) -> str:
@@ -265,24 +287,29 @@ def _read_secret(auth: dict[str, Any], key: str, policy: OutboundPolicy) -> str:
         raise InputValidationError(
             f"rest_executor inputs: input 'auth': {auth['type']} auth needs {key!r} or {key}_env"
         )
-    if env_name not in policy.secret_env:
-        raise InputValidationError(
-            f"rest_executor inputs: input 'auth.{key}_env': environment variable {env_name!r} may "
-            "not be read; "
-            f"the operator must list it in {ENV_SECRET_ENV}"
-        )
-    secret = os.environ.get(env_name)
-    if not secret:
-        raise ConfigurationError(f"environment variable {env_name!r} (auth.{key}_env) is not set")
-    return secret
+    return read_secret_env(
+        env_name, allowed=policy.secret_env, setting=ENV_SECRET_ENV, field=f"auth.{key}_env"
+    )
 
 
-def _plan(inputs: dict[str, Any], policy: OutboundPolicy) -> _Plan:
-    """Validate the inputs and turn them into a request plan (no I/O)."""
-    scrubber = SecretScrubber(_raw_secrets(inputs))
-    problem = input_problem(INPUT_SCHEMA, inputs)
-    if problem:
-        raise InputValidationError(scrubber.text(f"rest_executor inputs: {problem}"))
+def _plan(
+    inputs: dict[str, Any],
+    policy: OutboundPolicy,
+    scrubber: SecretScrubber,
+    *,
+    validated: bool = False,
+) -> _Plan:
+    """Validate the inputs (unless ``validated`` against :data:`INPUT_SCHEMA` already) and
+    turn them into a request plan (no I/O).
+
+    Every secret found goes to ``scrubber`` (the task's), so the engine masks it everywhere.
+    """
+    scrubber.add(*_raw_secrets(inputs))
+    if not validated:
+        problem = input_problem(INPUT_SCHEMA, inputs)
+        if problem:
+            raise InputValidationError(scrubber.text(f"rest_executor inputs: {problem}"))
+    _refuse_inputs_retry(inputs)
 
     import httpx  # validated inputs only; this module is imported lazily by execute()
 
@@ -304,9 +331,13 @@ def _plan(inputs: dict[str, Any], policy: OutboundPolicy) -> _Plan:
     if had_userinfo:
         scrubber.add(password, url.userinfo.decode("ascii", "replace"))
         url = url.copy_with(username=None, password=None)
-    url = url.copy_with(fragment=None)
-    shown = redact_url(str(url))
-    policy.check_target(url.scheme, url.host, method=method, url=scrubber.text(shown))
+    if url.fragment:
+        url = url.copy_with(fragment=None)
+    scrubber.add(*(v for k, v in url.params.multi_items() if is_sensitive_name(k)))
+    try:
+        policy.check_url(str(url))
+    except OutboundPolicyError as exc:
+        raise OutboundPolicyError(f"{method} {scrubber.url(str(url))}: {exc}") from None
 
     headers: dict[str, str] = {}
     for name, value in (inputs.get("headers") or {}).items():
@@ -315,7 +346,7 @@ def _plan(inputs: dict[str, Any], policy: OutboundPolicy) -> _Plan:
                 f"rest_executor inputs: input 'headers.{name}' must be a string, number or boolean"
             )
         headers[str(name)] = _str(value)
-        if is_sensitive_header(str(name)):
+        if is_sensitive_name(str(name)):
             scrubber.add(_str(value))
     params: list[tuple[str, str]] = []
     for name, value in (inputs.get("params") or {}).items():
@@ -381,7 +412,6 @@ def _plan(inputs: dict[str, Any], policy: OutboundPolicy) -> _Plan:
         timeout = dict.fromkeys(("connect", "read", "write", "pool"), float(spec))
         total = float(spec)
 
-    retry = inputs.get("retry") or {}
     expected, expected_text = _expected(inputs.get("expected_status", "2xx"))
     return _Plan(
         method=method,
@@ -391,18 +421,13 @@ def _plan(inputs: dict[str, Any], policy: OutboundPolicy) -> _Plan:
         body=body,
         timeout=timeout,
         total=total,
-        attempts=int(retry.get("attempts", 1)),
-        backoff=float(retry.get("backoff", 0.5)),
-        multiplier=float(retry.get("backoff_multiplier", 2.0)),
-        max_delay=float(retry.get("max_delay", 60.0)),
-        retry_statuses=frozenset(retry.get("retry_on_status", DEFAULT_RETRY_STATUSES)),
-        retry_errors=frozenset(retry.get("retry_on", DEFAULT_RETRY_ERRORS)),
+        retry_statuses=frozenset(inputs.get("retryable_status", DEFAULT_RETRY_STATUSES)),
         expected=expected,
         expected_text=expected_text,
         verify=bool(inputs.get("verify", True)),
         follow_redirects=bool(inputs.get("follow_redirects", False)),
         max_redirects=int(inputs.get("max_redirects", 5)),
-        max_bytes=policy.effective_max_bytes(inputs.get("max_response_bytes")),
+        max_bytes=effective_limit(inputs.get("max_response_bytes"), policy.max_response_bytes),
         policy=policy,
         scrubber=scrubber,
     )
@@ -485,13 +510,8 @@ class _Received:
     url: str
 
 
-class _Retry(Exception):
-    """Internal: an attempt failed in a way the retry settings cover."""
-
-    def __init__(self, error: HttpError, delay: float | None = None) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.delay = delay
+class _RedirectRefused(OutboundPolicyError):
+    """Internal: a redirect target the policy refuses (its message names the hop)."""
 
 
 # -- the executor ---------------------------------------------------------------------------
@@ -507,24 +527,24 @@ class RestExecutor(ExecutableTask):
     id = "rest_executor"
     name = "HTTP request"
     description = (
-        "Send an HTTP request (any method, JSON/form/raw body, bearer/basic/API-key auth, "
-        "retries) and return the status, headers and body. Targets are limited by the "
-        "outbound policy."
+        "Send an HTTP request (any method, JSON/form/raw body, bearer/basic/API-key auth) and "
+        "return the status, headers and body. Targets are limited by the outbound policy; "
+        "the task's retry settings retry timeouts, connection errors and 429/502/503/504."
     )
     tags = ["http", "rest", "api", "webhook"]
+    input_schema: ClassVar[dict[str, Any] | None] = INPUT_SCHEMA
     examples = [
         {
             "title": "GET JSON",
             "inputs": {"url": "https://api.example.com/items", "params": {"limit": 10}},
         },
         {
-            "title": "POST with a bearer token and retries",
+            "title": "POST with a bearer token (retried by the task's retry settings)",
             "inputs": {
                 "url": "https://api.example.com/items",
                 "method": "POST",
                 "json": {"name": "widget"},
                 "auth": {"type": "bearer", "token_env": "EXAMPLE_API_TOKEN"},
-                "retry": {"attempts": 3, "backoff": 1.0},
                 "expected_status": [200, 201],
             },
         },
@@ -547,12 +567,8 @@ class RestExecutor(ExecutableTask):
         self._policy = policy
         self._running: asyncio.Task[Any] | None = None
 
-    def get_input_schema(self) -> dict[str, Any]:
-        """The JSON Schema of the inputs (see the package README for each field)."""
-        return INPUT_SCHEMA
-
     def outbound_policy(self) -> OutboundPolicy:
-        """The policy this executor applies: instance, class, process default, environment."""
+        """The policy this executor applies: instance, class, process default, settings."""
         return self._policy or type(self).policy or get_default_policy()
 
     async def cancel(self) -> None:
@@ -562,51 +578,29 @@ class RestExecutor(ExecutableTask):
             task.cancel()
 
     async def execute(self, inputs: dict[str, Any]) -> dict[str, Any]:
-        """Send the request described by ``inputs``; raise an :class:`HttpError` on failure."""
+        """Send the request described by ``inputs`` once; raise an ``HttpError`` (or an
+        input, configuration or policy error) on failure."""
         self._running = asyncio.current_task()
+        install_log_scrubbing()
+        ambient = active_scrubber()  # the task's (ctx.secrets) when the engine runs us
+        scrubber = ambient if ambient is not None else SecretScrubber()
+        scope = contextlib.nullcontext() if ambient is not None else scrubbing(scrubber)
         try:
-            policy = self.outbound_policy()
-            plan = _plan(inputs, policy)
-            with scrubbing(plan.scrubber):
-                return await self._send_with_retries(plan)
+            with scope:
+                # the engine validated these very inputs against get_input_schema()
+                validated = (
+                    current_task_context() is not None and self.get_input_schema() is INPUT_SCHEMA
+                )
+                plan = _plan(inputs, self.outbound_policy(), scrubber, validated=validated)
+                return await self._send(plan)
         finally:
             self._running = None
 
-    async def _send_with_retries(self, plan: _Plan) -> dict[str, Any]:
+    async def _send(self, plan: _Plan) -> dict[str, Any]:
         from aipartnerupflow.extensions.http._client import ClientKey, get_client
 
         client = await get_client(ClientKey(verify=plan.verify, policy=plan.policy))
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                received = await self._attempt(client, plan, attempt)
-            except _Retry as retry:
-                error = retry.error
-                if attempt >= plan.attempts:
-                    raise error from None
-                if retry.delay is None:
-                    delay = min(plan.max_delay, plan.backoff * plan.multiplier ** (attempt - 1))
-                elif retry.delay > plan.max_delay:
-                    error.args = (
-                        f"{error} (not retried: the server asked to wait {retry.delay:g}s, "
-                        f"more than retry.max_delay={plan.max_delay:g}s)",
-                    )
-                    raise error from None
-                else:
-                    delay = retry.delay
-                logger.warning(
-                    "rest_executor: %s; retrying in %.3gs (attempt %d of %d)",
-                    error,
-                    delay,
-                    attempt + 1,
-                    plan.attempts,
-                )
-                await _sleep(delay)
-                continue
-            return self._result(plan, received, attempt)
-
-    def _result(self, plan: _Plan, received: _Received, attempts: int) -> dict[str, Any]:
+        received = await self._attempt(client, plan)
         scrub = plan.scrubber
         body, kind = _decode_body(
             received.content, received.headers, received.charset, received.truncated
@@ -623,10 +617,9 @@ class RestExecutor(ExecutableTask):
             "size": len(received.content),
             "truncated": received.truncated,
             "max_response_bytes": plan.max_bytes,
-            "attempts": attempts,
         }
 
-    async def _attempt(self, client: httpx.AsyncClient, plan: _Plan, attempt: int) -> _Received:
+    async def _attempt(self, client: httpx.AsyncClient, plan: _Plan) -> _Received:
         import httpx
 
         shown = plan.scrubber.url(plan.url)
@@ -634,15 +627,10 @@ class RestExecutor(ExecutableTask):
         try:
             async with asyncio.timeout(plan.total):
                 received = await self._send_following(client, plan)
+        except _RedirectRefused as exc:
+            raise OutboundPolicyError(str(exc)) from None
         except OutboundPolicyError as exc:
-            if exc.url:  # raised with the request already named
-                raise
-            raise OutboundPolicyError(
-                plan.scrubber.text(f"{context}: {exc}"),
-                method=plan.method,
-                url=shown,
-                attempts=attempt,
-            ) from None
+            raise OutboundPolicyError(plan.scrubber.text(f"{context}: {exc}")) from None
         except (TimeoutError, httpx.TimeoutException) as exc:
             phases: dict[type[BaseException], str] = {
                 httpx.ConnectTimeout: "connecting",
@@ -652,7 +640,7 @@ class RestExecutor(ExecutableTask):
             }
             phase = phases.get(type(exc), "in total")
             limit = plan.timeout.get("connect") if phase == "connecting" else None
-            error: HttpError = HttpTimeoutError(
+            raise HttpTimeoutError(
                 plan.scrubber.text(
                     f"{context} timed out {phase}"
                     + (f" (timeout {limit:g}s)" if limit else "")
@@ -661,51 +649,39 @@ class RestExecutor(ExecutableTask):
                         if phase == "in total" and plan.total
                         else ""
                     )
-                    + _attempts_note(attempt)
                 ),
                 method=plan.method,
                 url=shown,
-                attempts=attempt,
-            )
-            if "timeout" in plan.retry_errors:
-                raise _Retry(error) from None
-            raise error from None
+            ) from None
         except httpx.ConnectError as exc:
             detail = str(exc) or type(exc).__name__
-            hint = ""
             if "CERTIFICATE_VERIFY_FAILED" in detail or "certificate verify failed" in detail:
-                hint = (
-                    f" (TLS certificate not trusted: trust its CA with {ENV_CA_BUNDLE}, "
-                    "or set verify: false for testing only)"
-                )
-            error = HttpConnectionError(
-                plan.scrubber.text(
-                    f"{context} failed: cannot connect: {detail}{hint}" + _attempts_note(attempt)
-                ),
+                raise HttpTlsError(
+                    plan.scrubber.text(
+                        f"{context} failed: cannot connect: {detail} (TLS certificate not "
+                        f"trusted: trust its CA with {ENV_CA_BUNDLE}, or set verify: false for "
+                        "testing only)"
+                    ),
+                    method=plan.method,
+                    url=shown,
+                ) from None
+            raise HttpConnectionError(
+                plan.scrubber.text(f"{context} failed: cannot connect: {detail}"),
                 method=plan.method,
                 url=shown,
-                attempts=attempt,
-            )
-            if "connect" in plan.retry_errors:
-                raise _Retry(error) from None
-            raise error from None
+            ) from None
         except (httpx.TransportError, httpx.DecodingError) as exc:
             if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
                 raise InputValidationError(
                     plan.scrubber.text(f"rest_executor inputs: cannot send {context}: {exc}")
                 ) from None
-            error = HttpConnectionError(
+            raise HttpConnectionError(
                 plan.scrubber.text(
                     f"{context} failed: {type(exc).__name__}: {exc or 'connection broken'}"
-                    + _attempts_note(attempt)
                 ),
                 method=plan.method,
                 url=shown,
-                attempts=attempt,
-            )
-            if "network" in plan.retry_errors:
-                raise _Retry(error) from None
-            raise error from None
+            ) from None
 
         if plan.accepts(received.status):
             return received
@@ -716,22 +692,28 @@ class RestExecutor(ExecutableTask):
             if location:
                 target = plan.scrubber.url(str(httpx.URL(plan.url).join(location)))
                 redirect_note = f" redirecting to {target} (set follow_redirects: true to follow)"
-        status_error = HttpStatusError(
+        message = (
             f"{plan.method} {received.url} returned {received.status} {received.reason}".rstrip()
             + f" (expected {plan.expected_text})"
             + redirect_note
-            + _attempts_note(attempt)
-            + (f": {excerpt}" if excerpt else ""),
+            + (f": {excerpt}" if excerpt else "")
+        )
+        if received.status in plan.retry_statuses:
+            raise RetryableHttpStatusError(
+                message,
+                method=plan.method,
+                url=received.url,
+                status_code=received.status,
+                body_excerpt=excerpt,
+                retry_after=_retry_after(received.headers),
+            )
+        raise PermanentHttpStatusError(
+            message,
             method=plan.method,
             url=received.url,
-            attempts=attempt,
             status_code=received.status,
             body_excerpt=excerpt,
         )
-        if received.status in plan.retry_statuses:
-            delay = _retry_after(received.headers)
-            raise _Retry(status_error, delay)
-        raise status_error
 
     async def _send_following(self, client: httpx.AsyncClient, plan: _Plan) -> _Received:
         """Send the request, following redirects when asked; every hop is policy-checked."""
@@ -772,7 +754,7 @@ class RestExecutor(ExecutableTask):
                 location = response.headers.get("location")
                 if plan.follow_redirects and response.status_code in REDIRECT_STATUSES and location:
                     if hops >= plan.max_redirects:
-                        raise HttpConnectionError(
+                        raise HttpRedirectError(
                             f"{plan.method} {plan.scrubber.url(plan.url)} failed: more than "
                             f"{plan.max_redirects} redirects (last to {shown})",
                             method=plan.method,
@@ -782,12 +764,11 @@ class RestExecutor(ExecutableTask):
                     next_url = url.join(location).copy_with(fragment=None)
                     if next_url.userinfo:
                         next_url = next_url.copy_with(username=None, password=None)
-                    policy.check_target(
-                        next_url.scheme,
-                        next_url.host,
-                        method=method,
-                        url=plan.scrubber.url(str(next_url)),
-                    )
+                    try:
+                        policy.check_url(str(next_url))
+                    except OutboundPolicyError as exc:
+                        hop = plan.scrubber.text(f"{method} {plan.scrubber.url(str(next_url))}")
+                        raise _RedirectRefused(f"{hop}: {exc}") from None
                     if (response.status_code == 303 and method != "HEAD") or (
                         response.status_code in (301, 302) and method == "POST"
                     ):
@@ -803,7 +784,7 @@ class RestExecutor(ExecutableTask):
                         url.host,
                         url.port,
                     ):
-                        headers = {k: v for k, v in headers.items() if not is_sensitive_header(k)}
+                        headers = {k: v for k, v in headers.items() if not is_sensitive_name(k)}
                     url = next_url
                     continue
                 content, truncated = await _read_limited(response, plan.max_bytes)
@@ -820,17 +801,10 @@ class RestExecutor(ExecutableTask):
                 await response.aclose()
 
 
-def _attempts_note(attempt: int) -> str:
-    return f" after {attempt} attempts" if attempt > 1 else ""
-
-
 async def _read_limited(response: httpx.Response, limit: int) -> tuple[bytes, bool]:
     """Read at most ``limit`` body bytes; True when more was sent (the rest is not read)."""
-    buffer = bytearray()
+    cap = OutputCap(limit)
     async for chunk in response.aiter_bytes():
-        room = limit - len(buffer)
-        if len(chunk) > room:
-            buffer += chunk[:room]
-            return bytes(buffer), True
-        buffer += chunk
-    return bytes(buffer), False
+        if not cap.feed(chunk):
+            break
+    return cap.data, cap.truncated

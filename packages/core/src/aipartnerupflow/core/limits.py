@@ -1,0 +1,115 @@
+"""Size limits for task JSON, checked before anything is parsed deeply or written.
+
+Every surface (Python API, CLI, A2A ``/tasks``, MCP) goes through these checks, so a hostile
+or accidental value (NaN, a NUL character, a 10,000-level nesting, a 1,000-level tree) is
+refused with a clear reason and nothing is stored.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+__all__ = ["DEFAULT_LIMITS", "TaskLimits", "json_problems"]
+
+
+@dataclass(frozen=True, slots=True)
+class TaskLimits:
+    """Bounds on one task tree (see docs/limits.md)."""
+
+    max_tasks: int = 20_000
+    """Tasks in one tree (servers lower it: the A2A server allows 1,000 per request)."""
+    max_tree_depth: int = 100
+    """Levels of ``parent_id`` nesting below the root."""
+    max_json_depth: int = 32
+    """Nesting of objects and arrays inside one task's ``inputs``, ``params`` or ``schemas``."""
+    max_task_bytes: int = 1_000_000
+    """Characters of one task's JSON (about one megabyte)."""
+    max_tree_bytes: int = 10_000_000
+    """Characters of a whole tree's JSON."""
+
+
+DEFAULT_LIMITS = TaskLimits()
+
+
+def _walk(value: Any, max_depth: int) -> Iterator[tuple[str, Any, int]]:
+    """(path, value, depth) for every nested value, iteratively (no recursion limit)."""
+    stack: list[tuple[str, Any, int]] = [("", value, 0)]
+    while stack:
+        path, item, depth = stack.pop()
+        yield path, item, depth
+        if depth >= max_depth:
+            continue
+        if isinstance(item, dict):
+            for key, sub in item.items():
+                stack.append((f"{path}.{key}" if path else str(key), sub, depth + 1))
+                if isinstance(key, str):
+                    yield (f"{path}.{key}" if path else key) + " (key)", key, depth + 1
+        elif isinstance(item, list | tuple):
+            for index, sub in enumerate(item):
+                stack.append((f"{path}[{index}]", sub, depth + 1))
+
+
+def _clean(value: Any, max_depth: int) -> bool:
+    """True when nothing in ``value`` is non-finite, holds NUL or nests too deeply (fast)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    isfinite = math.isfinite
+    while stack:
+        item, depth = stack.pop()
+        kind = type(item)
+        if kind is str:
+            if "\x00" in item:
+                return False
+        elif kind is dict:
+            if depth > max_depth:
+                return False
+            for key, sub in item.items():
+                if type(key) is str and "\x00" in key:
+                    return False
+                stack.append((sub, depth + 1))
+        elif kind is list or kind is tuple:
+            if depth > max_depth:
+                return False
+            stack.extend((sub, depth + 1) for sub in item)
+        elif kind is float:
+            if not isfinite(item):
+                return False
+        elif isinstance(item, str | dict | list | tuple | float):  # subclasses: slow path
+            return False
+    return True
+
+
+def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -> list[str]:
+    """Why ``value`` cannot be stored as task JSON (empty when it can).
+
+    Refuses NaN and infinities, NUL characters, nesting deeper than ``max_json_depth`` and
+    more than ``max_task_bytes`` characters.
+    """
+    if _clean(value, limits.max_json_depth):
+        return _size_problems(value, where, limits)
+    problems: list[str] = []
+    for path, item, depth in _walk(value, limits.max_json_depth + 1):
+        at = f"{where}.{path}" if path else where
+        if depth > limits.max_json_depth and isinstance(item, dict | list | tuple):
+            problems.append(
+                f"{at}: nested more than {limits.max_json_depth} levels deep; flatten the structure"
+            )
+            return problems
+        if isinstance(item, float) and not math.isfinite(item):
+            problems.append(
+                f"{at}: {item!r} is not a JSON number; use a finite number, null or a string"
+            )
+        elif isinstance(item, str) and "\x00" in item:
+            problems.append(f"{at}: contains a NUL character (\\u0000); remove it")
+    return problems or _size_problems(value, where, limits)
+
+
+def _size_problems(value: Any, where: str, limits: TaskLimits) -> list[str]:
+    if len(repr(value)) > limits.max_task_bytes:
+        return [
+            f"{where}: larger than {limits.max_task_bytes} characters; pass big data "
+            "by reference (a URL or a path) instead of inline"
+        ]
+    return []
