@@ -6,10 +6,13 @@ request gets the stored answer back without calling the provider.
 
 Storage: a small SQLite file of its own (``AIPARTNERUPFLOW_LLM_CHECKPOINT_PATH``; stdlib
 ``sqlite3``, WAL: a commit survives a killed process), deliberately isolated in this module.
-The task store gains a plugin-table hook (``TaskStorage.run_sql`` with plugin migrations) on
-another branch; once merged, this module can move onto it without changing its interface
-(:meth:`CheckpointStore.load`, :meth:`CheckpointStore.save`). Until then a checkpoint is
-visible to the engines of one host, which is what a retry or a resume after a crash needs.
+The task store has a plugin-table hook (``TaskStorage.run_sql`` and plugin migrations,
+entry-point group ``aipartnerupflow.migrations``), but an executor cannot reach the engine's
+store: :class:`~aipartnerupflow.core.context.TaskContext` does not expose it. Once it does,
+this module can move onto a migration of its own behind the same interface
+(:meth:`CheckpointStore.load`, :meth:`CheckpointStore.save`), and checkpoints will follow the
+task store to PostgreSQL. Until then a checkpoint is visible to the engines of one host, which
+is what a retry or a resume after a crash needs.
 """
 
 from __future__ import annotations
