@@ -353,9 +353,7 @@ def test_unknown_executor_has_install_hint(cli: Cli) -> None:
         "--tasks",
         tasks_json({"id": "x", "name": "X", "schemas": {"method": "crewai_executor"}}),
     )
-    assert_user_error(
-        result, "crewai_executor", "aipartnerupflow-crewai", "Installed executors"
-    )
+    assert_user_error(result, "crewai_executor", "aipartnerupflow-crewai", "Installed executors")
     result = cli(
         *P,
         "run",
