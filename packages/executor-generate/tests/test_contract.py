@@ -30,6 +30,7 @@ class TestGenerateExecutorContract(ExecutorContract):
     heavy_modules = ("litellm", "openai", "tiktoken", "tokenizers", "jinja2")
     secrets = (API_KEY,)
     network = True
+    strict = True
     # The result is a task tree of bounded size (the model's max_tokens), not captured output.
     not_applicable = ("oversized_inputs",)
 

@@ -20,6 +20,7 @@ class TestLLMExecutorContract(ExecutorContract):
     heavy_modules = ("litellm", "openai", "tiktoken", "tokenizers", "jinja2")
     secrets = (API_KEY,)
     network = True
+    strict = True
     # The answer is bounded by max_tokens (and the operator's ceiling), not captured output.
     not_applicable = ("oversized_inputs",)
 
