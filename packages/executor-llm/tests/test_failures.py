@@ -167,3 +167,13 @@ async def test_model_is_required(chat_server: FakeChatServer, llm: Any) -> None:
     del inputs["model"]
     with pytest.raises(InputValidationError, match="AIPARTNERUPFLOW_LLM_MODEL"):
         await LLMExecutor().execute(inputs)
+
+
+async def test_logs_outside_the_engine_are_scrubbed(
+    chat_server: FakeChatServer, llm: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    wrong = "sk-wrong-key-SECRET-abcdef"
+    with pytest.raises(PermanentError) as info:
+        await LLMExecutor().execute(llm(prompt="hi", api_key=wrong))
+    assert wrong not in str(info.value) + caplog.text

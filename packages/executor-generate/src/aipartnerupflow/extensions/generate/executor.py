@@ -11,7 +11,11 @@ from typing import Any, ClassVar
 from aipartnerupflow.core.context import current_task_context
 from aipartnerupflow.core.errors import InputValidationError, PermanentError
 from aipartnerupflow.core.executor import ExecutableTask
-from aipartnerupflow.core.executors.secrets import SecretScrubber, scrubbing
+from aipartnerupflow.core.executors.secrets import (
+    SecretScrubber,
+    install_log_scrubbing,
+    scrubbing,
+)
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 from aipartnerupflow.extensions.generate.generation import generate_tree
 from aipartnerupflow.extensions.llm import LLMSettings, Request, caller_for, make_request
@@ -132,6 +136,8 @@ class GenerateExecutor(ExecutableTask):
         """Generate (and maybe run) the tree; raises on failure."""
         ctx = current_task_context()
         scrubber = ctx.secrets if ctx is not None else SecretScrubber()
+        if ctx is None:  # outside the engine: scrub this call's log records ourselves
+            install_log_scrubbing()
         with scrubbing(scrubber):
             try:
                 result = await self._generate(inputs, ctx, scrubber)

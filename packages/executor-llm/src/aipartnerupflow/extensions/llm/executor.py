@@ -10,7 +10,11 @@ from typing import Any, ClassVar
 from aipartnerupflow.core.context import current_task_context
 from aipartnerupflow.core.errors import PermanentError
 from aipartnerupflow.core.executor import ExecutableTask
-from aipartnerupflow.core.executors.secrets import SecretScrubber, scrubbing
+from aipartnerupflow.core.executors.secrets import (
+    SecretScrubber,
+    install_log_scrubbing,
+    scrubbing,
+)
 from aipartnerupflow.extensions.llm.answers import JsonProblem, parse_json_answer
 from aipartnerupflow.extensions.llm.calls import Caller
 from aipartnerupflow.extensions.llm.checkpoints import CheckpointStore
@@ -80,6 +84,8 @@ class LLMExecutor(ExecutableTask):
         """Make the call (and at most one repair call for JSON); raises on failure."""
         ctx = current_task_context()
         scrubber = ctx.secrets if ctx is not None else SecretScrubber()
+        if ctx is None:  # outside the engine: scrub this call's log records ourselves
+            install_log_scrubbing()
         with scrubbing(scrubber):
             try:
                 settings = LLMSettings.get()
