@@ -34,7 +34,8 @@ async def run(inputs: dict[str, Any]) -> dict[str, Any]:
 
 
 def containers(client: Any) -> list[Any]:
-    return client.containers.list(all=True, filters={"label": "aipartnerupflow.task"})
+    found: list[Any] = client.containers.list(all=True, filters={"label": "aipartnerupflow.task"})
+    return found
 
 
 async def test_run_argv_env_workdir_user(docker_client: Any) -> None:

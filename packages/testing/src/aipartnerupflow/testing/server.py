@@ -13,7 +13,7 @@ import socket
 import threading
 import time
 from types import TracebackType
-from typing import Any, Self
+from typing import Any, Literal, Self
 
 __all__ = ["LoopbackServer"]
 
@@ -22,7 +22,8 @@ class LoopbackServer:
     """An ASGI application served by uvicorn on ``127.0.0.1`` (port chosen by the OS).
 
     The server runs its own event loop in a daemon thread, so it works with any test event
-    loop. Pass ``certfile`` and ``keyfile`` (PEM paths) to serve HTTPS. ``url`` is
+    loop. Pass ``certfile`` and ``keyfile`` (PEM paths) to serve HTTPS, and ``lifespan="on"``
+    for an app whose lifespan must run (an MCP server's session manager, for instance). ``url`` is
     ``http(s)://127.0.0.1:<port>``.
     """
 
@@ -35,8 +36,10 @@ class LoopbackServer:
         keyfile: str | None = None,
         startup_timeout: float = 30.0,
         shutdown_timeout: float = 5.0,
+        lifespan: Literal["on", "off", "auto"] = "off",
     ) -> None:
         self.app = app
+        self.lifespan = lifespan
         self.host = host
         self.certfile = certfile
         self.keyfile = keyfile
@@ -62,7 +65,7 @@ class LoopbackServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            lifespan="off",
+            lifespan=self.lifespan,
             ws="none",
             http="h11",
             loop="asyncio",

@@ -7,6 +7,8 @@
 * :mod:`.caps` - :class:`OutputCap`: keep N bytes of a stream and say what was cut;
 * :mod:`.process` - :func:`run_process`: argv only, own process group, SIGTERM then SIGKILL,
   capped output, exit-code policy; no child survives its task;
+* :mod:`.programs` - :func:`resolve_program`, :func:`resolve_cwd`, :func:`check_env_name`:
+  allow-listed programs (matched on resolved absolute paths), directories and variables;
 * :mod:`.resources` - :func:`loop_resource`: per-event-loop clients with one close path;
 * :mod:`.metadata` - :func:`executor_info` (class metadata without an instance) and the
   opt-in gate for dangerous executors;
@@ -41,6 +43,12 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.executors.process import ProcessResult as ProcessResult
     from aipartnerupflow.core.executors.process import check_argv as check_argv
     from aipartnerupflow.core.executors.process import run_process as run_process
+    from aipartnerupflow.core.executors.programs import (
+        ProgramRefusedError as ProgramRefusedError,
+    )
+    from aipartnerupflow.core.executors.programs import check_env_name as check_env_name
+    from aipartnerupflow.core.executors.programs import resolve_cwd as resolve_cwd
+    from aipartnerupflow.core.executors.programs import resolve_program as resolve_program
     from aipartnerupflow.core.executors.resources import (
         aclose_loop_resources as aclose_loop_resources,
     )
@@ -74,6 +82,10 @@ _WHERE = {
     "ProcessResult": "process",
     "check_argv": "process",
     "run_process": "process",
+    "ProgramRefusedError": "programs",
+    "check_env_name": "programs",
+    "resolve_cwd": "programs",
+    "resolve_program": "programs",
     "aclose_loop_resources": "resources",
     "forget_loop_resource": "resources",
     "loop_resource": "resources",

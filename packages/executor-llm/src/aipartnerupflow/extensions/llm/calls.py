@@ -90,11 +90,18 @@ def _cost(litellm: Any, response: Any) -> float | None:
 
 
 def _retry_after(exc: Any) -> float | None:
+    """The provider's ``Retry-After`` (seconds), from wherever this LiteLLM version keeps it."""
+    raw = None
     response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
-    if headers is None:
-        return None
-    raw = headers.get("retry-after")
+    for headers in (
+        getattr(exc, "litellm_response_headers", None),  # LiteLLM >= 1.108
+        getattr(exc, "headers", None),
+        getattr(response, "headers", None),
+    ):
+        if headers is not None and hasattr(headers, "get"):
+            raw = headers.get("retry-after")
+            if raw is not None:
+                break
     if raw is None:
         return None
     try:
