@@ -276,6 +276,7 @@ def bench(session: nox.Session) -> None:
         "rest_fanout.py",
         "grpc_calls.py",
         "docker_containers.py",
+        "llm_completions.py",
     ):
         session.run("python", str(bench_dir / script))
 

@@ -351,9 +351,11 @@ def test_unknown_executor_has_install_hint(cli: Cli) -> None:
         "run",
         "flow",
         "--tasks",
-        tasks_json({"id": "x", "name": "X", "schemas": {"method": "llm_executor"}}),
+        tasks_json({"id": "x", "name": "X", "schemas": {"method": "apflow_api_executor"}}),
     )
-    assert_user_error(result, "llm_executor", "aipartnerupflow-executor-llm", "Installed executors")
+    assert_user_error(
+        result, "apflow_api_executor", "aipartnerupflow-executor-apflow", "Installed executors"
+    )
     result = cli(
         *P,
         "run",

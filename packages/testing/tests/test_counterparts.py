@@ -197,3 +197,17 @@ async def test_chat_errors_429_500_and_bad_key(chat_server: FakeChatServer) -> N
     assert bad_body.status_code == 400
     assert refused.status_code == 401
     assert len(chat_server.requests) == 2  # only well-formed, authorised requests are recorded
+
+
+async def test_chat_reply_delay_is_recorded_first(chat_server: FakeChatServer) -> None:
+    chat_server.script(ChatReply.text("late", delay=600))
+    body = {"messages": [{"role": "user", "content": "slow"}]}
+    async with httpx.AsyncClient(base_url=chat_server.base_url, headers=_auth(chat_server)) as c:
+        pending = asyncio.create_task(c.post("/chat/completions", json=body))
+        while not chat_server.requests:  # recorded on arrival, before the delay
+            await asyncio.sleep(0.01)
+        assert not pending.done()
+        pending.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await pending
+    assert chat_server.requests == [body]

@@ -18,6 +18,7 @@ the ``chat_server`` fixture of :mod:`aipartnerupflow.testing.fixtures`.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -51,11 +52,13 @@ class ChatReply:
     chunks: int = 3
     finish_reason: str | None = None
     usage: tuple[int, int] = (10, 5)
+    #: Seconds the server waits before answering (a slow provider; cancellation tests).
+    delay: float = 0.0
 
     @classmethod
-    def text(cls, content: str, *, chunks: int = 3) -> ChatReply:
+    def text(cls, content: str, *, chunks: int = 3, delay: float = 0.0) -> ChatReply:
         """A plain assistant answer."""
-        return cls(content=content, chunks=chunks)
+        return cls(content=content, chunks=chunks, delay=delay)
 
     @classmethod
     def json(cls, value: Any, *, chunks: int = 3) -> ChatReply:
@@ -179,6 +182,8 @@ class FakeChatServer:
                 self.requests.append(body)
                 self.headers.append(headers)
             reply = self._next(body)
+            if reply.delay > 0:
+                await asyncio.sleep(reply.delay)
             if reply.status != 200:
                 extra = [(b"retry-after", reply.retry_after.encode())] if reply.retry_after else []
                 kind = "rate_limit_exceeded" if reply.status == 429 else "server_error"
