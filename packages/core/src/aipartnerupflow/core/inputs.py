@@ -10,21 +10,34 @@ from aipartnerupflow.core.executor import ExecutableTask
 __all__ = ["check_inputs", "constructor_params", "input_problem", "merge_dependency_results"]
 
 _validators: dict[str, Any] = {}
+#: id(schema) -> (schema, validator); the schema is kept, so its id cannot be reused.
+_by_identity: dict[int, tuple[dict[str, Any], Any]] = {}
 _PERMISSIVE: tuple[dict[str, Any], ...] = ({}, {"type": "object"})
 
 
 def input_problem(schema: dict[str, Any], inputs: dict[str, Any]) -> str | None:
-    """None when ``inputs`` match ``schema``, else one readable sentence naming the field."""
+    """None when ``inputs`` match ``schema``, else one readable sentence naming the field.
+
+    Validators are cached per schema object: do not change a schema in place once used.
+    """
     if schema in _PERMISSIVE:
         return None if isinstance(inputs, dict) else "inputs must be a JSON object"
-    key = json.dumps(schema, sort_keys=True, default=str)
-    validator = _validators.get(key)
-    if validator is None:
-        from jsonschema import validators
+    # Executors return the same schema object on every call: look it up by identity first
+    # (serialising a large schema for the key costs more than validating small inputs).
+    known = _by_identity.get(id(schema))
+    if known is not None and known[0] is schema:
+        validator = known[1]
+    else:
+        key = json.dumps(schema, sort_keys=True, default=str)
+        validator = _validators.get(key)
+        if validator is None:
+            from jsonschema import validators
 
-        cls = validators.validator_for(schema)
-        cls.check_schema(schema)
-        validator = _validators[key] = cls(schema)
+            cls = validators.validator_for(schema)
+            cls.check_schema(schema)
+            validator = _validators[key] = cls(schema)
+        if len(_by_identity) < 4096:
+            _by_identity[id(schema)] = (schema, validator)
     from jsonschema.exceptions import best_match
 
     error = best_match(validator.iter_errors(inputs))
