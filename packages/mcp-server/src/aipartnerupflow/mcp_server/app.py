@@ -12,6 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aipartnerupflow.mcp_server.server import FlowMcpServer
 from aipartnerupflow.mcp_server.settings import McpServerSettings
+from aipartnerupflow.mcp_server.strict_json import StrictJsonMiddleware
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
@@ -35,15 +36,11 @@ async def open_manager(
     from aipartnerupflow.core.manager import TaskManager
     from aipartnerupflow.core.storage import create_session
 
-    storage = create_session(database_url)
+    manager = TaskManager(create_session(database_url), max_concurrency=settings.max_concurrency)
     try:
-        yield TaskManager(storage, max_concurrency=settings.max_concurrency)
+        yield manager
     finally:
-        close = getattr(storage, "close", None)
-        if close is not None:
-            result = close()
-            if hasattr(result, "__await__"):
-                await result
+        await manager.close()
 
 
 class _Endpoint:
@@ -96,9 +93,10 @@ def create_http_app(
                 endpoint.handle = None
 
     app = Starlette(routes=[Route(settings.path, endpoint=endpoint)], lifespan=lifespan)
+    guarded: ASGIApp = StrictJsonMiddleware(app, max_bytes=settings.max_body_bytes)
     if auth.auth_enabled:
-        return AuthMiddleware(app, JwtVerifier(auth))
-    return app
+        return AuthMiddleware(guarded, JwtVerifier(auth))
+    return guarded
 
 
 async def run_stdio(database_url: str | None = None) -> None:

@@ -15,6 +15,8 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import anyio
+
 from mcp import types
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -211,11 +213,10 @@ class FlowMcpServer:
                         related_request_id=str(self.server.request_context.request_id),
                     )
                 result = await runner
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, anyio.get_cancelled_exc_class()):
                 # The client cancelled the request (notifications/cancelled): stop the tree.
-                await self.service.for_caller(TaskCaller.system()).cancel(
-                    {"task_id": run.root_id}
-                )
+                with anyio.CancelScope(shield=True):
+                    await self.manager.cancel_task(run.root_id)
                 raise
         data: dict[str, Any] = result.to_dict()
         data["root_task_id"] = run.root_id

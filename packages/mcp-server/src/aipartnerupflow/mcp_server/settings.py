@@ -42,6 +42,9 @@ class McpServerSettings(Settings):
     max_tasks_per_request: int = pydantic.Field(
         default=1000, ge=1, description="Most tasks one tool call may create."
     )
+    max_body_bytes: int = pydantic.Field(
+        default=10 * 1024 * 1024, ge=1024, description="Largest HTTP request body, in bytes."
+    )
     log_level: str = pydantic.Field(
         default="info",
         description="uvicorn's log level (debug, info, warning, error).",

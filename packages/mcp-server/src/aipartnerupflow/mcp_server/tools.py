@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from aipartnerupflow.core.errors import AipartnerupflowError
+from aipartnerupflow.core.errors import AipartnerupflowError, ValidationError
 from aipartnerupflow.core.executors import executor_info
 from aipartnerupflow.core.service import TaskService, params_schema
 from aipartnerupflow.core.tree import TaskTreeNode
@@ -130,6 +130,10 @@ async def _delete(service: TaskService, args: dict[str, Any]) -> Any:
 
 
 async def _executors(service: TaskService, args: dict[str, Any]) -> Any:
+    if args:
+        raise ValidationError(
+            "executors_list takes no arguments; unknown: " + ", ".join(sorted(map(str, args)))
+        )
     registry = service.manager.registry
     found = []
     for executor_id in sorted(registry.ids()):

@@ -1,0 +1,95 @@
+"""Refuse request bodies the SDK would silently change: NaN and infinities become null there.
+
+Python's JSON parser (and pydantic's) read the non-standard literals ``NaN``, ``Infinity`` and
+``-Infinity``; the mcp SDK then re-serialises them as ``null``, so a task would be stored with
+a value its author never wrote. This ASGI middleware answers such a body with a JSON-RPC parse
+error before the SDK sees it, and caps the body size.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = ["StrictJsonMiddleware"]
+
+
+class _NotJsonError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotJsonError(name)
+
+
+class StrictJsonMiddleware:
+    """Checks POST bodies are standard JSON (no NaN/Infinity) and at most ``max_bytes``."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int = 10 * 1024 * 1024) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                await self.app(scope, _replay([message], receive), send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _reject(send, 413, f"the request body is larger than {self.max_bytes} bytes")
+                return
+            chunks.append(chunk)
+            more = message.get("more_body", False)
+        body = b"".join(chunks)
+        try:
+            json.loads(body or b"null", parse_constant=_refuse_constant)
+        except _NotJsonError as exc:
+            await _reject(
+                send,
+                400,
+                f"Parse error: {exc} is not a JSON number; send a finite number, or null, "
+                "or the value as a string",
+            )
+            return
+        except (ValueError, RecursionError):
+            pass  # the SDK answers other malformed bodies itself
+        await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
+
+
+def _replay(messages: list[Message], then: Receive) -> Receive:
+    """``messages`` first, then the connection's own (its disconnect, when it comes)."""
+    queue = list(messages)
+
+    async def receive() -> Message:
+        if queue:
+            return queue.pop(0)
+        return await then()
+
+    return receive
+
+
+async def _reject(send: Send, status: int, message: str) -> None:
+    payload = json.dumps(
+        {"jsonrpc": "2.0", "id": None, "error": {"code": -32700, "message": message}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})
