@@ -1,0 +1,77 @@
+"""The server over stdio (``python -m aipartnerupflow.mcp_server``), the bind rule, entry points."""
+
+from __future__ import annotations
+
+import uuid
+from importlib.metadata import entry_points
+from pathlib import Path
+
+import pytest
+from mcp import types
+from mcp.shared.exceptions import McpError
+
+from aipartnerupflow.core.errors import ConfigurationError
+from aipartnerupflow.mcp_server import McpServerSettings
+from aipartnerupflow.mcp_server.plugin import check_bind, serve
+
+from .helpers import data, stdio_session, task
+
+
+async def test_stdio_tree_run_with_progress(tmp_path: Path) -> None:
+    p = uuid.uuid4().hex[:6]
+    progress: list[tuple[float, float | None, str | None]] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append((value, total, message))
+
+    tasks = [task(f"{p}root"), task(f"{p}a", parent_id=f"{p}root")]
+    async with stdio_session(f"duckdb:///{tmp_path / 'stdio.duckdb'}") as session:
+        result = data(
+            await session.call_tool(
+                "tasks_run_and_wait", {"tasks": tasks}, progress_callback=on_progress
+            )
+        )
+        tree = data(await session.call_tool("tasks_tree", {"task_id": f"{p}a"}))
+        with pytest.raises(McpError) as err:
+            await session.call_tool("tasks_get", {"task_id": ""})
+        listed = data(await session.call_tool("tasks_list", {}))
+    assert result["status"] == "completed"
+    assert tree["root_id"] == f"{p}root" and len(tree["tasks"]) == 2
+    assert progress and progress[-1][0] == 2.0 and progress[-1][1] == 2.0
+    assert err.value.error.code == types.INVALID_PARAMS
+    assert [t["id"] for t in listed["tasks"]] == [f"{p}root"]
+
+
+async def test_stdio_bad_input_writes_nothing(tmp_path: Path) -> None:
+    async with stdio_session(f"duckdb:///{tmp_path / 'bad.duckdb'}") as session:
+        with pytest.raises(McpError) as err:
+            await session.call_tool("tasks_create", {"tasks": [task("x", priority=99)]})
+        assert "less than or equal to 3" in err.value.error.message
+        assert data(await session.call_tool("tasks_list", {"root_only": False}))["tasks"] == []
+
+
+def test_public_bind_without_auth_is_refused() -> None:
+    public = McpServerSettings.from_env(host="0.0.0.0")
+    with pytest.raises(ConfigurationError, match="AIPARTNERUPFLOW_JWT_SECRET_KEY"):
+        check_bind(public, auth_enabled=False)
+    check_bind(public, auth_enabled=True)
+    check_bind(McpServerSettings.from_env(host="0.0.0.0", insecure=True), auth_enabled=False)
+    check_bind(McpServerSettings.from_env(), auth_enabled=False)
+    with pytest.raises(ConfigurationError, match="refusing to serve MCP on 0.0.0.0"):
+        serve(host="0.0.0.0", port=1)
+
+
+def test_unknown_options_and_transport_are_refused() -> None:
+    with pytest.raises(ConfigurationError, match="unknown MCP server option"):
+        serve(colour="red")
+    with pytest.raises(ConfigurationError, match="transport must be"):
+        serve(transport="carrier-pigeon")
+
+
+def test_entry_points_and_settings() -> None:
+    servers = {e.name: e.value for e in entry_points(group="aipartnerupflow.servers")}
+    assert servers["mcp"] == "aipartnerupflow.mcp_server.plugin:serve"
+    settings = {e.name: e.value for e in entry_points(group="aipartnerupflow.settings")}
+    assert settings["mcp-server"].endswith(":McpServerSettings")
+    assert McpServerSettings.env_name("port") == "AIPARTNERUPFLOW_MCP_SERVER_PORT"
+    assert McpServerSettings.from_env({"AIPARTNERUPFLOW_MCP_SERVER_PORT": "9001"}).port == 9001
