@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from typing import Any
 
@@ -288,11 +289,17 @@ async def test_non_json_numbers_on_the_wire_are_refused_and_write_nothing(
         session_id = first.headers["mcp-session-id"]
         client.headers["mcp-session-id"] = session_id
         await client.post(mcp_url, json={"jsonrpc": "2.0", "method": "notifications/initialized"})
-        body = (
-            '{"jsonrpc": "2.0", "id": 2, "method": "tools/call", "params": {"name": '
-            '"tasks_create", "arguments": {"tasks": [{"id": "%sone", "name": "one", '
-            '"schemas": {"method": "aggregate_results_executor"}, "inputs": {"x": %s}}]}}}'
-        ) % (p, literal)
+        call = {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {
+                "name": "tasks_create",
+                "arguments": {"tasks": [task(f"{p}one", inputs={"x": "__LITERAL__"})]},
+            },
+        }
+        body = json.dumps(call).replace('"__LITERAL__"', literal)
+        assert literal in body
         answer = await client.post(mcp_url, content=body)
         assert '"error"' in answer.text, answer.text
         assert answer.status_code == 400

@@ -57,7 +57,7 @@ def test_public_bind_without_auth_is_refused() -> None:
     check_bind(public, auth_enabled=True)
     check_bind(McpServerSettings.from_env(host="0.0.0.0", insecure=True), auth_enabled=False)
     check_bind(McpServerSettings.from_env(), auth_enabled=False)
-    with pytest.raises(ConfigurationError, match="refusing to serve MCP on 0.0.0.0"):
+    with pytest.raises(ConfigurationError, match=r"refusing to serve MCP on 0\.0\.0\.0"):
         serve(host="0.0.0.0", port=1)
 
 

@@ -16,7 +16,6 @@ import weakref
 from typing import TYPE_CHECKING, Any
 
 import anyio
-
 from mcp import types
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.models import InitializationOptions
@@ -237,9 +236,7 @@ class FlowMcpServer:
         ]
         return types.ServerResult(types.ListResourcesResult(resources=resources))
 
-    async def _list_templates(
-        self, req: types.ListResourceTemplatesRequest
-    ) -> types.ServerResult:
+    async def _list_templates(self, req: types.ListResourceTemplatesRequest) -> types.ServerResult:
         templates = [
             types.ResourceTemplate(
                 uriTemplate=f"{TASK_URI}{{task_id}}",
@@ -269,8 +266,7 @@ class FlowMcpServer:
         raise McpError(
             types.ErrorData(
                 code=types.INVALID_PARAMS,
-                message=f"unknown resource {uri!r}: use {TASK_URI}<task id> or "
-                f"{TREE_URI}<task id>",
+                message=f"unknown resource {uri!r}: use {TASK_URI}<task id> or {TREE_URI}<task id>",
             )
         )
 
@@ -317,7 +313,9 @@ class FlowMcpServer:
 
 def _progress_message(event: TaskEvent) -> str:
     if event.kind == "task_progress":
-        return f"{event.name}: {event.progress:.0%}" + (f" {event.message}" if event.message else "")
+        return f"{event.name}: {event.progress:.0%}" + (
+            f" {event.message}" if event.message else ""
+        )
     if event.kind == "tree_finished":
         return f"tree {event.root_id}: {event.status}"
     if event.kind == "tree_started":

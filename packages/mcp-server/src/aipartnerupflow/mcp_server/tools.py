@@ -18,7 +18,11 @@ from aipartnerupflow.core.tree import TaskTreeNode
 __all__ = ["EXECUTORS_SCHEMA", "RUN_TOOLS", "TOOLS", "ToolSpec", "tree_dict"]
 
 #: Input schema of ``executors_list`` (it takes no arguments).
-EXECUTORS_SCHEMA: dict[str, Any] = {"type": "object", "properties": {}, "additionalProperties": False}
+EXECUTORS_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {},
+    "additionalProperties": False,
+}
 
 
 @dataclass(frozen=True, slots=True)
