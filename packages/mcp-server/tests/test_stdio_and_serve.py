@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from importlib.metadata import entry_points
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import types
@@ -75,3 +76,71 @@ def test_entry_points_and_settings() -> None:
     assert settings["mcp-server"].endswith(":McpServerSettings")
     assert McpServerSettings.env_name("port") == "AIPARTNERUPFLOW_MCP_SERVER_PORT"
     assert McpServerSettings.from_env({"AIPARTNERUPFLOW_MCP_SERVER_PORT": "9001"}).port == 9001
+
+
+@pytest.mark.parametrize("literal", ["NaN", "-Infinity"])
+def test_stdio_non_json_numbers_are_parse_errors_and_write_nothing(
+    tmp_path: Path, literal: str
+) -> None:
+    """Raw lines (the SDK's client cannot send NaN): the answer is an error for that id."""
+    import json
+    import subprocess
+    import sys
+
+    db = tmp_path / "nan.duckdb"
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": types.LATEST_PROTOCOL_VERSION,
+            "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"},
+        },
+    }
+    bad = {
+        "jsonrpc": "2.0",
+        "id": 2,
+        "method": "tools/call",
+        "params": {
+            "name": "tasks_create",
+            "arguments": {"tasks": [task("n1", inputs={"x": "__LITERAL__"})]},
+        },
+    }
+    listing = {
+        "jsonrpc": "2.0",
+        "id": 3,
+        "method": "tools/call",
+        "params": {"name": "tasks_list", "arguments": {"root_only": False}},
+    }
+    lines = [
+        json.dumps(init),
+        json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        json.dumps(bad).replace('"__LITERAL__"', literal),
+        json.dumps(listing),
+    ]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "aipartnerupflow.mcp_server", "--database-url", f"duckdb:///{db}"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdin is not None
+    assert proc.stdout is not None
+    answers: dict[int, dict[str, Any]] = {}
+    try:
+        for line in lines:
+            proc.stdin.write(line + "\n")
+            proc.stdin.flush()
+            wanted = json.loads(line.replace(literal, "null")).get("id")
+            while wanted is not None and wanted not in answers:
+                message = json.loads(proc.stdout.readline())
+                if "id" in message:
+                    answers[message["id"]] = message
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=60)
+        proc.stdout.close()
+    assert answers[2]["error"]["code"] == types.PARSE_ERROR
+    assert f"{literal} is not a JSON number" in answers[2]["error"]["message"]
+    assert answers[3]["result"]["structuredContent"]["tasks"] == []

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from aipartnerupflow.mcp_server.server import FlowMcpServer
 from aipartnerupflow.mcp_server.settings import McpServerSettings
-from aipartnerupflow.mcp_server.strict_json import StrictJsonMiddleware
+from aipartnerupflow.mcp_server.strict_json import StrictJsonLines, StrictJsonMiddleware
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
@@ -101,13 +101,18 @@ def create_http_app(
 
 async def run_stdio(database_url: str | None = None) -> None:
     """Serve one MCP session on stdin/stdout until the client closes it."""
+    import sys
+    from io import TextIOWrapper
+
+    import anyio
     from mcp.server.stdio import stdio_server
 
+    stdin = anyio.wrap_file(TextIOWrapper(sys.stdin.buffer, encoding="utf-8", errors="replace"))
     settings = McpServerSettings.from_env()
     async with open_manager(database_url, settings) as manager:
         flow = FlowMcpServer(manager, max_tasks=settings.max_tasks_per_request)
         try:
-            async with stdio_server() as (read, write):
+            async with stdio_server(StrictJsonLines(stdin)) as (read, write):  # type: ignore[arg-type]
                 await flow.server.run(read, write, flow.initialization_options())
         finally:
             await flow.aclose()

@@ -32,6 +32,7 @@ from aipartnerupflow.core.events import TaskEvent
 from aipartnerupflow.core.limits import TaskLimits
 from aipartnerupflow.core.service import PreparedRun, TaskCaller, TaskService
 from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.mcp_server.strict_json import NON_JSON_TOOL, non_json_message
 from aipartnerupflow.mcp_server.tools import RUN_TOOLS, SIMPLE_HANDLERS, TOOLS, tree_dict
 
 if TYPE_CHECKING:
@@ -143,6 +144,11 @@ class FlowMcpServer:
     async def _call_tool(self, req: types.CallToolRequest) -> types.ServerResult:
         name = req.params.name
         args = dict(req.params.arguments or {})
+        if name == NON_JSON_TOOL:  # a stdio request StrictJsonLines refused
+            literal = str(args.get("literal"))
+            raise McpError(
+                types.ErrorData(code=types.PARSE_ERROR, message=non_json_message(literal))
+            )
         service = self.scoped()
         try:
             if name in RUN_TOOLS:

@@ -9,11 +9,16 @@ error before the SDK sees it, and caps the body size.
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-__all__ = ["StrictJsonMiddleware"]
+__all__ = ["NON_JSON_TOOL", "StrictJsonLines", "StrictJsonMiddleware", "non_json_message"]
+
+#: Internal tool name a stdio request with NaN/Infinity is rewritten to, so the server answers
+#: it in order with an error for the request's own id (never listed by tools/list).
+NON_JSON_TOOL = "apflow/non-json-number"
 
 
 class _NotJsonError(ValueError):
@@ -22,6 +27,56 @@ class _NotJsonError(ValueError):
 
 def _refuse_constant(name: str) -> Any:
     raise _NotJsonError(name)
+
+
+def non_json_message(literal: str) -> str:
+    """The error for a request holding a non-standard number literal."""
+    return (
+        f"Parse error: {literal} is not a JSON number; send a finite number, or null, or the "
+        "value as a string"
+    )
+
+
+def _non_json_literal(text: str | bytes) -> str | None:
+    try:
+        json.loads(text or b"null", parse_constant=_refuse_constant)
+    except _NotJsonError as exc:
+        return str(exc)
+    except (ValueError, RecursionError):
+        return None  # the SDK answers other malformed input itself
+    return None
+
+
+class StrictJsonLines:
+    """stdin lines for the SDK's stdio transport; a request line with NaN or Infinity is
+    replaced by a call of :data:`NON_JSON_TOOL` with the same id (answered with an error)."""
+
+    def __init__(self, lines: Any) -> None:
+        self._lines = lines
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        return self._filter()
+
+    async def _filter(self) -> AsyncIterator[str]:
+        async for line in self._lines:
+            literal = _non_json_literal(line)
+            if literal is None:
+                yield line
+                continue
+            try:
+                request_id = json.loads(line).get("id")
+            except (ValueError, AttributeError, RecursionError):
+                request_id = None
+            if request_id is None or isinstance(request_id, float):
+                continue  # a notification: nobody waits for an answer
+            yield json.dumps(
+                {
+                    "jsonrpc": "2.0",
+                    "id": request_id,
+                    "method": "tools/call",
+                    "params": {"name": NON_JSON_TOOL, "arguments": {"literal": literal}},
+                }
+            )
 
 
 class StrictJsonMiddleware:
@@ -51,18 +106,10 @@ class StrictJsonMiddleware:
             chunks.append(chunk)
             more = message.get("more_body", False)
         body = b"".join(chunks)
-        try:
-            json.loads(body or b"null", parse_constant=_refuse_constant)
-        except _NotJsonError as exc:
-            await _reject(
-                send,
-                400,
-                f"Parse error: {exc} is not a JSON number; send a finite number, or null, "
-                "or the value as a string",
-            )
+        literal = _non_json_literal(body)
+        if literal is not None:
+            await _reject(send, 400, non_json_message(literal))
             return
-        except (ValueError, RecursionError):
-            pass  # the SDK answers other malformed bodies itself
         await self.app(scope, _replay([{"type": "http.request", "body": body}], receive), send)
 
 
