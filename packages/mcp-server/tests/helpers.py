@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import sys
 import threading
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -21,7 +21,7 @@ SECRET = "mcp-server-test-secret-key-0123456789"
 STARTED = threading.Event()
 CANCELLED = threading.Event()
 
-MessageHandler = Callable[[Any], Awaitable[None]]
+MessageHandler = Any  # mcp's MessageHandlerFnT
 
 
 class SlowExecutor(BaseTask):

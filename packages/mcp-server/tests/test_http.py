@@ -42,10 +42,10 @@ async def test_tree_run_with_progress_and_resource_updates(mcp_url: str) -> None
         ):
             updates.append(str(message.root.params.uri))
 
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     tasks = [task(f"{p}root"), task(f"{p}a", parent_id=f"{p}root")]
     tasks.append(task(f"{p}b", parent_id=f"{p}root", dependencies=[f"{p}a"]))
@@ -60,11 +60,11 @@ async def test_tree_run_with_progress_and_resource_updates(mcp_url: str) -> None
         tree = await session.read_resource(f"apflow://trees/{p}root")  # type: ignore[arg-type]
     assert result["status"] == "completed"
     assert {t["id"] for t in result["tasks"]} == {f"{p}root", f"{p}a", f"{p}b"}
-    assert progress, "no progress notifications"
-    assert all(total == 3.0 for _, total, _ in progress)
-    values = [v for v, _, _ in progress]
+    assert seen, "no progress notifications"
+    assert all(total == 3.0 for _, total, _ in seen)
+    values = [v for v, _, _ in seen]
     assert values == sorted(values) and values[-1] == 3.0
-    assert any(m and "completed" in m for _, _, m in progress)
+    assert any(m and "completed" in m for _, _, m in seen)
     assert f"apflow://trees/{p}root" in updates
     contents = tree.contents[0]
     assert isinstance(contents, types.TextResourceContents)

@@ -20,10 +20,10 @@ from .helpers import data, stdio_session, task
 
 async def test_stdio_tree_run_with_progress(tmp_path: Path) -> None:
     p = uuid.uuid4().hex[:6]
-    progress: list[tuple[float, float | None, str | None]] = []
+    seen: list[tuple[float, float | None, str | None]] = []
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append((value, total, message))
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        seen.append((progress, total, message))
 
     tasks = [task(f"{p}root"), task(f"{p}a", parent_id=f"{p}root")]
     async with stdio_session(f"duckdb:///{tmp_path / 'stdio.duckdb'}") as session:
@@ -38,7 +38,7 @@ async def test_stdio_tree_run_with_progress(tmp_path: Path) -> None:
         listed = data(await session.call_tool("tasks_list", {}))
     assert result["status"] == "completed"
     assert tree["root_id"] == f"{p}root" and len(tree["tasks"]) == 2
-    assert progress and progress[-1][0] == 2.0 and progress[-1][1] == 2.0
+    assert seen and seen[-1][0] == 2.0 and seen[-1][1] == 2.0
     assert err.value.error.code == types.INVALID_PARAMS
     assert [t["id"] for t in listed["tasks"]] == [f"{p}root"]
 

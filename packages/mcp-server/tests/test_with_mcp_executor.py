@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -31,7 +32,7 @@ async def test_mcp_executor_runs_a_tree_on_our_server(mcp_url: str) -> None:
     registry.register(McpExecutor, override=True)
     manager = TaskManager(create_session("duckdb:///:memory:"), registry=registry)
     inner = [task(f"{p}root"), task(f"{p}leaf", parent_id=f"{p}root")]
-    outer = {
+    outer: dict[str, Any] = {
         "id": "outer",
         "name": "remote tree",
         "schemas": {"method": "mcp_executor"},
