@@ -79,6 +79,13 @@ def build() -> tuple[str, str]:
         extras[extra] = [f"{dist}{version_range(project['version'])}"]
         for executor_id in project.get("entry-points", {}).get(EXECUTOR_GROUP, {}):
             executors[executor_id] = {"distribution": dist, "extra": extra, "published": True}
+    for dist, targets in source["meta"].get("also-in", {}).items():
+        if dist not in projects:
+            raise SystemExit(f"tools/catalogue.toml: also-in names {dist}, not a workspace member")
+        for target in targets:
+            if target not in extras:
+                raise SystemExit(f"tools/catalogue.toml: also-in names no extra {target!r}")
+            extras[target].append(f"{dist}{version_range(projects[dist]['version'])}")
     for executor_id, dist in source.get("upcoming", {}).items():
         if executor_id in executors:
             raise SystemExit(

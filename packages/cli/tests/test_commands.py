@@ -792,11 +792,6 @@ def test_db_upgrade(cli: Cli, sandbox: Any) -> None:
 
 
 def test_serve_missing_protocol(cli: Cli) -> None:
-    assert_user_error(
-        cli("serve", "mcp"),
-        "no 'mcp' server is installed",
-        "(aipartnerupflow-mcp) is not published",
-    )
     assert_user_error(cli("serve", "nosuch", "--port", "1234"), "no 'nosuch' server", "entry point")
 
 
@@ -901,7 +896,7 @@ def test_daemon_status_removes_a_pid_file_without_a_pid(cli: Cli, sandbox: Any) 
 
 
 def test_daemon_start_unknown_protocol(cli: Cli) -> None:
-    assert_user_error(cli("daemon", "start", "mcp"), "(aipartnerupflow-mcp) is not published")
+    assert_user_error(cli("daemon", "start", "nosuch"), "no 'nosuch' server is installed")
 
 
 def test_daemon_logs_without_log(cli: Cli) -> None:

@@ -7,15 +7,17 @@ import logging
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jwt
-from a2a.server.context import ServerCallContext
 from starlette.authentication import BaseUser
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from aipartnerupflow.api.config import ServerSettings
 from aipartnerupflow.core.errors import ConfigurationError
+
+if TYPE_CHECKING:  # the MCP server imports this module without the A2A SDK
+    from a2a.server.context import ServerCallContext
 
 __all__ = [
     "ADMIN_ROLE",

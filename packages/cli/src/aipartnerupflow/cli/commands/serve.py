@@ -28,9 +28,10 @@ app = typer.Typer(add_completion=False, rich_markup_mode=None)
 #: How to install each server protocol this release publishes.
 INSTALL_HINTS: dict[str, str] = {
     "a2a": 'pip install "aipartnerupflow[a2a]"',
+    "mcp": 'pip install "aipartnerupflow[mcp-server]"',
 }
 #: Servers of the original project whose packages this release does not publish yet.
-UNRELEASED_SERVERS: dict[str, str] = {"mcp": "aipartnerupflow-mcp"}
+UNRELEASED_SERVERS: dict[str, str] = {}
 
 ProtocolArg = Annotated[
     str,
