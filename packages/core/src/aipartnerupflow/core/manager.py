@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aipartnerupflow.core.engine import Scheduler, TreeRun
@@ -25,6 +27,7 @@ from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
 
+log = logging.getLogger("aipartnerupflow.manager")
 DEFAULT_MAX_CONCURRENCY = 64
 Rerun = Literal["none", "all", "failed"]
 
@@ -55,6 +58,7 @@ class TaskManager:
         self.scheduler = Scheduler(max_concurrency)
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._runs: dict[str, TreeRun] = {}
+        self.resume_errors: dict[str, str] = {}
         _live_owners.add(self.owner_id)
 
     @property
@@ -140,6 +144,9 @@ class TaskManager:
         self.events.publish(
             EventKind.TREE_STARTED, root.id, root.id, root.name, TaskStatus.IN_PROGRESS.value
         )
+        if root.started_at is None and to_run:  # marks the run as begun, for resume
+            root.started_at = datetime.now(UTC)
+            self.storage.write_behind(root.id, {"started_at": root.started_at})
         try:
             try:
                 for hook in get_task_tree_hooks("on_tree_started"):
@@ -222,11 +229,26 @@ class TaskManager:
         return chosen
 
     async def resume_interrupted(self) -> list[TreeResult]:
-        """Run again the trees a crashed process left unfinished (interrupted attempts count)."""
-        results = []
+        """Run again the trees a crashed process left unfinished (interrupted attempts count).
+
+        Every interrupted tree is found (also one whose run had begun but whose next tasks
+        had not started), and each is resumed on its own: a tree that cannot be loaded or run
+        is logged and skipped, the others still run. Their errors are in
+        :attr:`resume_errors` afterwards (root id -> reason).
+        """
+        results: list[TreeResult] = []
+        self.resume_errors: dict[str, str] = {}
         for root_id in await self.storage.interrupted_roots(sorted(_live_owners)):
-            if root_id not in _running_roots:
+            if root_id in _running_roots:
+                continue
+            try:
                 results.append(await self.execute_tree(root_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                self.resume_errors[root_id] = reason
+                log.error("could not resume the tree %s: %s", root_id, reason)
         return results
 
     # -- queued trees (PostgreSQL workers) ---------------------------------------------------
