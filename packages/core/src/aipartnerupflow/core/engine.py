@@ -3,9 +3,10 @@
 A run keeps its tree in memory: each task knows its dependents and how many of its
 dependencies are still open. When a task ends, only its dependents are looked at; ready tasks
 wait in one priority queue per engine (priority, then submission order) and start while fewer
-than ``max_concurrency`` tasks run. The start of every attempt is durable before its executor is called (write-ahead: the
-starts of tasks that become ready together are one commit); ends and progress go to the store
-as write-behind (group commit), in order, so an end is durable before any dependent starts.
+than ``max_concurrency`` tasks run. The start of every attempt is durable before its executor
+is called (write-ahead: the starts of tasks that become ready together are one commit); ends
+and progress go to the store as write-behind (group commit), in order, so an end is durable
+before any dependent starts.
 """
 
 from __future__ import annotations
@@ -331,7 +332,9 @@ class TreeRun:
             if node.start is None:
                 if task.attempts >= max_attempts:  # the process running the last one died
                     return _FAILED, None, _lost(task.attempts, max_attempts)
-                node.start = self.store.write_ahead({task.id: self._mark_started(node)})
+                node.start = asyncio.ensure_future(
+                    self.store.write_ahead({task.id: self._mark_started(node)})
+                )
             start, node.start = node.start, None
             failed = (await asyncio.shield(start)).get(task.id)
             if failed is not None:

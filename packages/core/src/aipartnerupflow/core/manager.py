@@ -237,7 +237,7 @@ class TaskManager:
         :attr:`resume_errors` afterwards (root id -> reason).
         """
         results: list[TreeResult] = []
-        self.resume_errors: dict[str, str] = {}
+        self.resume_errors = {}
         for root_id in await self.storage.interrupted_roots(sorted(_live_owners)):
             if root_id in _running_roots:
                 continue
