@@ -161,6 +161,17 @@ def _cause(exc: BaseException) -> str:
 
 def _disconnected(exc: BaseException) -> bool:
     """The database connection is gone (server restart, terminated backend, network)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if _disconnect_error(current):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+def _disconnect_error(exc: BaseException) -> bool:
     if getattr(exc, "connection_invalidated", False):
         return True
     cause = getattr(exc, "orig", None) or exc
@@ -250,21 +261,31 @@ class _DbThread(threading.Thread):
     def _run_call(self, job: _Call) -> None:
         if not job.future.set_running_or_notify_cancel():
             return
-        try:
-            driver = self._driver()
-            result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
-            driver.end_call(failed=False)
-            job.future.set_result(result)
-        except BaseException as exc:
-            if self.driver is not None:
-                try:
-                    self.driver.end_call(failed=True)
-                except Exception:  # pragma: no cover - connection already broken
-                    log.exception("rollback failed")
-            if _disconnected(exc):  # the next call connects again
-                log.warning("database connection lost (%s); reconnecting on next use", exc)
+        delay = 0.05
+        for attempt in range(_RECONNECTS + 1):
+            try:
+                driver = self._driver()
+                result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
+                driver.end_call(failed=False)
+                job.future.set_result(result)
+                return
+            except BaseException as exc:
+                if self.driver is not None:
+                    try:
+                        self.driver.end_call(failed=True)
+                    except Exception:  # pragma: no cover - connection already broken
+                        log.exception("rollback failed")
+                if not _disconnected(exc) or attempt == _RECONNECTS:
+                    if _disconnected(exc):
+                        self._disconnect()  # the next call connects again
+                    job.future.set_exception(exc)
+                    return
+                # The server ended the session, so its open transaction was rolled back:
+                # run the call again on a new connection.
+                log.warning("database connection lost (%s); running the call again", exc)
                 self._disconnect()
-            job.future.set_exception(exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _driver(self) -> Driver:
         if self.driver is None:
