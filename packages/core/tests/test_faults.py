@@ -32,6 +32,8 @@ from ._faults import Report, check_invariants, random_tree, read_log
 from .conftest import POSTGRES_URL
 
 log = logging.getLogger("test_faults")
+PLUGIN = ["fault_executors"]
+PG = pytest.mark.postgres
 
 
 @pytest.fixture
@@ -180,8 +182,7 @@ class _Workers:
     def spawn(self) -> None:
         self.procs.append(
             subprocess.Popen(
-                [sys.executable, "-m", "aipartnerupflow.core.worker", self.url, "8"]
-                + ["fault_executors"],
+                [sys.executable, "-m", "aipartnerupflow.core.worker", self.url, "8", *PLUGIN],
                 env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
