@@ -76,6 +76,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _state(task: TaskModel) -> dict[str, Any]:
+    """The run-state columns of a task as one change set. Starts and ends write the same
+    columns, so a group-commit batch of both is one statement."""
+    return {
+        "status": task.status,
+        "attempts": task.attempts,
+        "error": task.error,
+        "result": task.result,
+        "progress": task.progress,
+        "started_at": task.started_at,
+        "completed_at": task.completed_at,
+        "updated_at": task.updated_at,
+        "lease_owner": task.lease_owner,
+        "lease_expires_at": task.lease_expires_at,
+    }
+
+
 def _lost(attempts: int, max_attempts: int) -> str:
     return (
         f"the process running attempt {attempts} of {max_attempts} ended before the attempt did "
@@ -190,19 +207,7 @@ class TreeRun:
         task.updated_at = now
         task.lease_owner = None
         task.lease_expires_at = None
-        changes: dict[str, Any] = {
-            "status": status,
-            "error": error,
-            "progress": task.progress,
-            "completed_at": now,
-            "updated_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        if status == _COMPLETED:
-            changes["result"] = task.result
-        changes["attempts"] = task.attempts
-        self.store.write_behind(task.id, changes)
+        self.store.write_behind(task.id, _state(task))
         self.bus.publish(
             EventKind.TASK_STATUS,
             self.root.id,
@@ -389,15 +394,9 @@ class TreeRun:
             progress=task.progress,
             message=f"attempt {task.attempts}",
         )
-        return {
-            "status": _IN_PROGRESS,
-            "attempts": task.attempts,
-            "started_at": now,
-            "updated_at": now,
-            "lease_owner": task.lease_owner,
-            "lease_expires_at": task.lease_expires_at,
-            "error": None,
-        }
+        task.error = None
+        task.completed_at = None
+        return _state(task)
 
     async def _attempt(self, node: _Node) -> Any:
         assert node.method is not None
