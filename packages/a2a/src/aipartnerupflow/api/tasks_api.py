@@ -314,7 +314,12 @@ class TasksApi:
                 await self._task(root_id, caller)
             except RpcError:
                 continue  # another user's tree
-            results.append((await self.manager.execute_tree(root_id)).to_dict())
+            try:
+                results.append((await self.manager.execute_tree(root_id)).to_dict())
+            except Exception as exc:  # one bad tree must not stop the others
+                results.append(
+                    {"root_id": root_id, "status": "failed", "error": f"not resumed: {exc}"}
+                )
         return results
 
     async def stream(
