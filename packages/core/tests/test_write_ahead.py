@@ -204,3 +204,51 @@ async def test_resume_finds_a_tree_whose_run_began_but_has_nothing_in_progress(
     assert [r.root_id for r in results] == ["a"]
     assert results[0].task("b").status == "completed"
     assert results[0].task("a").attempts == 1  # the finished task did not run again
+
+
+class Reports(ExecutableTask):
+    id = "wa_reports"
+
+    async def execute(self, inputs: dict[str, Any]) -> Any:
+        self.context.report_progress(0.5, "half way")
+        await asyncio.sleep(0.5)  # the worker sends progress a few times a second
+        return {"done": True}
+
+
+@pytest.mark.postgres
+async def test_workers_send_progress_and_give_post_hooks_the_merged_inputs(
+    pg_db: str, registry: ExecutorRegistry
+) -> None:
+    from aipartnerupflow.core.hooks import register_post_hook
+    from aipartnerupflow.core.worker import Worker
+
+    registry.register(Reports)
+    post: list[tuple[str, dict[str, Any]]] = []
+    clear_hooks()
+    register_post_hook(lambda task, inputs, result: post.append((task.id, dict(inputs))))
+    try:
+        async with TaskManager(create_session(pg_db), registry=registry) as tm:
+            await tm.storage.initialize()
+            worker = Worker(pg_db, registry=registry, poll_seconds=0.1)
+            runner = asyncio.create_task(worker.run())
+            tree = await tm.submit(
+                [
+                    {"id": "p", "name": "p", "schemas": {"method": "wa_reports"}},
+                    {
+                        "id": "q",
+                        "name": "q",
+                        "parent_id": "p",
+                        "dependencies": ["p"],
+                        "inputs": {"given": 1},
+                        "schemas": {"method": "wa_echo"},
+                    },
+                ]
+            )
+            events = [e async for e in tm.stream(tree.task.id)]
+            worker.stop()
+            await runner
+    finally:
+        clear_hooks()
+    progress = [e for e in events if e.kind == "task_progress"]
+    assert progress and progress[0].progress == 0.5 and progress[0].message == "half way"
+    assert ("q", {"given": 1, "p": {"done": True}}) in post
