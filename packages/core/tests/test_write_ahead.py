@@ -252,3 +252,26 @@ async def test_workers_send_progress_and_give_post_hooks_the_merged_inputs(
     progress = [e for e in events if e.kind == "task_progress"]
     assert progress and progress[0].progress == 0.5 and progress[0].message == "half way"
     assert ("q", {"given": 1, "p": {"done": True}}) in post
+
+
+async def test_write_ahead_can_be_turned_off(tmp_path: Path, registry: ExecutorRegistry) -> None:
+    store = create_session(f"duckdb:///{tmp_path / 'off.duckdb'}")
+    calls: list[int] = []
+    original = store.write_ahead
+
+    def recording(changes: dict[str, dict[str, Any]]) -> Any:
+        calls.append(len(changes))
+        return original(changes)
+
+    store.write_ahead = recording  # type: ignore[method-assign]
+    async with TaskManager(store, registry=registry, write_ahead=False) as tm:
+        result = await tm.run_tasks(
+            [{"id": "r", "name": "r", "schemas": {"method": "wa_noop"}}]
+            + [
+                {"id": f"k{i}", "name": "k", "parent_id": "r", "schemas": {"method": "wa_noop"}}
+                for i in range(10)
+            ]
+        )
+        stored = await store.get_tree("r")
+    assert result.status == "completed" and calls == []
+    assert all(t.status == "completed" and t.attempts == 1 for t in stored)

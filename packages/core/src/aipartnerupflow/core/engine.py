@@ -40,6 +40,7 @@ from aipartnerupflow.core.validation import resolve_method
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
+    from aipartnerupflow.core.storage.base import TaskStorage
 
 __all__ = ["LEASE_SECONDS", "Scheduler", "TreeRun"]
 
@@ -337,8 +338,8 @@ class TreeRun:
             if node.start is None:
                 if task.attempts >= max_attempts:  # the process running the last one died
                     return _FAILED, None, _lost(task.attempts, max_attempts)
-                node.start = asyncio.ensure_future(
-                    self.store.write_ahead({task.id: self._mark_started(node)})
+                node.start = self.manager.scheduler.record_starts(
+                    self.store, {task.id: self._mark_started(node)}
                 )
             start, node.start = node.start, None
             failed = (await asyncio.shield(start)).get(task.id)
@@ -439,10 +440,11 @@ class TreeRun:
 class Scheduler:
     """Ready tasks of every run of one engine, started by priority within a concurrency bound."""
 
-    def __init__(self, max_concurrency: int) -> None:
+    def __init__(self, max_concurrency: int, *, write_ahead: bool = True) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.max_concurrency = max_concurrency
+        self.write_ahead = write_ahead
         self.running = 0
         self._heap: list[tuple[int, int, int, int, TreeRun, _Node]] = []
         self._tie = itertools.count()
@@ -479,13 +481,7 @@ class Scheduler:
         for run, node in starting:
             if run.may_start(node):
                 changes[node.task.id] = run._mark_started(node)
-        start: asyncio.Future[dict[str, str]] | None = None
-        if changes:
-            try:
-                start = asyncio.ensure_future(starting[0][0].store.write_ahead(changes))
-            except Exception as exc:  # the store is closed: these attempts cannot begin
-                start = loop.create_future()
-                start.set_result({i: f"{type(exc).__name__}: {exc}" for i in changes})
+        start = self.record_starts(starting[0][0].store, changes) if changes else None
         for run, node in starting:
             if node.task.id in changes:
                 node.start = start
@@ -493,6 +489,24 @@ class Scheduler:
             node.job = job
             self._jobs.add(job)
             job.add_done_callback(self._jobs.discard)
+
+    def record_starts(
+        self, store: TaskStorage, changes: dict[str, dict[str, Any]]
+    ) -> asyncio.Future[dict[str, str]]:
+        """Queue attempt starts; the future resolves once they are durable (write-ahead), or at
+        once when write-ahead is off. Its value maps the ids that could not be stored to why."""
+        loop = asyncio.get_running_loop()
+        try:
+            if self.write_ahead:
+                return asyncio.ensure_future(store.write_ahead(changes))
+            for task_id, fields in changes.items():
+                store.write_behind(task_id, fields)
+            failed: dict[str, str] = {}
+        except Exception as exc:  # the store is closed: these attempts cannot begin
+            failed = {i: f"{type(exc).__name__}: {exc}" for i in changes}
+        done: asyncio.Future[dict[str, str]] = loop.create_future()
+        done.set_result(failed)
+        return done
 
     async def cancel_all(self) -> None:
         """Stop everything (engine shutdown)."""

@@ -41,7 +41,10 @@ class TaskManager:
     """Runs task trees stored in a :class:`TaskStorage`.
 
     ``TaskManager(create_session())`` as in the original project; ``max_concurrency`` bounds
-    how many tasks run at once across every tree this manager runs.
+    how many tasks run at once across every tree this manager runs. ``write_ahead=False``
+    trades the write-ahead attempt start (committed before the executor is called) for speed:
+    starts are then written behind, so after a crash an attempt number may be handed out
+    again and a task that just started may be found ``pending``.
     """
 
     def __init__(
@@ -50,12 +53,13 @@ class TaskManager:
         *,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         registry: ExecutorRegistry | None = None,
+        write_ahead: bool = True,
     ) -> None:
         self.storage = session if session is not None else get_default_session()
         self.task_repository = TaskRepository(self.storage)
         self.registry = registry or get_executor_registry()
         self.events = EventBus()
-        self.scheduler = Scheduler(max_concurrency)
+        self.scheduler = Scheduler(max_concurrency, write_ahead=write_ahead)
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._runs: dict[str, TreeRun] = {}
         self.resume_errors: dict[str, str] = {}
