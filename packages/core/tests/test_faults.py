@@ -531,10 +531,14 @@ async def test_in_process_run_survives_terminated_connections(
         t["inputs"] = {"jitter": 0.02}
     kills = 0
 
+    effects = fault_dir / "effects.log"
+
     async def killer() -> None:
         nonlocal kills
+        while not effects.exists():  # the run has begun (the tree is stored)
+            await asyncio.sleep(0.01)
         while True:
-            await asyncio.sleep(0.15)
+            await asyncio.sleep(0.2)
 
             def kill() -> int:
                 with admin.connect() as conn:
