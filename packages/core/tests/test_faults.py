@@ -448,13 +448,19 @@ async def test_hostile_results_on_workers_fail_only_their_task(
     assert len(calls) == len(set(calls)) == len(stored), "nothing ran twice"
 
 
-async def test_store_isolates_a_row_it_cannot_write(tmp_path: Path) -> None:
+async def test_store_isolates_a_row_it_cannot_write(
+    tmp_path: Path, registry: ExecutorRegistry
+) -> None:
     """A value that slips past every check fails only its own row of the batch."""
     store = create_session(f"duckdb:///{tmp_path / 'iso.duckdb'}")
-    async with TaskManager(store) as tm:
+    effect = {"method": "fault_effect"}  # the tree is only stored, never run
+    async with TaskManager(store, registry=registry) as tm:
         tree = await tm.create_task_tree_from_array(
             [{"id": "root", "name": "root"}]
-            + [{"id": f"c{i}", "name": f"c{i}", "parent_id": "root"} for i in range(20)]
+            + [
+                {"id": f"c{i}", "name": f"c{i}", "parent_id": "root", "schemas": effect}
+                for i in range(20)
+            ]
         )
         assert tree.task.id == "root"
         for i in range(20):

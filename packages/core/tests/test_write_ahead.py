@@ -193,7 +193,9 @@ async def test_resume_finds_a_tree_whose_run_began_but_has_nothing_in_progress(
                 },
             ]
         )
-        await tm.create_task_tree_from_array([{"id": "fresh", "name": "fresh"}])
+        await tm.create_task_tree_from_array(
+            [{"id": "fresh", "name": "fresh", "schemas": {"method": "wa_noop"}}]
+        )
         from datetime import UTC, datetime
 
         await tm.storage.update_task(
