@@ -195,13 +195,24 @@ class _Ahead:
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[dict[str, str]] = self.loop.create_future()
 
-    def done(self, failed: dict[str, str]) -> None:
-        def resolve() -> None:
-            if not self.future.done():
-                self.future.set_result(failed)
 
+def _resolve_all(resolutions: list[tuple[_Ahead, dict[str, str]]]) -> None:
+    """Resolve the futures of one batch (on their loop)."""
+    for ahead, failed in resolutions:
+        if not ahead.future.done():
+            ahead.future.set_result(failed)
+
+
+def _tell(waiters: list[_Ahead], failed: dict[str, str]) -> None:
+    """Tell the write-ahead callers of one batch which of their rows failed: one wake-up per
+    event loop for the whole batch, not one per caller."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Ahead, dict[str, str]]]] = {}
+    for waiter in waiters:
+        mine = {i: failed[i] for i in waiter.changes if i in failed} if failed else {}
+        by_loop.setdefault(waiter.loop, []).append((waiter, mine))
+    for loop, resolutions in by_loop.items():
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
-            self.loop.call_soon_threadsafe(resolve)
+            loop.call_soon_threadsafe(_resolve_all, resolutions)
 
 
 @dataclass(slots=True)
@@ -254,9 +265,8 @@ class _DbThread(threading.Thread):
     def _commit(self, pending: dict[str, dict[str, Any]], waiters: list[_Ahead]) -> None:
         """Write one batch, then tell the write-ahead callers which of their rows failed."""
         failed = self._write(pending)
-        for waiter in waiters:
-            mine = {i: failed[i] for i in waiter.changes if i in failed}
-            waiter.done(mine)
+        if waiters:
+            _tell(waiters, failed)
 
     def _run_call(self, job: _Call) -> None:
         if not job.future.set_running_or_notify_cancel():
