@@ -19,6 +19,7 @@ from aipartnerupflow.core.manager import TaskManager
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry
 from aipartnerupflow.core.storage import create_session
+from aipartnerupflow.core.storage.sql_store import SqlTaskStorage
 
 from .conftest import POSTGRES_URL
 
@@ -277,3 +278,20 @@ async def test_write_ahead_can_be_turned_off(tmp_path: Path, registry: ExecutorR
         stored = await store.get_tree("r")
     assert result.status == "completed" and calls == []
     assert all(t.status == "completed" and t.attempts == 1 for t in stored)
+
+
+@pytest.mark.postgres
+async def test_postgres_task_pages_leave_room_for_hot_updates(pg_db: str) -> None:
+    """Run-state updates touch no indexed column; with room on the page they stay HOT."""
+    store = create_session(pg_db)
+    await store.initialize()
+    assert isinstance(store, SqlTaskStorage)
+
+    def options(conn: sa.Connection) -> Any:
+        sql = "SELECT reloptions FROM pg_class WHERE relname = 'apflow_tasks'"
+        return conn.execute(sa.text(sql)).scalar()
+
+    try:
+        assert store.call_sync(options) == ["fillfactor=50"]
+    finally:
+        await store.close()
