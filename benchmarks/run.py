@@ -115,7 +115,8 @@ async def _one(name: str, db_url: str) -> dict[str, Any]:
     registry.register(Sleep)
     store = create_session(db_url)
     await store.initialize()
-    tm = TaskManager(store, registry=registry, max_concurrency=64)
+    write_ahead = os.environ.get("APFLOW_BENCH_WRITE_BEHIND") != "1"
+    tm = TaskManager(store, registry=registry, max_concurrency=64, write_ahead=write_ahead)
     # warm-up: one-time costs of a process (model building, first statements) are not the
     # engine's steady state; start-up is measured by the import row and the CLI benchmark
     await tm.run_tasks([{"name": "warm-up", "schemas": {"method": "bench_noop"}}])
@@ -189,7 +190,14 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", default=WORKLOADS)
     parser.add_argument("--compare", type=Path)
     parser.add_argument("--save", type=Path)
+    parser.add_argument(
+        "--write-behind",
+        action="store_true",
+        help="TaskManager(write_ahead=False): attempt starts written behind, as before write-ahead",
+    )
     args = parser.parse_args()
+    if args.write_behind:
+        os.environ["APFLOW_BENCH_WRITE_BEHIND"] = "1"
     if args.one:
         if args.backend == "postgres":
             with _postgres_database(args.postgres_url) as url:

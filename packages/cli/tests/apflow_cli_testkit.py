@@ -149,6 +149,7 @@ def slow_tree(marker: Path, seconds: float = 60) -> str:
                 "name": "Root",
                 "schemas": {"method": "cli_slow"},
                 "inputs": {"seconds": seconds, "started_file": str(marker)},
+                "retry": {"max_attempts": 2},  # an attempt cut short by a crash counts
             },
             {
                 "id": "kid",
@@ -156,6 +157,7 @@ def slow_tree(marker: Path, seconds: float = 60) -> str:
                 "parent_id": "root",
                 "schemas": {"method": "cli_slow"},
                 "inputs": {"seconds": seconds},
+                "retry": {"max_attempts": 2},
             },
             {
                 "id": "after",

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -173,11 +172,7 @@ def test_resume_through_the_daemon(sandbox: Env, apflow: Run, daemon: Callable[.
         "--tasks",
         slow_tree(marker, seconds=2),
     )
-    wait_for(marker)
-    # The marker is written once the task runs; its in_progress state is committed by the
-    # group-commit thread a moment later. Give that commit time (the task runs for 2 s) so
-    # the crash leaves an interrupted tree, which is what this test is about.
-    time.sleep(0.5)
+    wait_for(marker)  # the task runs, so its in_progress state was committed before (write-ahead)
     crashed.kill()  # SIGKILL: tasks stay in_progress, owned by a dead process
     crashed.communicate()
     daemon(AIPARTNERUPFLOW_RESUME_INTERRUPTED="0")

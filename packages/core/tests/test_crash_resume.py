@@ -53,7 +53,12 @@ RUNNER = textwrap.dedent("""
 
 def _tasks(n: int) -> list[dict[str, object]]:
     tasks: list[dict[str, object]] = [
-        {"id": "root", "name": "root", "schemas": {"method": "side_effect"}}
+        {
+            "id": "root",
+            "name": "root",
+            "schemas": {"method": "side_effect"},
+            "retry": {"max_attempts": 3},
+        }
     ]
     for i in range(n):
         deps = [f"t{i - 1}"] if i % 3 else []
@@ -64,6 +69,7 @@ def _tasks(n: int) -> list[dict[str, object]]:
                 "parent_id": "root",
                 "dependencies": deps,
                 "schemas": {"method": "side_effect"},
+                "retry": {"max_attempts": 3},  # an interrupted attempt counts as one
             }
         )
     return tasks

@@ -112,7 +112,7 @@ async def test_schema_is_migrated_with_a_version_table(tmp_path: Path) -> None:
         return version.scalar(), sa.inspect(conn).get_table_names()
 
     version, tables = store.call_sync(read)
-    assert version == "0002" and "apflow_tasks" in tables
+    assert version == "0003" and "apflow_tasks" in tables
     await store.close()
 
 

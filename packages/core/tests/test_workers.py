@@ -242,7 +242,10 @@ async def test_killed_worker_tasks_are_reclaimed_and_only_killed_attempts_repeat
     workers.start(3, concurrency=4)
     try:
         await workers.ready()
-        tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
+        retry = {"max_attempts": 3}  # a lost worker's attempt counts as one
+        tasks = [
+            {"id": "root", "name": "root", "schemas": {"method": "w_count"}, "retry": retry}
+        ] + [
             {
                 "id": f"t{i}",
                 "name": f"t{i}",
@@ -250,6 +253,7 @@ async def test_killed_worker_tasks_are_reclaimed_and_only_killed_attempts_repeat
                 "inputs": {"sleep": 0.15},
                 "dependencies": [f"t{i - 3}"] if i >= 3 else [],
                 "schemas": {"method": "w_count"},
+                "retry": retry,
             }
             for i in range(60)
         ]
@@ -296,7 +300,16 @@ async def test_late_write_from_an_expired_lease_is_rejected(
     manager: TaskManager, pg_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SIDE_EFFECT_LOG", str(tmp_path / "effects.log"))
-    tree = await manager.submit([{"id": "root", "name": "root", "schemas": {"method": "w_count"}}])
+    tree = await manager.submit(
+        [
+            {
+                "id": "root",
+                "name": "root",
+                "schemas": {"method": "w_count"},
+                "retry": {"max_attempts": 2},  # worker-A's lost attempt counts as one
+            }
+        ]
+    )
     table = manager.storage.table.name  # type: ignore[attr-defined]
     conn = await connect(pg_url)
     try:

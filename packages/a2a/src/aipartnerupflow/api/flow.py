@@ -250,6 +250,7 @@ class FlowAgentExecutor(AgentExecutor):
             crash = RuntimeError("the engine cancelled the run")
         except Exception as exc:
             crash = exc
+            result = await _stored_result(manager, run.root_id)
         if result is not None:
             for outcome in result.tasks:
                 if outcome.status == "completed" and outcome.id not in artifacts:
@@ -351,6 +352,25 @@ class FlowAgentExecutor(AgentExecutor):
                         f"{self.service.cancel_grace_seconds:g}s)",
                     )
                 )
+
+
+async def _stored_result(manager: Any, root_id: str) -> TreeResult | None:
+    """The tree's outcome as stored, when the run raised (a database blip) but every task
+    ended anyway; None when it cannot be read or is unfinished. Tried a few times."""
+    from aipartnerupflow.core.results import TreeResult
+    from aipartnerupflow.core.status import TaskStatus as CoreStatus
+
+    for delay in (0.0, 0.2, 0.5, 1.0, 2.0):
+        await asyncio.sleep(delay)
+        try:
+            tasks = await manager.storage.get_tree(root_id)
+        except Exception as exc:
+            log.warning("could not read tree %s after its run failed: %s", root_id, exc)
+            continue
+        if tasks and all(CoreStatus.is_terminal(t.status) for t in tasks):
+            return TreeResult.of(root_id, tasks)
+        return None
+    return None
 
 
 def _root_of(task: Task | None) -> str | None:

@@ -3,7 +3,10 @@
 A run keeps its tree in memory: each task knows its dependents and how many of its
 dependencies are still open. When a task ends, only its dependents are looked at; ready tasks
 wait in one priority queue per engine (priority, then submission order) and start while fewer
-than ``max_concurrency`` tasks run. State changes go to the store as write-behind (group commit).
+than ``max_concurrency`` tasks run. The start of every attempt is durable before its executor
+is called (write-ahead: the starts of tasks that become ready together are one commit); ends
+and progress go to the store as write-behind (group commit), in order, so an end is durable
+before any dependent starts.
 """
 
 from __future__ import annotations
@@ -22,15 +25,22 @@ from aipartnerupflow.core.context import _set_current
 from aipartnerupflow.core.events import EventKind
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.core.hooks import get_post_hooks, run_hook
-from aipartnerupflow.core.invoke import CANCEL_GRACE_SECONDS, backoff_delay, invoke
+from aipartnerupflow.core.invoke import (
+    CANCEL_GRACE_SECONDS,
+    attempt_limit,
+    backoff_delay,
+    invoke,
+)
 from aipartnerupflow.core.invoke import FinalFailure as _Final
 from aipartnerupflow.core.invoke import RetryableFailure as _Retry
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.storable import storable_text
 from aipartnerupflow.core.validation import resolve_method
 
 if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
+    from aipartnerupflow.core.storage.base import TaskStorage
 
 __all__ = ["LEASE_SECONDS", "Scheduler", "TreeRun"]
 
@@ -54,6 +64,8 @@ class _Node:
     runs: bool = True
     cancel_requested: bool = False
     job: asyncio.Task[None] | None = None
+    start: asyncio.Future[dict[str, str]] | None = None
+    unstarted: bool = False  # an attempt was counted but its executor not yet called
     executor: ExecutableTask | None = None
     method: str | None = None
     in_attempt: bool = False
@@ -63,6 +75,30 @@ class _Node:
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+def _state(task: TaskModel) -> dict[str, Any]:
+    """The run-state columns of a task as one change set. Starts and ends write the same
+    columns, so a group-commit batch of both is one statement."""
+    return {
+        "status": task.status,
+        "attempts": task.attempts,
+        "error": task.error,
+        "result": task.result,
+        "progress": task.progress,
+        "started_at": task.started_at,
+        "completed_at": task.completed_at,
+        "updated_at": task.updated_at,
+        "lease_owner": task.lease_owner,
+        "lease_expires_at": task.lease_expires_at,
+    }
+
+
+def _lost(attempts: int, max_attempts: int) -> str:
+    return (
+        f"the process running attempt {attempts} of {max_attempts} ended before the attempt did "
+        f"(lost {attempts} time{'s' if attempts != 1 else ''}); max_attempts is used up"
+    )
 
 
 def _short(text: str | None, limit: int = 300) -> str:
@@ -133,7 +169,7 @@ class TreeRun:
                 work.extend(self._end(node, reason[0], None, reason[1]))
                 continue
             if node.method is None:
-                work.extend(self._end(node, _COMPLETED, node.task.result, None, ran=False))
+                work.extend(self._end(node, _COMPLETED, node.task.result, None))
                 continue
             node.state = _READY
             self.manager.scheduler.push(self, node)
@@ -155,15 +191,14 @@ class TreeRun:
                 )
         return None
 
-    def _end(
-        self, node: _Node, status: str, result: Any, error: str | None, *, ran: bool = True
-    ) -> list[_Node]:
+    def _end(self, node: _Node, status: str, result: Any, error: str | None) -> list[_Node]:
         """Record a node's end; returns the dependents that became ready to decide."""
         if node.state == _DONE:
             return []
         node.state = _DONE
         task = node.task
         now = _now()
+        error = storable_text(error)
         task.status = status
         task.error = error
         if status == _COMPLETED:
@@ -173,20 +208,7 @@ class TreeRun:
         task.updated_at = now
         task.lease_owner = None
         task.lease_expires_at = None
-        changes: dict[str, Any] = {
-            "status": status,
-            "error": error,
-            "progress": task.progress,
-            "completed_at": now,
-            "updated_at": now,
-            "lease_owner": None,
-            "lease_expires_at": None,
-        }
-        if status == _COMPLETED:
-            changes["result"] = task.result
-        if not ran:
-            changes["attempts"] = task.attempts
-        self.store.write_behind(task.id, changes)
+        self.store.write_behind(task.id, _state(task))
         self.bus.publish(
             EventKind.TASK_STATUS,
             self.root.id,
@@ -210,7 +232,15 @@ class TreeRun:
     def finish(self, node: _Node, status: str, result: Any, error: str | None) -> None:
         """End a running node and decide the dependents it releases."""
         self.manager.scheduler.release()
-        self._settle(self._end(node, status, result, error))
+        try:
+            self._settle(self._end(node, status, result, error))
+        except Exception:  # the store is closed, a listener broke...: the run must still end
+            log.exception("task %s: could not record its end", node.task.id)
+            if node.state != _DONE:
+                node.state = _DONE
+                self.open -= 1
+            if self.open <= 0 and not self.done.done():
+                self.done.set_result(None)
 
     # -- cancellation ----------------------------------------------------------------------
 
@@ -254,42 +284,71 @@ class TreeRun:
     # -- execution -------------------------------------------------------------------------
 
     async def execute(self, node: _Node) -> None:
-        """Run one task to its end, with retries and timeout; the end is always recorded."""
+        """Run one task to its end, with retries and timeout; the end is always recorded.
+
+        Whatever goes wrong in here (a bad retry setting, a result that cannot be stored, a
+        bug) fails this task with the reason and frees its slot; it never hangs the tree.
+        """
         task = node.task
         status, result, error = _FAILED, None, None
         node.in_attempt = True
         try:
-            status, result, error = await self._attempts(node)
-        except asyncio.CancelledError:
-            node.cancel_requested = True  # engine shutdown or an explicit cancel
-        finally:
-            node.in_attempt = False
-            node.executor = None
-            _set_current(None)
-        if node.cancel_requested:  # whatever the executor did once it was told to stop
-            status, result, error = _CANCELLED, None, "cancelled"
-        elif task.attempts > 1 and status == _FAILED:
-            error = f"{error} (after {task.attempts} attempts)"
-        node.finishing = True  # from here on, a cancel request no longer applies
-        task.status, task.error = status, error
-        try:
-            for hook in get_post_hooks():
-                await run_hook(
-                    hook, task, node.inputs if node.inputs is not None else task.inputs, result
-                )
-        except asyncio.CancelledError:
-            log.warning("post-hooks of task %s were interrupted", task.id)
+            try:
+                status, result, error = await self._attempts(node)
+            except asyncio.CancelledError:
+                node.cancel_requested = True  # engine shutdown or an explicit cancel
+            except Exception as exc:
+                log.exception("task %s: unexpected error in the engine", task.id)
+                status, result = _FAILED, None
+                error = f"the engine failed while running the task: {type(exc).__name__}: {exc}"
+            finally:
+                node.in_attempt = False
+                node.executor = None
+                _set_current(None)
+            if node.unstarted:  # cancelled before the executor saw this attempt: not one
+                node.unstarted = False
+                task.attempts -= 1
+            if node.cancel_requested:  # whatever the executor did once it was told to stop
+                status, result, error = _CANCELLED, None, "cancelled"
+            elif task.attempts > 1 and status == _FAILED:
+                error = f"{error} (after {task.attempts} attempts)"
+            node.finishing = True  # from here on, a cancel request no longer applies
+            task.status, task.error = status, error
+            try:
+                for hook in get_post_hooks():
+                    await run_hook(
+                        hook, task, node.inputs if node.inputs is not None else task.inputs, result
+                    )
+            except asyncio.CancelledError:
+                log.warning("post-hooks of task %s were interrupted", task.id)
         finally:
             self.finish(node, status, result, error)
 
     async def _attempts(self, node: _Node) -> tuple[str, Any, str | None]:
         task = node.task
+        try:
+            max_attempts = attempt_limit(task.retry)
+        except _Final as exc:
+            node.start = None
+            return _FAILED, None, str(exc)
         retry = task.retry or {}
-        max_attempts = int(retry.get("max_attempts", 1))
         while True:
             if node.cancel_requested:
                 raise asyncio.CancelledError
-            self._mark_started(node)
+            if node.start is None:
+                if task.attempts >= max_attempts:  # the process running the last one died
+                    return _FAILED, None, _lost(task.attempts, max_attempts)
+                node.start = self.manager.scheduler.record_starts(
+                    self.store, {task.id: self._mark_started(node)}
+                )
+            start, node.start = node.start, None
+            failed = (await asyncio.shield(start)).get(task.id)
+            if failed is not None:
+                return (
+                    _FAILED,
+                    None,
+                    f"the start of attempt {task.attempts} was not stored: {failed}",
+                )
             try:
                 return _COMPLETED, await self._attempt(node), None
             except _Retry as exc:
@@ -308,27 +367,25 @@ class TreeRun:
             except _Final as exc:
                 return _FAILED, None, str(exc)
 
-    def _mark_started(self, node: _Node) -> None:
+    def may_start(self, node: _Node) -> bool:
+        """False when the node must end without a new attempt (its limit is used up, or its
+        retry setting is invalid): :meth:`execute` then ends it with the reason."""
+        try:
+            return node.task.attempts < attempt_limit(node.task.retry)
+        except _Final:
+            return False
+
+    def _mark_started(self, node: _Node) -> dict[str, Any]:
+        """A new attempt in memory; returns the row changes that make it durable."""
         task = node.task
         now = _now()
         task.attempts += 1
+        node.unstarted = True
         task.status = _IN_PROGRESS
         task.started_at = now
         task.updated_at = now
         task.lease_owner = self.manager.owner_id
         task.lease_expires_at = now + timedelta(seconds=LEASE_SECONDS)
-        self.store.write_behind(
-            task.id,
-            {
-                "status": _IN_PROGRESS,
-                "attempts": task.attempts,
-                "started_at": now,
-                "updated_at": now,
-                "lease_owner": task.lease_owner,
-                "lease_expires_at": task.lease_expires_at,
-                "error": None,
-            },
-        )
         self.bus.publish(
             EventKind.TASK_STATUS,
             self.root.id,
@@ -338,9 +395,13 @@ class TreeRun:
             progress=task.progress,
             message=f"attempt {task.attempts}",
         )
+        task.error = None
+        task.completed_at = None
+        return _state(task)
 
     async def _attempt(self, node: _Node) -> Any:
         assert node.method is not None
+        node.unstarted = False
         dep_results = {
             dep.task.id: dep.task.result for dep, _ in node.deps if dep.task.status == _COMPLETED
         }
@@ -379,10 +440,11 @@ class TreeRun:
 class Scheduler:
     """Ready tasks of every run of one engine, started by priority within a concurrency bound."""
 
-    def __init__(self, max_concurrency: int) -> None:
+    def __init__(self, max_concurrency: int, *, write_ahead: bool = True) -> None:
         if max_concurrency < 1:
             raise ValueError("max_concurrency must be at least 1")
         self.max_concurrency = max_concurrency
+        self.write_ahead = write_ahead
         self.running = 0
         self._heap: list[tuple[int, int, int, int, TreeRun, _Node]] = []
         self._tie = itertools.count()
@@ -401,17 +463,50 @@ class Scheduler:
         self.running -= 1
 
     def pump(self) -> None:
+        """Start ready tasks while slots are free; their starts are committed as one batch
+        (write-ahead) before any of their executors is called."""
         heap = self._heap
+        starting: list[tuple[TreeRun, _Node]] = []
         while heap and self.running < self.max_concurrency:
             *_, run, node = heapq.heappop(heap)
             if node.state != _READY:
                 continue
             node.state = _RUNNING
             self.running += 1
-            job = asyncio.get_running_loop().create_task(run.execute(node))
+            starting.append((run, node))
+        if not starting:
+            return
+        loop = asyncio.get_running_loop()
+        changes: dict[str, dict[str, Any]] = {}
+        for run, node in starting:
+            if run.may_start(node):
+                changes[node.task.id] = run._mark_started(node)
+        start = self.record_starts(starting[0][0].store, changes) if changes else None
+        for run, node in starting:
+            if node.task.id in changes:
+                node.start = start
+            job = loop.create_task(run.execute(node))
             node.job = job
             self._jobs.add(job)
             job.add_done_callback(self._jobs.discard)
+
+    def record_starts(
+        self, store: TaskStorage, changes: dict[str, dict[str, Any]]
+    ) -> asyncio.Future[dict[str, str]]:
+        """Queue attempt starts; the future resolves once they are durable (write-ahead), or at
+        once when write-ahead is off. Its value maps the ids that could not be stored to why."""
+        loop = asyncio.get_running_loop()
+        try:
+            if self.write_ahead:
+                return asyncio.ensure_future(store.write_ahead(changes))
+            for task_id, fields in changes.items():
+                store.write_behind(task_id, fields)
+            failed: dict[str, str] = {}
+        except Exception as exc:  # the store is closed: these attempts cannot begin
+            failed = {i: f"{type(exc).__name__}: {exc}" for i in changes}
+        done: asyncio.Future[dict[str, str]] = loop.create_future()
+        done.set_result(failed)
+        return done
 
     async def cancel_all(self) -> None:
         """Stop everything (engine shutdown)."""

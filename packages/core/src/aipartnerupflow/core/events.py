@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import inspect
 import itertools
 import logging
@@ -103,6 +104,7 @@ class EventBus:
         self._listeners: list[Callable[[TaskEvent], Any]] = []
         self._seq = itertools.count(1)
         self._pending: set[asyncio.Future[Any]] = set()
+        self._failures: dict[int, int] = {}
 
     def subscribe(self, root_id: str | None = None) -> Subscription:
         """A new subscription; it sees events published from now on."""
@@ -149,9 +151,28 @@ class EventBus:
                 if inspect.isawaitable(value):
                     future = asyncio.ensure_future(value)
                     self._pending.add(future)
-                    future.add_done_callback(self._pending.discard)
-            except Exception:
-                log.exception("event listener failed")
+                    future.add_done_callback(functools.partial(self._settled, who=listener))
+            except Exception as exc:
+                self._failed(listener, exc)
+
+    def _settled(self, future: asyncio.Future[Any], who: Callable[..., Any]) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            self._failed(who, future.exception())
+
+    def _failed(self, listener: Callable[..., Any], exc: BaseException | None) -> None:
+        """Log a listener's first failure with its name; later ones are only counted."""
+        key = id(listener)
+        count = self._failures.get(key, 0)
+        self._failures[key] = count + 1
+        if count == 0:
+            name = getattr(listener, "__qualname__", None) or type(listener).__qualname__
+            log.error(
+                "event listener %s failed (later failures of it are not logged): %s",
+                name,
+                exc,
+                exc_info=exc,
+            )
 
 
 class StreamingCallbacks:

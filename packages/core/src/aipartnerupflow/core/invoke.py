@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
 import random
 from collections.abc import Callable
 from typing import Any
@@ -33,11 +34,13 @@ from aipartnerupflow.core.inputs import (
 )
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.registry import ExecutorRegistry
+from aipartnerupflow.core.storable import encode_result
 
 __all__ = [
     "CANCEL_GRACE_SECONDS",
     "FinalFailure",
     "RetryableFailure",
+    "attempt_limit",
     "backoff_delay",
     "explicit_failure",
     "invoke",
@@ -73,13 +76,40 @@ def explicit_failure(result: Any) -> str | None:
     return None
 
 
+def attempt_limit(retry: Any) -> int:
+    """``retry.max_attempts`` (1 when absent); FinalFailure for a value that is no count."""
+    if retry is None:
+        return 1
+    if not isinstance(retry, dict):
+        raise FinalFailure(
+            f'retry must be an object such as {{"max_attempts": 3}}, not {type(retry).__name__}'
+        )
+    value = retry.get("max_attempts", 1)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise FinalFailure(
+            f"retry.max_attempts must be a whole number of at least 1, not {value!r}; "
+            "fix the task's retry setting and run it again"
+        )
+    return value
+
+
+def _seconds(retry: dict[str, Any], key: str, default: float) -> float:
+    value = retry.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
+        raise FinalFailure(f"retry.{key} must be a number of at least 0, not {value!r}")
+    return min(float(value), 86_400.0)
+
+
 def backoff_delay(retry: dict[str, Any], attempt: int, retry_after: float | None = None) -> float:
     """Exponential backoff with jitter before attempt ``attempt + 1``, at least
     ``retry_after`` (which :func:`invoke` keeps within ``max_backoff_seconds``)."""
-    base = float(retry.get("backoff_seconds", 0.5))
-    factor = float(retry.get("backoff_multiplier", 2.0))
-    cap = float(retry.get("max_backoff_seconds", 60.0))
-    delay: float = min(cap, base * factor ** (attempt - 1))
+    base = _seconds(retry, "backoff_seconds", 0.5)
+    factor = _seconds(retry, "backoff_multiplier", 2.0)
+    cap = _seconds(retry, "max_backoff_seconds", 60.0)
+    try:
+        delay: float = min(cap, base * factor ** min(attempt - 1, 64))
+    except OverflowError:
+        delay = cap
     if retry.get("jitter", True):
         delay *= random.uniform(0.5, 1.0)
     return max(delay, retry_after or 0.0)
@@ -148,18 +178,10 @@ async def invoke(
 ) -> Any:
     """Run one attempt; returns the JSON-serialisable result or raises a failure.
 
-    Pre-hooks may edit ``task.inputs``; such edits are saved through ``save_inputs``.
+    Pre-hooks run once dependency results are merged into the inputs, so they see them; the
+    edits they make to ``task.inputs`` are kept in the task's stored inputs (through
+    ``save_inputs``), the merged dependency results are not.
     """
-    hooks = get_pre_hooks()
-    if hooks:
-        before = json.dumps(task.inputs, sort_keys=True, default=str)
-        for hook in hooks:
-            await run_hook(hook, task)
-        if (
-            save_inputs is not None
-            and json.dumps(task.inputs, sort_keys=True, default=str) != before
-        ):
-            save_inputs(task.inputs)
     try:
         cls = registry.get(method)
     except PluginError as exc:
@@ -175,6 +197,9 @@ async def invoke(
         raise FinalFailure(f"executor {method!r} refused its params: {exc}") from None
     on_executor(executor)
     inputs = merge_dependency_results(task.inputs, task.schemas, dep_results)
+    hooks = get_pre_hooks()
+    if hooks:
+        inputs = await _run_pre_hooks(hooks, task, inputs, save_inputs)
     if on_inputs is not None:
         on_inputs(inputs)
     try:
@@ -224,13 +249,50 @@ async def invoke(
     reason = explicit_failure(result)
     if reason is not None:
         raise RetryableFailure(reason)
-    if result is None or type(result) in _PLAIN:
+    if result is None or (type(result) in _PLAIN and type(result) is not str):
+        if type(result) is float and not math.isfinite(result):
+            raise FinalFailure(
+                f"executor {method!r} returned a result that is not JSON-serialisable (float): "
+                f"{result!r}, which JSON cannot hold"
+            )
         return result
-    try:
-        json.dumps(result)
-    except (TypeError, ValueError) as exc:
+    _, problem = encode_result(result)
+    if problem is not None:
+        what = "is too large to store" if "bytes of JSON" in problem else "is not JSON-serialisable"
         raise FinalFailure(
-            f"executor {method!r} returned a result that is not JSON-serialisable "
-            f"({type(result).__name__}): {exc}"
-        ) from None
+            f"executor {method!r} returned a result that {what} ({type(result).__name__}): "
+            f"{problem}"
+        )
     return result
+
+
+async def _run_pre_hooks(
+    hooks: list[Callable[..., Any]],
+    task: TaskModel,
+    merged: dict[str, Any],
+    save_inputs: Callable[[dict[str, Any]], None] | None,
+) -> dict[str, Any]:
+    """Run pre-hooks on the merged inputs; returns them as the hooks left them."""
+    stored = task.inputs
+
+    def text(value: Any) -> str:
+        return json.dumps(value, sort_keys=True, default=str)
+
+    seen = {k: text(v) for k, v in merged.items()}
+    task.inputs = dict(merged)
+    try:
+        for hook in hooks:
+            await run_hook(hook, task)
+        edited = task.inputs if isinstance(task.inputs, dict) else dict(merged)
+    finally:
+        task.inputs = stored
+    changed = {k: v for k, v in edited.items() if k not in seen or seen[k] != text(v)}
+    removed = [k for k in seen if k not in edited]
+    if changed or removed:
+        before = json.dumps(stored, sort_keys=True, default=str)
+        kept = {k: v for k, v in stored.items() if k not in removed}
+        kept.update(changed)
+        task.inputs = kept
+        if save_inputs is not None and json.dumps(kept, sort_keys=True, default=str) != before:
+            save_inputs(kept)
+    return edited

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import os
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aipartnerupflow.core.engine import Scheduler, TreeRun
@@ -27,6 +29,7 @@ from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
 __all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
 
+log = logging.getLogger("aipartnerupflow.manager")
 DEFAULT_MAX_CONCURRENCY = 64
 Rerun = Literal["none", "all", "failed"]
 
@@ -42,7 +45,10 @@ class TaskManager:
     """Runs task trees stored in a :class:`TaskStorage`.
 
     ``TaskManager(create_session())`` as in the original project; ``max_concurrency`` bounds
-    how many tasks run at once across every tree this manager runs.
+    how many tasks run at once across every tree this manager runs. ``write_ahead=False``
+    trades the write-ahead attempt start (committed before the executor is called) for speed:
+    starts are then written behind, so after a crash an attempt number may be handed out
+    again and a task that just started may be found ``pending``.
     """
 
     def __init__(
@@ -51,14 +57,16 @@ class TaskManager:
         *,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         registry: ExecutorRegistry | None = None,
+        write_ahead: bool = True,
     ) -> None:
         self.storage = session if session is not None else get_default_session()
         self.registry = registry or get_executor_registry()
         self.task_repository = TaskRepository(self.storage, self.registry)
         self.events = EventBus()
-        self.scheduler = Scheduler(max_concurrency)
+        self.scheduler = Scheduler(max_concurrency, write_ahead=write_ahead)
         self.owner_id = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:12]}"
         self._runs: dict[str, TreeRun] = {}
+        self.resume_errors: dict[str, str] = {}
         _live_owners.add(self.owner_id)
 
     @property
@@ -151,6 +159,9 @@ class TaskManager:
         self.events.publish(
             EventKind.TREE_STARTED, root.id, root.id, root.name, TaskStatus.IN_PROGRESS.value
         )
+        if root.started_at is None and to_run:  # marks the run as begun, for resume
+            root.started_at = datetime.now(UTC)
+            self.storage.write_behind(root.id, {"started_at": root.started_at})
         try:
             try:
                 for hook in get_task_tree_hooks("on_tree_started"):
@@ -234,11 +245,26 @@ class TaskManager:
         return chosen
 
     async def resume_interrupted(self) -> list[TreeResult]:
-        """Run again the trees a crashed process left unfinished (interrupted attempts count)."""
-        results = []
+        """Run again the trees a crashed process left unfinished (interrupted attempts count).
+
+        Every interrupted tree is found (also one whose run had begun but whose next tasks
+        had not started), and each is resumed on its own: a tree that cannot be loaded or run
+        is logged and skipped, the others still run. Their errors are in
+        :attr:`resume_errors` afterwards (root id -> reason).
+        """
+        results: list[TreeResult] = []
+        self.resume_errors = {}
         for root_id in await self.storage.interrupted_roots(sorted(_live_owners)):
-            if root_id not in _running_roots:
+            if root_id in _running_roots:
+                continue
+            try:
                 results.append(await self.execute_tree(root_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                reason = f"{type(exc).__name__}: {exc}"
+                self.resume_errors[root_id] = reason
+                log.error("could not resume the tree %s: %s", root_id, reason)
         return results
 
     # -- queued trees (PostgreSQL workers) ---------------------------------------------------

@@ -24,6 +24,7 @@ __all__ = [
     "event_payload",
     "prepare_queued",
     "psycopg_url",
+    "reclaim_sql",
     "row_to_task",
 ]
 
@@ -93,13 +94,51 @@ def _status_of(tasks: Sequence[TaskModel], task_id: str) -> str:
 
 
 def event_payload(
-    kind: str, root_id: str, task_id: str, name: str, status: str, error: str | None = None
+    kind: str,
+    root_id: str,
+    task_id: str,
+    name: str,
+    status: str,
+    error: str | None = None,
+    *,
+    progress: float | None = None,
+    message: str | None = None,
 ) -> str:
     """A NOTIFY payload (kept well under PostgreSQL's 8000-byte limit)."""
-    data = {"k": kind, "r": root_id, "t": task_id, "n": name[:200], "s": status}
+    data: dict[str, Any] = {"k": kind, "r": root_id, "t": task_id, "n": name[:200], "s": status}
     if error:
         data["e"] = error[:500]
+    if progress is not None:
+        data["p"] = progress
+    if message:
+        data["m"] = message[:500]
     return json.dumps(data)
+
+
+def reclaim_sql(table: str) -> str:
+    """Expired leases of queued tasks: each counts as an attempt (it was claimed and its worker
+    was lost); back to pending while attempts remain, failed once ``max_attempts`` is used up."""
+    limit = (
+        "CASE WHEN json_typeof(t.retry -> 'max_attempts') = 'number' THEN "
+        "greatest(1, least((t.retry ->> 'max_attempts')::numeric, 1000000))::integer ELSE 1 END"
+    )
+    return f"""
+        WITH expired AS (
+            SELECT t.id, t.attempts, {limit} AS lim FROM {table} AS t
+             WHERE t.dispatch = 'queue' AND t.status = 'in_progress'
+               AND t.lease_expires_at < now()
+             FOR UPDATE SKIP LOCKED)
+        UPDATE {table} AS t
+           SET status = CASE WHEN e.attempts >= e.lim THEN 'failed' ELSE 'pending' END,
+               error = CASE WHEN e.attempts >= e.lim THEN
+                   format('worker lost %%s time(s) (max_attempts %%s): the worker running the '
+                          'task stopped renewing its lease (it died, or was cut off from the '
+                          'database)', e.attempts, e.lim)
+                   ELSE t.error END,
+               completed_at = CASE WHEN e.attempts >= e.lim THEN now() ELSE NULL END,
+               lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+          FROM expired AS e WHERE t.id = e.id
+        RETURNING t.id, t.root_id, t.name, t.status, t.error, t.dependents"""
 
 
 def claim_sql(table: str) -> str:

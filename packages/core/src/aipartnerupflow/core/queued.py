@@ -109,6 +109,8 @@ async def stream_tree(
                     seq=seq,
                     timestamp=time.time(),
                     error=data.get("e"),
+                    progress=float(data.get("p", 0.0)),
+                    message=data.get("m"),
                 )
         result = await _result(manager, root_id)
         yield TaskEvent(

@@ -19,6 +19,7 @@ import os
 import random
 import signal
 import socket
+import threading
 import uuid
 import zlib
 from collections.abc import Awaitable, Callable, Sequence
@@ -31,7 +32,13 @@ from aipartnerupflow.core.errors import ConfigurationError, StaleLeaseError
 from aipartnerupflow.core.executor import ExecutableTask
 from aipartnerupflow.core.executors.resources import aclose_loop_resources
 from aipartnerupflow.core.hooks import get_post_hooks, run_hook
-from aipartnerupflow.core.invoke import FinalFailure, RetryableFailure, backoff_delay, invoke
+from aipartnerupflow.core.invoke import (
+    FinalFailure,
+    RetryableFailure,
+    attempt_limit,
+    backoff_delay,
+    invoke,
+)
 from aipartnerupflow.core.models import TaskModel
 from aipartnerupflow.core.pgqueue import (
     CANCEL_CHANNEL,
@@ -42,11 +49,14 @@ from aipartnerupflow.core.pgqueue import (
     event_payload,
     finish_sql,
     open_counts_sql,
+    psycopg_url,
+    reclaim_sql,
     release_dependents_sql,
     row_to_task,
 )
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.storable import storable_text
 from aipartnerupflow.core.storage.schema import task_table_name
 from aipartnerupflow.core.validation import resolve_method
 
@@ -74,6 +84,7 @@ class _Job:
     executor: ExecutableTask | None = None
     cancel_requested: bool = False
     releasing: bool = False
+    inputs: dict[str, Any] | None = None
 
 
 @dataclass(slots=True)
@@ -129,6 +140,10 @@ class Worker:
         self._listen_conn: Any = None
         self._reconnecting = asyncio.Lock()
         self.application_name = f"apflow-worker {self.worker_id}"[:63]
+        self._keeper_stop = threading.Event()
+        self._conn_lock = asyncio.Lock()
+        self._saving: set[asyncio.Future[None]] = set()
+        self._progress: dict[str, tuple[TaskModel, float, str | None]] = {}
 
     # -- main loop -----------------------------------------------------------------------
 
@@ -150,11 +165,16 @@ class Worker:
         finally:
             await store.close()
         self._listen_conn = await connect(self.url, application_name=self.application_name)
+        keeper = threading.Thread(
+            target=self._keep_leases, name=f"lease-keeper {self.worker_id}", daemon=True
+        )
+        keeper.start()
         try:
             helpers = [
                 asyncio.create_task(self._listen()),
                 asyncio.create_task(self._write_ends()),
                 asyncio.create_task(self._heartbeat()),
+                asyncio.create_task(self._send_progress()),
             ]
             try:
                 await self._claim_loop()
@@ -165,6 +185,8 @@ class Worker:
                 await asyncio.gather(*helpers, return_exceptions=True)
                 await self._flush_ends()
         finally:
+            self._keeper_stop.set()
+            await asyncio.to_thread(keeper.join)
             await self._listen_conn.close()
             await self._work.close()
             if self._locks is not None:
@@ -229,6 +251,12 @@ class Worker:
                 end.status, end.error, end.requeue = TaskStatus.PENDING.value, None, True
             else:
                 end.status, end.error = TaskStatus.CANCELLED.value, "cancelled"
+        except FinalFailure as exc:  # e.g. a retry setting that is no count
+            end.status, end.result, end.error = TaskStatus.FAILED.value, None, str(exc)
+        except Exception as exc:
+            log.exception("task %s: unexpected error in the worker", task.id)
+            end.status, end.result = TaskStatus.FAILED.value, None
+            end.error = f"the worker failed while running the task: {type(exc).__name__}: {exc}"
         finally:
             _set_current(None)
             if job.cancel_requested and end.status != TaskStatus.PENDING:
@@ -278,14 +306,16 @@ class Worker:
                     task.root_id or task.id,
                     dep_results,
                     on_executor=lambda executor: setattr(job, "executor", executor),
-                    on_progress=lambda p, m: None,
+                    on_inputs=lambda inputs: setattr(job, "inputs", inputs),
+                    on_progress=lambda p, m: self._on_progress(task, p, m),
                     cancel_requested=lambda: job.cancel_requested,
+                    save_inputs=lambda inputs: self._save_inputs(task.id, inputs),
                 )
             end.status = TaskStatus.COMPLETED.value
         except RetryableFailure as exc:
             end.error = str(exc)
             retry = task.retry or {}
-            if task.attempts < int(retry.get("max_attempts", 1)) and not job.cancel_requested:
+            if task.attempts < attempt_limit(task.retry) and not job.cancel_requested:
                 end.status = TaskStatus.PENDING.value
                 end.run_after = datetime.now(UTC) + timedelta(
                     seconds=backoff_delay(retry, task.attempts, exc.retry_after)
@@ -297,8 +327,66 @@ class Worker:
         finally:
             if isinstance(slot, tuple):
                 await self._give_slot(slot)
+        task.status, task.error = end.status, end.error
         for hook in get_post_hooks():
-            await run_hook(hook, task, task.inputs, end.result)
+            await run_hook(
+                hook, task, job.inputs if job.inputs is not None else task.inputs, end.result
+            )
+
+    def _on_progress(self, task: TaskModel, progress: float, message: str | None) -> None:
+        self._progress[task.id] = (task, progress, message)
+
+    def _save_inputs(self, task_id: str, inputs: dict[str, Any]) -> None:
+        sql = f"UPDATE {self.table} SET inputs = %(inputs)s::json WHERE id = %(id)s"
+        text = json.dumps(inputs, default=str)
+
+        async def save() -> None:
+            try:
+                await self._db(lambda conn: conn.execute(sql, {"inputs": text, "id": task_id}))
+            except Exception:
+                log.exception("could not save the inputs a pre-hook set on task %s", task_id)
+
+        self._saving.add(saving := asyncio.ensure_future(save()))
+        saving.add_done_callback(self._saving.discard)
+
+    async def _send_progress(self) -> None:
+        """Progress reports of running tasks: stored and announced a few times a second."""
+        sql = (
+            f"UPDATE {self.table} AS t SET progress = u.p FROM unnest(%(ids)s::text[], "
+            "%(ps)s::double precision[]) AS u(id, p) WHERE t.id = u.id AND "
+            "t.status = 'in_progress' AND t.lease_owner = %(owner)s"
+        )
+        while True:
+            await asyncio.sleep(0.2)
+            if not self._progress:
+                continue
+            reports, self._progress = list(self._progress.values()), {}
+            params = {
+                "ids": [t.id for t, _, _ in reports],
+                "ps": [p for _, p, _ in reports],
+                "owner": self.worker_id,
+            }
+            payloads = [
+                event_payload(
+                    "task_progress",
+                    t.root_id or t.id,
+                    t.id,
+                    t.name,
+                    TaskStatus.IN_PROGRESS.value,
+                    progress=p,
+                    message=m,
+                )
+                for t, p, m in reports
+            ]
+
+            async def send(conn: Any, params: Any = params, payloads: Any = payloads) -> None:
+                await conn.execute(sql, params)
+                await self._notify_events(payloads, conn)
+
+            try:
+                await self._db(send)
+            except Exception:
+                log.exception("could not report progress")
 
     async def _take_slot(self, method: str) -> tuple[int, int] | bool:
         """One of the executor's slots across all workers (an advisory lock), False when all
@@ -346,31 +434,22 @@ class Worker:
             await self._commit(batch)
 
     async def _commit(self, batch: Sequence[_End]) -> None:
-        params = {
-            "owner": self.worker_id,
-            "ids": [e.task.id for e in batch],
-            "fences": [e.fence for e in batch],
-            "statuses": [e.status for e in batch],
-            "results": [None if e.status != "completed" else json.dumps(e.result) for e in batch],
-            "errors": [e.error for e in batch],
-            "run_after": [e.run_after for e in batch],
-            "requeue": [e.requeue for e in batch],
-        }
-        written: list[dict[str, Any]] | None = None
-        for attempt in range(1, 9):
-            try:
-                written = await self._db(lambda conn: self._commit_once(params, conn))
-                break
-            except Exception as exc:
-                if attempt == 8 or not _transient(exc):
-                    log.exception(
-                        "could not record %d task ends; their leases will expire "
-                        "and the tasks will run again",
-                        len(batch),
-                    )
-                    return
-                await asyncio.sleep(0.01 * attempt)
-        assert written is not None
+        for end in batch:
+            end.error = storable_text(end.error)
+        written = await self._commit_batch(batch)
+        if written is None and len(batch) > 1:  # one bad row must not cost the others
+            log.warning("a batch of %d task ends failed; writing them one by one", len(batch))
+            written = []
+            for end in batch:
+                one = await self._commit_batch([end])
+                if one is None:
+                    end.status, end.result = TaskStatus.FAILED.value, None
+                    end.error = "the task's end could not be stored (see the worker's log)"
+                    end.run_after, end.requeue = None, False
+                    one = await self._commit_batch([end]) or []
+                written += one
+        if written is None:
+            return
         accepted = {r["id"] for r in written}
         for end in batch:
             if end.task.id not in accepted:
@@ -384,9 +463,51 @@ class Worker:
                 )
         self.stats.finished += len(accepted)
 
+    async def _commit_batch(self, batch: Sequence[_End]) -> list[dict[str, Any]] | None:
+        """Write these ends in one transaction; None when they could not be written."""
+        try:
+            results = [
+                None if e.status != "completed" else json.dumps(e.result, allow_nan=False)
+                for e in batch
+            ]
+        except (TypeError, ValueError, RecursionError):
+            return None
+        params = {
+            "owner": self.worker_id,
+            "ids": [e.task.id for e in batch],
+            "fences": [e.fence for e in batch],
+            "statuses": [e.status for e in batch],
+            "results": results,
+            "errors": [e.error for e in batch],
+            "run_after": [e.run_after for e in batch],
+            "requeue": [e.requeue for e in batch],
+        }
+        for attempt in range(1, 9):
+            try:
+                return await self._db(lambda conn: self._commit_once(params, conn))
+            except Exception as exc:
+                if attempt == 8 or not _transient(exc):
+                    log.error(
+                        "could not record %d task end(s): %s%s",
+                        len(batch),
+                        exc,
+                        ""
+                        if len(batch) > 1
+                        else "; its lease will expire and it runs again while attempts remain",
+                    )
+                    return None
+                await asyncio.sleep(0.01 * attempt)
+        return None  # pragma: no cover - the loop returns
+
     async def _commit_once(self, params: dict[str, Any], conn: Any) -> list[dict[str, Any]]:
         async with conn.transaction():
             written = await _fetch(conn, finish_sql(self.table), params)
+            await self._after_ends(written, conn)
+        return written
+
+    async def _after_ends(self, written: Sequence[dict[str, Any]], conn: Any) -> None:
+        """Release the dependents of ended tasks and announce the ends (same transaction)."""
+        if written:
             released = [
                 d
                 for r in written
@@ -412,7 +533,6 @@ class Worker:
             ]
             payloads += await self._finished_trees(written, conn)
             await self._notify_events(payloads, conn)
-        return written
 
     async def _finished_trees(self, written: Sequence[dict[str, Any]], conn: Any) -> list[str]:
         roots = sorted(
@@ -443,11 +563,15 @@ class Worker:
         while True:
             await asyncio.sleep(max(0.05, self.lease_seconds / 3))
             try:
-                await self._db(self._renew_and_reclaim)
+                for task_id in await self._db(self._renew_and_reclaim):
+                    await self._cancel_local(task_id)
             except Exception:
                 log.exception("heartbeat failed")
 
-    async def _renew_and_reclaim(self, conn: Any) -> None:
+    async def _renew_and_reclaim(self, conn: Any) -> list[str]:
+        """Renew this worker's leases and reclaim expired ones; returns the ids of running
+        tasks whose cancellation was requested."""
+        cancel: list[str] = []
         ids = list(self._jobs)
         if ids:
             rows = await _fetch(
@@ -457,20 +581,56 @@ class Worker:
                 "status = 'in_progress' AND id = ANY(%(ids)s) RETURNING id, cancel_requested",
                 {"lease": self.lease_seconds, "owner": self.worker_id, "ids": ids},
             )
-            for row in rows:
-                if row["cancel_requested"]:
-                    await self._cancel_local(row["id"])
-        reclaimed = await _fetch(
-            conn,
-            f"UPDATE {self.table} SET status = 'pending', lease_owner = NULL, "
-            "lease_expires_at = NULL WHERE dispatch = 'queue' AND status = 'in_progress' "
-            "AND lease_expires_at < now() RETURNING id",
-            {},
-        )
+            cancel = [row["id"] for row in rows if row["cancel_requested"]]
+        async with conn.transaction():
+            reclaimed = await _fetch(conn, reclaim_sql(self.table), {})
+            if reclaimed:
+                await self._after_ends(reclaimed, conn)
+                await conn.execute(f"NOTIFY {READY_CHANNEL}")
         if reclaimed:
             self.stats.reclaimed += len(reclaimed)
-            log.warning("reclaimed %d task(s) whose worker's lease expired", len(reclaimed))
-            await conn.execute(f"NOTIFY {READY_CHANNEL}")
+            lost = sum(1 for r in reclaimed if r["status"] == TaskStatus.FAILED)
+            log.warning(
+                "reclaimed %d task(s) whose worker's lease expired (%d failed: max_attempts "
+                "used up)",
+                len(reclaimed),
+                lost,
+            )
+        return cancel
+
+    def _keep_leases(self) -> None:
+        """Renew the leases of running tasks from a thread, so a task that blocks the event
+        loop is not taken for lost and run a second time elsewhere meanwhile."""
+        import psycopg
+
+        sql = (
+            f"UPDATE {self.table} SET lease_expires_at = now() + make_interval(secs => %s) "
+            "WHERE lease_owner = %s AND status = 'in_progress' AND id = ANY(%s)"
+        )
+        conn: Any = None
+        every = max(0.05, self.lease_seconds / 3)
+        while not self._keeper_stop.wait(every):
+            ids = list(self._jobs)
+            if not ids:
+                continue
+            try:
+                if conn is None or conn.closed:
+                    conn = psycopg.connect(
+                        psycopg_url(self.url),
+                        autocommit=True,
+                        application_name=self.application_name,
+                        connect_timeout=max(1, int(self.lease_seconds / 3)),
+                    )
+                conn.execute(sql, (self.lease_seconds, self.worker_id, ids))
+            except Exception as exc:
+                log.warning("lease keeper: %s", exc)
+                if conn is not None:
+                    with contextlib.suppress(Exception):
+                        conn.close()
+                conn = None
+        if conn is not None:
+            with contextlib.suppress(Exception):
+                conn.close()
 
     async def _listen(self) -> None:
         """Wake-ups and cancellations; reconnects when the connection drops."""
@@ -508,7 +668,8 @@ class Worker:
         while True:
             conn = self._work
             try:
-                return await fn(conn)
+                async with self._conn_lock:  # one conversation at a time on the connection
+                    return await fn(conn)
             except Exception as exc:
                 if not _connection_lost(exc):
                     raise

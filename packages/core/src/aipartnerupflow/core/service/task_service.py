@@ -8,9 +8,11 @@ task that does not exist.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import logging
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +64,8 @@ __all__ = [
     "TaskService",
     "not_found",
 ]
+
+log = logging.getLogger("aipartnerupflow.service")
 
 
 def not_found(task_id: str) -> TaskNotFoundError:
@@ -461,10 +465,17 @@ class TaskService:
         parse_params(ResumeParams, params or {}, "resume")
         results = []
         for root_id in await self.storage.interrupted_roots([self.manager.owner_id]):
-            root = await self.storage.get_task(root_id)
-            if root is None or not self.caller.may_see(root):
-                continue
-            results.append(await self.manager.execute_tree(root_id))
+            try:
+                root = await self.storage.get_task(root_id)
+                if root is None or not self.caller.may_see(root):
+                    continue
+                results.append(await self.manager.execute_tree(root_id))
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # one tree that cannot be resumed must not stop the rest
+                reason = f"{type(exc).__name__}: {exc}"
+                self.manager.resume_errors[root_id] = reason
+                log.error("could not resume the tree %s: %s", root_id, reason)
         return results
 
 

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -85,6 +86,22 @@ class TaskStorage(ABC):
     def write_behind(self, task_id: str, fields: dict[str, Any]) -> None:
         """Queue a state change; later changes to the same task win within a batch."""
 
+    def write_ahead(self, changes: dict[str, dict[str, Any]]) -> Awaitable[dict[str, str]]:
+        """Queue changes that must be durable before the caller goes on (attempt starts).
+
+        Changes queued together are committed together, with the write-behind changes queued
+        before them. The awaitable gives the ids of rows that could not be stored, with the
+        reason (empty when all were).
+        """
+        for task_id, fields in changes.items():
+            self.write_behind(task_id, fields)
+
+        async def durable() -> dict[str, str]:
+            await self.flush()
+            return {}
+
+        return asyncio.ensure_future(durable())
+
     @abstractmethod
     async def flush(self) -> None:
         """Wait until every queued change is committed; raises if a batch failed."""
@@ -95,7 +112,9 @@ class TaskStorage(ABC):
 
     @abstractmethod
     async def interrupted_roots(self, live_owners: Sequence[str]) -> list[str]:
-        """Roots of trees with tasks left ``in_progress`` by owners not in ``live_owners``."""
+        """Roots of in-process trees whose run began but did not end: an unfinished task, a
+        task that started (``started_at`` set), and no task ``in_progress`` under an owner in
+        ``live_owners``."""
 
     async def run_sql(self, fn: Callable[[sa.Connection], R]) -> R:
         """Run ``fn(connection)`` with a SQLAlchemy connection where the store runs its own

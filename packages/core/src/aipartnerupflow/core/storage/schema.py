@@ -18,7 +18,7 @@ __all__ = [
 ]
 
 #: The newest migration; a store at this revision needs no Alembic run.
-HEAD_REVISION = "0002"
+HEAD_REVISION = "0003"
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 

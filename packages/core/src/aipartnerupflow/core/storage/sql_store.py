@@ -15,6 +15,7 @@ import json
 import logging
 import queue
 import threading
+import time
 import weakref
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
@@ -24,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
+from aipartnerupflow.core.storable import storable_text
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 from aipartnerupflow.core.storage.drivers import Driver, open_driver, taken_ids_error
 from aipartnerupflow.core.storage.schema import COLUMN_KINDS, task_table_name
@@ -66,7 +68,7 @@ def _to_json(value: Any) -> str | None:
         return None
     if not value and type(value) in (dict, list):
         return "{}" if type(value) is dict else "[]"
-    return json.dumps(value)
+    return json.dumps(value, allow_nan=False)
 
 
 class _Sql:
@@ -148,6 +150,71 @@ class _Sql:
         return (" AND ".join(cond) or "TRUE"), params
 
 
+_RECONNECTS = 5
+
+
+def _cause(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return text[0] if text else type(cause).__name__
+
+
+def _disconnected(exc: BaseException) -> bool:
+    """The database connection is gone (server restart, terminated backend, network)."""
+    seen = 0
+    current: BaseException | None = exc
+    while current is not None and seen < 8:
+        if _disconnect_error(current):
+            return True
+        current = current.__cause__ or current.__context__
+        seen += 1
+    return False
+
+
+def _disconnect_error(exc: BaseException) -> bool:
+    if getattr(exc, "connection_invalidated", False):
+        return True
+    cause = getattr(exc, "orig", None) or exc
+    try:
+        import psycopg
+    except ImportError:
+        return False
+    if isinstance(cause, psycopg.OperationalError | psycopg.InterfaceError):
+        return True
+    name = type(exc).__name__
+    return name in ("ResourceClosedError", "PendingRollbackError")
+
+
+class _Ahead:
+    """Changes that must be committed before the caller goes on (write-ahead)."""
+
+    __slots__ = ("changes", "future", "loop")
+
+    def __init__(self, changes: dict[str, dict[str, Any]]) -> None:
+        self.changes = changes
+        self.loop = asyncio.get_running_loop()
+        self.future: asyncio.Future[dict[str, str]] = self.loop.create_future()
+
+
+def _resolve_all(resolutions: list[tuple[_Ahead, dict[str, str]]]) -> None:
+    """Resolve the futures of one batch (on their loop)."""
+    for ahead, failed in resolutions:
+        if not ahead.future.done():
+            ahead.future.set_result(failed)
+
+
+def _tell(waiters: list[_Ahead], failed: dict[str, str]) -> None:
+    """Tell the write-ahead callers of one batch which of their rows failed: one wake-up per
+    event loop for the whole batch, not one per caller."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Ahead, dict[str, str]]]] = {}
+    for waiter in waiters:
+        mine = {i: failed[i] for i in waiter.changes if i in failed} if failed else {}
+        by_loop.setdefault(waiter.loop, []).append((waiter, mine))
+    for loop, resolutions in by_loop.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
+            loop.call_soon_threadsafe(_resolve_all, resolutions)
+
+
 @dataclass(slots=True)
 class _Call:
     fn: Callable[[Any], Any]
@@ -168,6 +235,7 @@ class _DbThread(threading.Thread):
 
     def run(self) -> None:
         pending: dict[str, dict[str, Any]] = {}
+        waiters: list[_Ahead] = []
         while True:
             batch = [self.jobs.get()]
             while True:
@@ -177,33 +245,57 @@ class _DbThread(threading.Thread):
                     break
             for job in batch:
                 if job is _STOP:
-                    self._write(pending)
+                    self._commit(pending, waiters)
                     self._disconnect()
                     return
+                if isinstance(job, _Ahead):
+                    for task_id, fields in job.changes.items():
+                        pending.setdefault(task_id, {}).update(fields)
+                    waiters.append(job)
+                    continue
                 if not isinstance(job, _Call):
                     pending.setdefault(job[0], {}).update(job[1])
                     continue
-                self._write(pending)
-                pending = {}
+                self._commit(pending, waiters)
+                pending, waiters = {}, []
                 self._run_call(job)
-            self._write(pending)
-            pending = {}
+            self._commit(pending, waiters)
+            pending, waiters = {}, []
+
+    def _commit(self, pending: dict[str, dict[str, Any]], waiters: list[_Ahead]) -> None:
+        """Write one batch, then tell the write-ahead callers which of their rows failed."""
+        failed = self._write(pending)
+        if waiters:
+            _tell(waiters, failed)
 
     def _run_call(self, job: _Call) -> None:
         if not job.future.set_running_or_notify_cancel():
             return
-        try:
-            driver = self._driver()
-            result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
-            driver.end_call(failed=False)
-            job.future.set_result(result)
-        except BaseException as exc:
-            if self.driver is not None:
-                try:
-                    self.driver.end_call(failed=True)
-                except Exception:  # pragma: no cover - connection already broken
-                    log.exception("rollback failed")
-            job.future.set_exception(exc)
+        delay = 0.05
+        for attempt in range(_RECONNECTS + 1):
+            try:
+                driver = self._driver()
+                result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
+                driver.end_call(failed=False)
+                job.future.set_result(result)
+                return
+            except BaseException as exc:
+                if self.driver is not None:
+                    try:
+                        self.driver.end_call(failed=True)
+                    except Exception:  # pragma: no cover - connection already broken
+                        log.exception("rollback failed")
+                if not _disconnected(exc) or attempt == _RECONNECTS:
+                    if _disconnected(exc):
+                        self._disconnect()  # the next call connects again
+                    job.future.set_exception(exc)
+                    return
+                # The server ended the session, so its open transaction was rolled back:
+                # run the call again on a new connection.
+                log.warning("database connection lost (%s); running the call again", exc)
+                self._disconnect()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
 
     def _driver(self) -> Driver:
         if self.driver is None:
@@ -216,18 +308,74 @@ class _DbThread(threading.Thread):
             self.driver = driver
         return self.driver
 
-    def _write(self, pending: dict[str, dict[str, Any]]) -> None:
+    def _write(self, pending: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Write a batch in one transaction; returns the rows that could not be stored.
+
+        A lost connection is retried on a new one; any other error isolates the bad rows:
+        each row is written on its own, and a row that still fails is marked failed with the
+        reason, so one bad value never costs the other rows of the batch.
+        """
         if not pending:
-            return
-        try:
-            driver = self._driver()
-            with driver.transaction():
-                self.store._sql.update_many(driver, pending)
-            self.batches += 1
-        except BaseException as exc:
-            log.error("could not write %d task changes: %s", len(pending), exc)
-            self.write_error = exc
+            return {}
+        delay = 0.05
+        for attempt in range(_RECONNECTS + 1):
+            try:
+                driver = self._driver()
+                with driver.transaction():
+                    self.store._sql.update_many(driver, pending)
+                self.batches += 1
+                pending.clear()
+                return {}
+            except BaseException as exc:
+                if not _disconnected(exc) or attempt == _RECONNECTS:
+                    error: BaseException = exc
+                    break
+                log.warning("database connection lost (%s); writing the batch again", exc)
+                self._disconnect()
+                time.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        failed = self._isolate(pending, error)
         pending.clear()
+        return failed
+
+    def _isolate(self, pending: dict[str, dict[str, Any]], error: BaseException) -> dict[str, str]:
+        if len(pending) > 1:
+            log.warning(
+                "a batch of %d task changes failed (%s); writing them one by one",
+                len(pending),
+                _cause(error),
+            )
+        failed: dict[str, str] = {}
+        for task_id, fields in pending.items():
+            try:
+                driver = self._driver()
+                with driver.transaction():
+                    self.store._sql.update_many(driver, {task_id: fields})
+                continue
+            except BaseException as exc:
+                reason = storable_text(f"the task's state could not be stored: {_cause(exc)}")
+                assert reason is not None
+                failed[task_id] = reason
+                if _disconnected(exc):
+                    self._disconnect()
+            log.error("task %s: %s", task_id, failed[task_id])
+            now = datetime.now(UTC)
+            fallback = {
+                "status": "failed",
+                "error": failed[task_id],
+                "completed_at": now,
+                "updated_at": now,
+                "lease_owner": None,
+                "lease_expires_at": None,
+            }
+            try:
+                driver = self._driver()
+                with driver.transaction():
+                    self.store._sql.update_many(driver, {task_id: fallback})
+            except BaseException as exc:
+                log.error("task %s: could not even record that failure: %s", task_id, exc)
+                self.write_error = exc
+        return failed
 
     def _disconnect(self) -> None:
         if self.driver is not None:
@@ -419,6 +567,11 @@ class SqlTaskStorage(TaskStorage):
     def write_behind(self, task_id: str, fields: dict[str, Any]) -> None:
         self._ensure_thread().jobs.put((task_id, fields))
 
+    def write_ahead(self, changes: dict[str, dict[str, Any]]) -> asyncio.Future[dict[str, str]]:
+        ahead = _Ahead(changes)
+        self._ensure_thread().jobs.put(ahead)
+        return ahead.future
+
     async def flush(self) -> None:
         await self._call(lambda driver: None)
         thread = self._thread
@@ -440,18 +593,16 @@ class SqlTaskStorage(TaskStorage):
         return await self._call(delete)
 
     async def interrupted_roots(self, live_owners: Sequence[str]) -> list[str]:
+        live = list(live_owners)
         sql = (
-            f"SELECT DISTINCT coalesce(root_id, id) FROM {self._table_name} "
-            "WHERE status = 'in_progress'"
+            f"SELECT coalesce(root_id, id) AS root FROM {self._table_name} "
+            "WHERE dispatch <> 'queue' GROUP BY coalesce(root_id, id) "
+            "HAVING count(*) FILTER (WHERE status NOT IN ('completed', 'failed', 'cancelled')) > 0"
+            " AND count(*) FILTER (WHERE started_at IS NOT NULL OR status = 'in_progress') > 0"
+            " AND count(*) FILTER (WHERE status = 'in_progress' AND lease_owner IN "
+            "(SELECT unnest(CAST(? AS TEXT[])))) = 0 ORDER BY 1"
         )
-        params: list[Any] = []
-        if live_owners:
-            sql += (
-                " AND (lease_owner IS NULL OR lease_owner NOT IN "
-                "(SELECT unnest(CAST(? AS TEXT[]))))"
-            )
-            params.append(list(live_owners))
-        rows = await self._call(lambda d: d.fetch(sql, params))
+        rows = await self._call(lambda d: d.fetch(sql, [live]))
         return [str(r[0]) for r in rows]
 
 
