@@ -105,7 +105,10 @@ class RemoteInstance:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self._app: Any = None
-        self.server = LoopbackServer(self._trampoline, lifespan="on")
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await self._trampoline(scope, receive, send)
+
+        self.server = LoopbackServer(app, lifespan="on")
 
     async def _trampoline(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:
@@ -166,7 +169,10 @@ class GenericAgentServer:
 
     def __init__(self) -> None:
         self._app: Any = None
-        self.server = LoopbackServer(self._trampoline, lifespan="off")
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            await self._trampoline(scope, receive, send)
+
+        self.server = LoopbackServer(app, lifespan="off")
 
     async def _trampoline(self, scope: Any, receive: Any, send: Any) -> None:
         if self._app is None:

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -53,8 +54,9 @@ def hang_tree(gate: str) -> list[dict[str, Any]]:
              "inputs": {"gate": gate}}]  # fmt: skip
 
 
-def local(inputs: dict[str, Any], task_id: str = "local") -> dict[str, Any]:
-    return {"id": task_id, "name": "delegate", "schemas": {"method": "apflow_api_executor"},
+def local(inputs: dict[str, Any], task_id: str | None = None) -> dict[str, Any]:
+    """The local task; a fresh id by default (a reused id re-attaches to its old run)."""
+    return {"id": task_id or f"local-{uuid.uuid4().hex[:12]}", "name": "delegate", "schemas": {"method": "apflow_api_executor"},
             "inputs": inputs}  # fmt: skip
 
 
@@ -107,8 +109,9 @@ async def test_tree_runs_on_the_remote_instance(
 ) -> None:
     inputs = {"base_url": remote.url, "auth_token": token, "tasks": tree(f"s{streaming}-"),
               "streaming": streaming, "poll_interval": 0.05}  # fmt: skip
-    result, events = await run_with_events(manager, [local(inputs)])
-    outcome = result.task("local")
+    task = local(inputs)
+    result, events = await run_with_events(manager, [task])
+    outcome = result.task(task["id"])
     assert outcome.status == "completed", outcome.error
     out = outcome.result
     assert out["results"] == {
@@ -120,8 +123,8 @@ async def test_tree_runs_on_the_remote_instance(
         "root": "completed", "a": "completed", "b": "completed"
     }  # fmt: skip
     assert out["remote"]["state"] == "TASK_STATE_COMPLETED"
-    assert out["remote"]["root_task_id"] == run_key("local", 1)
-    progress = [e for e in events if e.kind == "task_progress" and e.task_id == "local"]
+    assert out["remote"]["root_task_id"] == run_key(task["id"], 1)
+    progress = [e for e in events if e.kind == "task_progress" and e.task_id == task["id"]]
     assert progress, "no remote progress was relayed"
     assert progress[-1].progress == pytest.approx(1.0)
 
@@ -132,8 +135,9 @@ async def test_original_field_names_still_work(
     inputs = {"base_url": remote.url + "/", "auth_token": token, "method": "tasks.execute",
               "params": {"tasks": tree("orig-")[:1]}, "wait_for_completion": True,
               "use_streaming": False, "poll_interval": 0.05, "timeout": 60}  # fmt: skip
-    result = await manager.run_tasks([local(inputs)])
-    outcome = result.task("local")
+    task = local(inputs)
+    result = await manager.run_tasks([task])
+    outcome = result.task(task["id"])
     assert outcome.status == "completed", outcome.error
     assert outcome.result["results"] == {"root": {"echo": {"text": "orig-root"}}}
 
@@ -160,9 +164,9 @@ async def test_remote_failure_fails_the_local_task_with_its_error(
 ) -> None:
     tasks = [{"id": "f", "name": "breaks", "schemas": {"method": "apflow_test_fail"},
               "inputs": {"message": "disk on fire"}}]  # fmt: skip
-    result = await manager.run_tasks([local({"base_url": remote.url, "auth_token": token,
-                                             "tasks": tasks})])  # fmt: skip
-    outcome = result.task("local")
+    task = local({"base_url": remote.url, "auth_token": token, "tasks": tasks})
+    result = await manager.run_tasks([task])
+    outcome = result.task(task["id"])
     assert outcome.status == "failed"
     assert "disk on fire" in (outcome.error or "")
     assert "breaks" in (outcome.error or "")
@@ -390,10 +394,9 @@ async def test_token_never_in_result_error_or_events(
 ) -> None:
     tasks = [{"id": "f", "name": "leaky", "schemas": {"method": "apflow_test_fail"},
               "inputs": {"message": f"token was {token}"}}]  # fmt: skip
-    result, events = await run_with_events(
-        manager, [local({"base_url": remote.url, "auth_token": token, "tasks": tasks})]
-    )
-    outcome = result.task("local")
+    task = local({"base_url": remote.url, "auth_token": token, "tasks": tasks})
+    result, events = await run_with_events(manager, [task])
+    outcome = result.task(task["id"])
     assert outcome.status == "failed"
     assert "token was" in (outcome.error or "")
     assert token not in (outcome.error or "")

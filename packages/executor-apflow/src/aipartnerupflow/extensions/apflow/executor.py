@@ -177,7 +177,7 @@ class ApflowApiExecutor(ExecutableTask):
                     f"the remote run at {label} did not finish within {request.timeout:g} s "
                     "(it was cancelled there)"
                 ) from None
-        if not request.wait and not run.terminal:
+        if not request.wait:
             return {"success": True, "submitted": True, "remote": run.summary()}
         return run.outcome(request.max_output_bytes)
 
