@@ -105,6 +105,7 @@ class RemoteInstance:
     def __init__(self, database_url: str) -> None:
         self.database_url = database_url
         self._app: Any = None
+
         async def app(scope: Any, receive: Any, send: Any) -> None:
             await self._trampoline(scope, receive, send)
 
@@ -169,6 +170,7 @@ class GenericAgentServer:
 
     def __init__(self) -> None:
         self._app: Any = None
+
         async def app(scope: Any, receive: Any, send: Any) -> None:
             await self._trampoline(scope, receive, send)
 

@@ -40,24 +40,49 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 
 def tree(prefix: str = "") -> list[dict[str, Any]]:
     return [
-        {"id": "root", "name": "root", "schemas": {"method": "apflow_test_echo"},
-         "inputs": {"text": f"{prefix}root"}},
-        {"id": "a", "name": "a", "parent_id": "root", "schemas": {"method": "apflow_test_echo"},
-         "inputs": {"text": f"{prefix}a"}},
-        {"id": "b", "name": "b", "parent_id": "root", "dependencies": ["a"],
-         "schemas": {"method": "apflow_test_echo"}, "inputs": {"text": f"{prefix}b"}},
-    ]  # fmt: skip
+        {
+            "id": "root",
+            "name": "root",
+            "schemas": {"method": "apflow_test_echo"},
+            "inputs": {"text": f"{prefix}root"},
+        },
+        {
+            "id": "a",
+            "name": "a",
+            "parent_id": "root",
+            "schemas": {"method": "apflow_test_echo"},
+            "inputs": {"text": f"{prefix}a"},
+        },
+        {
+            "id": "b",
+            "name": "b",
+            "parent_id": "root",
+            "dependencies": ["a"],
+            "schemas": {"method": "apflow_test_echo"},
+            "inputs": {"text": f"{prefix}b"},
+        },
+    ]
 
 
 def hang_tree(gate: str) -> list[dict[str, Any]]:
-    return [{"id": "h", "name": "hang", "schemas": {"method": "apflow_test_hang"},
-             "inputs": {"gate": gate}}]  # fmt: skip
+    return [
+        {
+            "id": "h",
+            "name": "hang",
+            "schemas": {"method": "apflow_test_hang"},
+            "inputs": {"gate": gate},
+        }
+    ]
 
 
 def local(inputs: dict[str, Any], task_id: str | None = None) -> dict[str, Any]:
     """The local task; a fresh id by default (a reused id re-attaches to its old run)."""
-    return {"id": task_id or f"local-{uuid.uuid4().hex[:12]}", "name": "delegate", "schemas": {"method": "apflow_api_executor"},
-            "inputs": inputs}  # fmt: skip
+    return {
+        "id": task_id or f"local-{uuid.uuid4().hex[:12]}",
+        "name": "delegate",
+        "schemas": {"method": "apflow_api_executor"},
+        "inputs": inputs,
+    }
 
 
 async def wait_thread_event(name: str, table: dict[str, Any]) -> None:
@@ -107,8 +132,13 @@ async def run_with_events(
 async def test_tree_runs_on_the_remote_instance(
     manager: TaskManager, remote: RemoteInstance, token: str, streaming: bool
 ) -> None:
-    inputs = {"base_url": remote.url, "auth_token": token, "tasks": tree(f"s{streaming}-"),
-              "streaming": streaming, "poll_interval": 0.05}  # fmt: skip
+    inputs = {
+        "base_url": remote.url,
+        "auth_token": token,
+        "tasks": tree(f"s{streaming}-"),
+        "streaming": streaming,
+        "poll_interval": 0.05,
+    }
     task = local(inputs)
     result, events = await run_with_events(manager, [task])
     outcome = result.task(task["id"])
@@ -120,8 +150,10 @@ async def test_tree_runs_on_the_remote_instance(
         "b": {"echo": {"text": f"s{streaming}-b"}},
     }
     assert {t["id"]: t["status"] for t in out["tasks"]} == {
-        "root": "completed", "a": "completed", "b": "completed"
-    }  # fmt: skip
+        "root": "completed",
+        "a": "completed",
+        "b": "completed",
+    }
     assert out["remote"]["state"] == "TASK_STATE_COMPLETED"
     assert out["remote"]["root_task_id"] == run_key(task["id"], 1)
     progress = [e for e in events if e.kind == "task_progress" and e.task_id == task["id"]]
@@ -132,9 +164,16 @@ async def test_tree_runs_on_the_remote_instance(
 async def test_original_field_names_still_work(
     manager: TaskManager, remote: RemoteInstance, token: str
 ) -> None:
-    inputs = {"base_url": remote.url + "/", "auth_token": token, "method": "tasks.execute",
-              "params": {"tasks": tree("orig-")[:1]}, "wait_for_completion": True,
-              "use_streaming": False, "poll_interval": 0.05, "timeout": 60}  # fmt: skip
+    inputs = {
+        "base_url": remote.url + "/",
+        "auth_token": token,
+        "method": "tasks.execute",
+        "params": {"tasks": tree("orig-")[:1]},
+        "wait_for_completion": True,
+        "use_streaming": False,
+        "poll_interval": 0.05,
+        "timeout": 60,
+    }
     task = local(inputs)
     result = await manager.run_tasks([task])
     outcome = result.task(task["id"])
@@ -162,8 +201,14 @@ async def test_without_waiting_returns_the_remote_ids(
 async def test_remote_failure_fails_the_local_task_with_its_error(
     manager: TaskManager, remote: RemoteInstance, token: str
 ) -> None:
-    tasks = [{"id": "f", "name": "breaks", "schemas": {"method": "apflow_test_fail"},
-              "inputs": {"message": "disk on fire"}}]  # fmt: skip
+    tasks = [
+        {
+            "id": "f",
+            "name": "breaks",
+            "schemas": {"method": "apflow_test_fail"},
+            "inputs": {"message": "disk on fire"},
+        }
+    ]
     task = local({"base_url": remote.url, "auth_token": token, "tasks": tasks})
     result = await manager.run_tasks([task])
     outcome = result.task(task["id"])
@@ -200,8 +245,13 @@ async def test_cancelling_the_local_task_cancels_the_remote_tree(
     streaming: bool,
 ) -> None:
     gate = f"cancel-{streaming}"
-    inputs = {"base_url": remote.url, "auth_token": token, "tasks": hang_tree(gate),
-              "streaming": streaming, "poll_interval": 0.05}  # fmt: skip
+    inputs = {
+        "base_url": remote.url,
+        "auth_token": token,
+        "tasks": hang_tree(gate),
+        "streaming": streaming,
+        "poll_interval": 0.05,
+    }
     run = asyncio.create_task(manager.run_tasks([local(inputs, task_id=gate)]))
     await wait_thread_event(gate, Signals.started)
     await manager.cancel_task(gate)
@@ -223,8 +273,7 @@ async def test_timeout_cancels_the_remote_tree(
     manager: TaskManager, remote: RemoteInstance, token: str
 ) -> None:
     gate = "timeout"
-    inputs = {"base_url": remote.url, "auth_token": token, "tasks": hang_tree(gate),
-              "timeout": 1.0}  # fmt: skip
+    inputs = {"base_url": remote.url, "auth_token": token, "tasks": hang_tree(gate), "timeout": 1.0}
     result = await manager.run_tasks([local(inputs, task_id=gate)])
     outcome = result.task(gate)
     assert outcome.status == "failed"
@@ -268,8 +317,12 @@ async def test_a_resumed_attempt_reattaches_instead_of_submitting_again(
     _set_current(TaskContext("crashy", "crashy", "delegate", None, 1))
     try:
         out = await ApflowApiExecutor().execute(
-            {"base_url": remote.url, "auth_token": token, "tasks": hang_tree("crash"),
-             "poll_interval": 0.05}  # fmt: skip
+            {
+                "base_url": remote.url,
+                "auth_token": token,
+                "tasks": hang_tree("crash"),
+                "poll_interval": 0.05,
+            }
         )
     finally:
         _set_current(None)
@@ -311,8 +364,13 @@ async def test_a_generic_agent_returns_its_artifacts(
     generic_agent: GenericAgentServer, streaming: bool
 ) -> None:
     out = await ApflowApiExecutor().execute(
-        {"base_url": generic_agent.url, "text": "hello", "data": {"n": 1},
-         "streaming": streaming, "poll_interval": 0.05}  # fmt: skip
+        {
+            "base_url": generic_agent.url,
+            "text": "hello",
+            "data": {"n": 1},
+            "streaming": streaming,
+            "poll_interval": 0.05,
+        }
     )
     assert out["text"] == "ran: hello"
     names = [a["name"] for a in out["artifacts"]]
@@ -392,8 +450,14 @@ async def test_unreachable_remote_is_retryable() -> None:
 async def test_token_never_in_result_error_or_events(
     manager: TaskManager, remote: RemoteInstance, token: str
 ) -> None:
-    tasks = [{"id": "f", "name": "leaky", "schemas": {"method": "apflow_test_fail"},
-              "inputs": {"message": f"token was {token}"}}]  # fmt: skip
+    tasks = [
+        {
+            "id": "f",
+            "name": "leaky",
+            "schemas": {"method": "apflow_test_fail"},
+            "inputs": {"message": f"token was {token}"},
+        }
+    ]
     task = local({"base_url": remote.url, "auth_token": token, "tasks": tasks})
     result, events = await run_with_events(manager, [task])
     outcome = result.task(task["id"])

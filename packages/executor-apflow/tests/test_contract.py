@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, ClassVar
 
 import pytest
 
@@ -14,6 +14,7 @@ from aipartnerupflow.extensions.apflow import ApflowApiExecutor
 from aipartnerupflow.testing.contract import ExecutorContract, InvalidCase, OversizedCase
 
 from .remote import RemoteInstance, Signals
+
 
 def _tree(method: str, inputs: dict[str, Any]) -> list[dict[str, Any]]:
     return [{"id": "r", "name": "remote", "schemas": {"method": method}, "inputs": inputs}]
@@ -28,7 +29,7 @@ class TestApflowContract(ExecutorContract):
     strict = True
     network = True
     heavy_modules = ("a2a", "httpx", "google.protobuf")
-    secrets: tuple[str, ...] = ()
+    secrets: ClassVar[Sequence[str]] = ()
 
     @pytest.fixture(autouse=True)
     def _secret(

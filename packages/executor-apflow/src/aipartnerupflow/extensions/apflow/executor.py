@@ -125,8 +125,12 @@ class ApflowApiExecutor(ExecutableTask):
                 "base_url": "https://flows.example.com",
                 "auth_token": "<token>",
                 "tasks": [
-                    {"id": "fetch", "name": "fetch", "schemas": {"method": "rest_executor"},
-                     "inputs": {"url": "https://api.example.com/data"}},
+                    {
+                        "id": "fetch",
+                        "name": "fetch",
+                        "schemas": {"method": "rest_executor"},
+                        "inputs": {"url": "https://api.example.com/data"},
+                    },
                 ],
                 "timeout": 600,
             },

@@ -90,8 +90,9 @@ def _problem(exc: BaseException, what: str) -> ExecutorError:
     text = str(exc) or type(exc).__name__
     status = _http_status(text)
     if status in {401, 403}:
-        return PermanentError(f"{what}: the remote side refused the credentials (HTTP {status}); "
-                              "check auth_token")
+        return PermanentError(
+            f"{what}: the remote side refused the credentials (HTTP {status}); check auth_token"
+        )
     if type(exc).__name__ in _PERMANENT_A2A:
         return PermanentError(f"{what}: {text}")
     if isinstance(exc, A2AError | A2AClientError):
@@ -118,7 +119,7 @@ async def _fetch_card(http: httpx.AsyncClient, url: str) -> AgentCard:
     if not isinstance(body, dict):
         raise PermanentError(f"the agent card at {url} is not a JSON object")
     try:
-        card = ParseDict(body, AgentCard(), ignore_unknown_fields=True)
+        card: AgentCard = ParseDict(body, AgentCard(), ignore_unknown_fields=True)
     except ParseError as exc:
         raise PermanentError(f"the agent card at {url} is not an A2A 1.0 card: {exc}") from None
     if not card.supported_interfaces:
@@ -218,9 +219,7 @@ class RemoteRun:
             parts.append(Part(text=self.request.text))
         if self.request.data is not None:
             parts.append(Part(data=ParseDict(self.request.data, Value())))
-        return Message(
-            role=Role.ROLE_USER, message_id=self.key, context_id=self.key, parts=parts
-        )
+        return Message(role=Role.ROLE_USER, message_id=self.key, context_id=self.key, parts=parts)
 
     @property
     def terminal(self) -> bool:
@@ -288,7 +287,9 @@ class RemoteRun:
     async def submit(self, client: Client, *, follow: bool) -> None:
         """Send the message; with ``follow`` (streaming), consume its events to the end."""
         config = SendMessageConfiguration(return_immediately=not follow)
-        stream = client.send_message(SendMessageRequest(message=self.message(), configuration=config))
+        stream = client.send_message(
+            SendMessageRequest(message=self.message(), configuration=config)
+        )
         try:
             async for event in stream:
                 self.event(event)
@@ -337,7 +338,7 @@ class RemoteRun:
                 return
             if self.state in _STUCK:
                 raise PermanentError(
-                    f"the remote task {self.task_id} is {TaskState.Name(self.state)}: it waits for "  # type: ignore[arg-type]
+                    f"the remote task {self.task_id} is {TaskState.Name(self.state)}: it waits for "
                     "input or credentials this executor cannot give"
                 )
             await asyncio.sleep(delay)
@@ -370,7 +371,7 @@ class RemoteRun:
         if self.task_id:
             out["task_id"] = self.task_id
         if self.state != TaskState.TASK_STATE_UNSPECIFIED:
-            out["state"] = TaskState.Name(self.state)  # type: ignore[arg-type]
+            out["state"] = TaskState.Name(self.state)
         root = _meta(self.task).get("root_task_id") if self.task is not None else None
         if root:
             out["root_task_id"] = root
@@ -384,7 +385,7 @@ class RemoteRun:
             text = _message_text(task.status.message)
             if text:
                 return text
-        return f"the remote task ended {TaskState.Name(self.state)}"  # type: ignore[arg-type]
+        return f"the remote task ended {TaskState.Name(self.state)}"
 
     def outcome(self, limit: int) -> dict[str, Any]:
         """The result of a finished run, or a :class:`RemoteRunError` for a failed one."""
@@ -428,7 +429,10 @@ class RemoteRun:
                 for a in self.task.artifacts
             ]
             out["text"] = "\n".join(
-                p.text for a in self.task.artifacts for p in a.parts if p.WhichOneof("content") == "text"
+                p.text
+                for a in self.task.artifacts
+                for p in a.parts
+                if p.WhichOneof("content") == "text"
             )
         return budget.mark(out)
 

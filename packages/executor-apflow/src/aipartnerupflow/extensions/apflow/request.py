@@ -150,7 +150,9 @@ def _flag(inputs: dict[str, Any], names: tuple[str, ...], default: bool) -> bool
     return default
 
 
-def remote_tree(tasks: list[dict[str, Any]], key: str) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def remote_tree(
+    tasks: list[dict[str, Any]], key: str
+) -> tuple[list[dict[str, Any]], dict[str, str]]:
     """The tree with ids derived from ``key`` (its root's id is ``key``); ``{remote: given}``.
 
     Deterministic, so a resumed attempt sends (and recognises) the same ids; distinct per
