@@ -465,3 +465,48 @@ async def test_token_never_in_result_error_or_events(
     assert "token was" in (outcome.error or "")
     assert token not in (outcome.error or "")
     assert token not in json.dumps([e.message for e in events] + [e.error for e in events])
+
+
+# -- two instances ------------------------------------------------------------------------------
+
+
+async def test_one_instance_delegates_a_subtree_to_another(
+    remote: RemoteInstance, token: str, tmp_path: Path
+) -> None:
+    """A front instance (own DuckDB file) runs apflow_api_executor, which runs the subtree on
+    the remote instance (another DuckDB file); the front's A2A client sees the remote results."""
+    from a2a.types import GetTaskRequest, Message, Part, Role, SendMessageRequest
+    from google.protobuf.json_format import MessageToDict, ParseDict
+    from google.protobuf.struct_pb2 import Value
+
+    front = RemoteInstance(f"duckdb:///{tmp_path / 'front.duckdb'}").start()
+    http = httpx.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    try:
+        client = await create_client(front.url, client_config=ClientConfig(httpx_client=http))
+        delegate = {
+            "id": "delegate",
+            "name": "delegate",
+            "schemas": {"method": "apflow_api_executor"},
+            "inputs": {"base_url": remote.url, "auth_token": token, "tasks": tree("front-")},
+        }
+        message = Message(
+            role=Role.ROLE_USER,
+            message_id=uuid.uuid4().hex,
+            parts=[Part(data=ParseDict({"tasks": [delegate]}, Value()))],
+        )
+        task_id = ""
+        async for event in client.send_message(SendMessageRequest(message=message)):
+            if event.WhichOneof("payload") == "task":
+                task_id = event.task.id
+            elif event.WhichOneof("payload") == "status_update":
+                task_id = event.status_update.task_id
+        task = await client.get_task(GetTaskRequest(id=task_id))
+        await client.close()
+    finally:
+        await http.aclose()
+        front.stop()
+    assert task.status.state == TaskState.TASK_STATE_COMPLETED
+    (artifact,) = [a for a in task.artifacts if a.artifact_id == "delegate"]
+    result = MessageToDict(artifact.parts[0].data)
+    assert result["results"]["b"] == {"echo": {"text": "front-b"}}
+    assert result["remote"]["state"] == "TASK_STATE_COMPLETED"
