@@ -510,3 +510,16 @@ async def test_one_instance_delegates_a_subtree_to_another(
     result = MessageToDict(artifact.parts[0].data)
     assert result["results"]["b"] == {"echo": {"text": "front-b"}}
     assert result["remote"]["state"] == "TASK_STATE_COMPLETED"
+
+
+async def test_credentials_are_not_sent_to_a_host_the_card_points_elsewhere(
+    generic_agent: GenericAgentServer,
+) -> None:
+    # the card is fetched from "localhost"; its interface says 127.0.0.1: another origin
+    card_url = generic_agent.url.replace("127.0.0.1", "localhost")
+    with pytest.raises(PermanentError, match="other hosts"):
+        await ApflowApiExecutor().execute(
+            {"base_url": card_url, "auth_token": "s3cret-for-another-host", "text": "x"}
+        )
+    out = await ApflowApiExecutor().execute({"base_url": card_url, "text": "no credentials"})
+    assert out["text"] == "ran: no credentials"

@@ -87,12 +87,9 @@ def _problem(exc: BaseException, what: str) -> ExecutorError:
         return RetryableError(f"{what}: the remote side did not answer in time")
     if isinstance(exc, httpx.TransportError):
         return RetryableError(f"{what}: {type(exc).__name__}: {exc}")
+    if isinstance(exc.__cause__, httpx.HTTPError):  # the SDK wraps httpx's errors
+        return _problem(exc.__cause__, what)
     text = str(exc) or type(exc).__name__
-    status = _http_status(text)
-    if status in {401, 403}:
-        return PermanentError(
-            f"{what}: the remote side refused the credentials (HTTP {status}); check auth_token"
-        )
     if type(exc).__name__ in _PERMANENT_A2A:
         return PermanentError(f"{what}: {text}")
     if isinstance(exc, A2AError | A2AClientError):
@@ -100,11 +97,31 @@ def _problem(exc: BaseException, what: str) -> ExecutorError:
     return RetryableError(f"{what}: {type(exc).__name__}: {text}")
 
 
-def _http_status(text: str) -> int | None:
-    for code in (401, 403):
-        if f"{code}" in text and ("HTTP" in text or "status" in text.lower()):
-            return code
-    return None
+def _same_origin(card: AgentCard, card_url: str) -> AgentCard:
+    """The card with only the interfaces on the card's own scheme, host and port.
+
+    Credentials go with every request, so a card must not send them to another host; an agent
+    whose interfaces live elsewhere is called through its card URL there instead.
+    """
+    origin = httpx.URL(card_url)
+    kept = []
+    for interface in card.supported_interfaces:
+        try:
+            url = httpx.URL(interface.url)
+        except httpx.InvalidURL:
+            continue
+        if (url.scheme, url.host, url.port) == (origin.scheme, origin.host, origin.port):
+            kept.append(interface)
+    if not kept:
+        raise PermanentError(
+            f"the agent card at {card_url} names interfaces on other hosts only; credentials "
+            "are not sent there: give the card URL of the host the agent is served on"
+        )
+    copy = AgentCard()
+    copy.CopyFrom(card)
+    del copy.supported_interfaces[:]
+    copy.supported_interfaces.extend(kept)
+    return copy
 
 
 async def _fetch_card(http: httpx.AsyncClient, url: str) -> AgentCard:
@@ -143,6 +160,8 @@ async def open_client(
     client: Client | None = None
     try:
         card = await _fetch_card(http, request.card_url)
+        if request.headers:
+            card = _same_origin(card, request.card_url)
         config = ClientConfig(
             httpx_client=http,
             streaming=request.streaming,
