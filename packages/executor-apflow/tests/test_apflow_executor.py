@@ -181,21 +181,37 @@ async def test_original_field_names_still_work(
     assert outcome.result["results"] == {"root": {"echo": {"text": "orig-root"}}}
 
 
+@pytest.mark.parametrize("streaming", [True, False])
 async def test_without_waiting_returns_the_remote_ids(
-    remote: RemoteInstance, token: str, remote_client: Client
+    remote: RemoteInstance, token: str, remote_client: Client, streaming: bool
 ) -> None:
-    _set_current(TaskContext("nowait", "nowait", "delegate", None, 1))
+    gate = f"nowait-{streaming}"
+    _set_current(TaskContext(gate, gate, "delegate", None, 1))
     try:
         out = await ApflowApiExecutor().execute(
-            {"base_url": remote.url, "auth_token": token, "tasks": tree("nowait-"), "wait": False}
+            {
+                "base_url": remote.url,
+                "auth_token": token,
+                "tasks": hang_tree(gate),
+                "wait": False,
+                "streaming": streaming,
+            }
         )
     finally:
         _set_current(None)
-    assert out["submitted"] is True
-    key = run_key("nowait", 1)
-    assert out["remote"]["context_id"] == key
-    found = await remote_tasks(remote_client, key)
-    assert [t.id for t in found] == [out["remote"]["task_id"]]
+    try:
+        assert out["submitted"] is True
+        key = run_key(gate, 1)
+        assert out["remote"]["context_id"] == key
+        found = await remote_tasks(remote_client, key)
+        assert [t.id for t in found] == [out["remote"]["task_id"]]
+        assert found[0].status.state not in {
+            TaskState.TASK_STATE_COMPLETED,
+            TaskState.TASK_STATE_FAILED,
+            TaskState.TASK_STATE_CANCELED,
+        }, "it waited for the end"
+    finally:
+        Signals.event(Signals.cancelled, f"release:{gate}").set()
 
 
 async def test_remote_failure_fails_the_local_task_with_its_error(

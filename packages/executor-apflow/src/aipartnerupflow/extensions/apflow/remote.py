@@ -312,7 +312,7 @@ class RemoteRun:
         try:
             async for event in stream:
                 self.event(event)
-                if self.terminal:
+                if self.terminal or (not follow and self.task_id):
                     break
         except Exception as exc:
             if self.task_id is None and "already exists" in str(exc) and await self.find(client):
