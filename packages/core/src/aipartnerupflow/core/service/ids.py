@@ -29,7 +29,7 @@ def renew_ids(
     dependency references rewritten; returns them and the ``{old: new}`` mapping.
 
     ``make_id(old)`` gives each new id (default: a random one); a deterministic one lets a
-    caller derive the same ids again (``apflow_api_executor`` re-attaching to a remote run).
+    caller derive the same ids again (an executor re-attaching to a run it submitted earlier).
     Tasks without an id get ``make_id("")`` only when every task is renewed (``only=None``)."""
     chosen = set(given_ids(tasks)) if only is None else set(only)
     mapping = {old: make_id(old) for old in given_ids(tasks) if old in chosen}
