@@ -107,6 +107,16 @@ async def remote_tasks(client: Client, key: str) -> list[Any]:
     return [t for t in found.tasks if t.context_id == key]
 
 
+async def stored_remote_tasks(client: Client, key: str) -> list[Any]:
+    """The remote A2A tasks of ``key``, once stored (written just after the tree starts)."""
+    for _ in range(500):
+        found = await remote_tasks(client, key)
+        if found:
+            return found
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"no remote task of context {key} was stored")
+
+
 async def run_with_events(
     manager: TaskManager, tasks: list[dict[str, Any]]
 ) -> tuple[Any, list[TaskEvent]]:
@@ -327,7 +337,7 @@ async def test_a_resumed_attempt_reattaches_instead_of_submitting_again(
         child.send_signal(signal.SIGKILL)  # the local process dies without cleaning up
         child.wait()
     key = run_key("crashy", 1)
-    assert len(await remote_tasks(remote_client, key)) == 1
+    assert len(await stored_remote_tasks(remote_client, key)) == 1
     # the resumed process runs the same attempt again: it must find the run, not resubmit
     Signals.event(Signals.cancelled, "release:crash").set()
     _set_current(TaskContext("crashy", "crashy", "delegate", None, 1))
@@ -539,3 +549,25 @@ async def test_credentials_are_not_sent_to_a_host_the_card_points_elsewhere(
         )
     out = await ApflowApiExecutor().execute({"base_url": card_url, "text": "no credentials"})
     assert out["text"] == "ran: no credentials"
+
+
+async def test_a_run_cancelled_on_the_remote_side_fails_the_local_task(
+    remote: RemoteInstance, token: str, remote_client: Client
+) -> None:
+    from a2a.types import CancelTaskRequest
+
+    gate = "remote-cancel"
+    _set_current(TaskContext(gate, gate, "delegate", None, 1))
+    try:
+        run = asyncio.create_task(
+            ApflowApiExecutor().execute(
+                {"base_url": remote.url, "auth_token": token, "tasks": hang_tree(gate)}
+            )
+        )
+    finally:
+        _set_current(None)
+    await wait_thread_event(gate, Signals.started)
+    (found,) = await stored_remote_tasks(remote_client, run_key(gate, 1))
+    await remote_client.cancel_task(CancelTaskRequest(id=found.id))
+    with pytest.raises(RemoteRunError, match="cancelled on the remote side"):
+        await asyncio.wait_for(run, 60)
