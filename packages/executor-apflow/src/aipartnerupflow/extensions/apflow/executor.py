@@ -13,6 +13,7 @@ Importing this module does not import a2a-sdk; the first call does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from typing import TYPE_CHECKING, Any
 
 from aipartnerupflow.core.errors import TaskTimeoutError
@@ -173,7 +174,14 @@ class ApflowApiExecutor(ExecutableTask):
                 async with asyncio.timeout(request.timeout):
                     await self._follow(client, run)
             except asyncio.CancelledError:
-                await asyncio.shield(self._cancel_remote(client, run, settings.cancel_timeout))
+                # Cancel the remote run even if this task is cancelled again meanwhile (the
+                # request is bounded by cancel_timeout), so the client stays open until then.
+                stop = asyncio.ensure_future(
+                    self._cancel_remote(client, run, settings.cancel_timeout)
+                )
+                while not stop.done():
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await asyncio.shield(stop)
                 raise
             except TimeoutError:
                 await self._cancel_remote(client, run, settings.cancel_timeout)

@@ -35,6 +35,7 @@ from a2a.types import (
     Task,
     TaskState,
 )
+from a2a.utils import errors as a2a_errors
 from a2a.utils.errors import A2AError
 from google.protobuf.json_format import MessageToDict, ParseDict, ParseError
 from google.protobuf.struct_pb2 import Value
@@ -60,23 +61,36 @@ _TERMINAL = {
 _STUCK = {TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED}
 _MAX_BACKOFF = 30.0
 #: A2A errors no retry fixes (bad request, unknown method, unsupported, bad version...).
-_PERMANENT_A2A = (
-    "InvalidParamsError",
-    "InvalidRequestError",
-    "MethodNotFoundError",
-    "UnsupportedOperationError",
-    "ContentTypeNotSupportedError",
-    "VersionNotSupportedError",
-    "ExtensionSupportRequiredError",
-    "TaskNotFoundError",
-    "JSONParseError",
+_PERMANENT_A2A: tuple[type[A2AError], ...] = (
+    a2a_errors.InvalidParamsError,
+    a2a_errors.InvalidRequestError,
+    a2a_errors.MethodNotFoundError,
+    a2a_errors.UnsupportedOperationError,
+    a2a_errors.ContentTypeNotSupportedError,
+    a2a_errors.VersionNotSupportedError,
+    a2a_errors.ExtensionSupportRequiredError,
+    a2a_errors.TaskNotFoundError,
+    a2a_errors.JSONParseError,
 )
+
+
+def _raise_if_cancelling() -> None:
+    """Re-raise a cancellation an SDK or httpx layer turned into an ordinary error.
+
+    A cancelled (or timed-out) follow must end, and cancel the remote run, never fall back to
+    polling as if the stream had merely broken.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _problem(exc: BaseException, what: str) -> ExecutorError:
     """An SDK or transport error as a project error (permanent when no retry can help)."""
     if isinstance(exc, ExecutorError):
         return exc
+    if isinstance(exc.__cause__, ExecutorError):  # e.g. the outbound policy, inside the SDK
+        return exc.__cause__
     if isinstance(exc, httpx.HTTPStatusError):
         code = exc.response.status_code
         text = f"{what}: the remote side answered HTTP {code}"
@@ -90,7 +104,7 @@ def _problem(exc: BaseException, what: str) -> ExecutorError:
     if isinstance(exc.__cause__, httpx.HTTPError):  # the SDK wraps httpx's errors
         return _problem(exc.__cause__, what)
     text = str(exc) or type(exc).__name__
-    if type(exc).__name__ in _PERMANENT_A2A:
+    if isinstance(exc, _PERMANENT_A2A):
         return PermanentError(f"{what}: {text}")
     if isinstance(exc, A2AError | A2AClientError):
         return RetryableError(f"{what}: {text}")
@@ -295,6 +309,7 @@ class RemoteRun:
         try:
             found = await client.list_tasks(ListTasksRequest(context_id=self.key, page_size=10))
         except Exception:  # not every agent lists tasks: then there is nothing to find
+            _raise_if_cancelling()
             return False
         tasks = [t for t in found.tasks if t.context_id == self.key]
         if not tasks:
@@ -315,6 +330,7 @@ class RemoteRun:
                 if self.terminal or (not follow and self.task_id):
                     break
         except Exception as exc:
+            _raise_if_cancelling()
             if self.task_id is None and "already exists" in str(exc) and await self.find(client):
                 return  # submitted by an earlier try whose task record was not there yet
             if self.task_id is None:
@@ -336,6 +352,7 @@ class RemoteRun:
                 if self.terminal:
                     break
         except Exception:
+            _raise_if_cancelling()
             return  # e.g. subscriptions unsupported, or the task ended meanwhile: poll
         finally:
             with contextlib.suppress(Exception):
@@ -369,6 +386,7 @@ class RemoteRun:
         try:
             task = await client.get_task(GetTaskRequest(id=self.task_id))
         except Exception as exc:
+            _raise_if_cancelling()
             raise _problem(exc, f"getting remote task {self.task_id}") from None
         self.snapshot(task)
 
