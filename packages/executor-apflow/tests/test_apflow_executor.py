@@ -327,8 +327,10 @@ _CHILD = textwrap.dedent(
 
 
 async def test_a_resumed_attempt_reattaches_instead_of_submitting_again(
-    remote: RemoteInstance, token: str, remote_client: Client
+    remote: RemoteInstance, token: str, remote_client: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from aipartnerupflow.extensions.apflow.remote import RemoteRun
+
     env = {**os.environ, "AIPARTNERUPFLOW_APFLOW_ALLOW_PRIVATE": "true"}
     child = subprocess.Popen([sys.executable, "-c", _CHILD, remote.url, token], env=env)
     try:
@@ -338,9 +340,17 @@ async def test_a_resumed_attempt_reattaches_instead_of_submitting_again(
         child.wait()
     key = run_key("crashy", 1)
     assert len(await stored_remote_tasks(remote_client, key)) == 1
-    # the resumed process runs the same attempt again: it must find the run, not resubmit
-    Signals.event(Signals.cancelled, "release:crash").set()
-    _set_current(TaskContext("crashy", "crashy", "delegate", None, 1))
+    # the engine resumes an interrupted task as its next attempt (attempts count): the new
+    # attempt must find the run of the one before, still going, and not submit again
+    locate = RemoteRun.locate
+
+    async def locate_then_release(self: RemoteRun, *args: Any) -> bool:
+        attached = await locate(self, *args)
+        Signals.event(Signals.cancelled, "release:crash").set()  # the remote run may end now
+        return attached
+
+    monkeypatch.setattr(RemoteRun, "locate", locate_then_release)
+    _set_current(TaskContext("crashy", "crashy", "delegate", None, 2))
     try:
         out = await ApflowApiExecutor().execute(
             {
@@ -358,9 +368,11 @@ async def test_a_resumed_attempt_reattaches_instead_of_submitting_again(
     assert Signals.runs["crash"] == 1, "the remote tree ran twice"
 
 
-async def test_a_finished_run_is_not_submitted_again(
+async def test_an_ended_run_is_not_reattached(
     remote: RemoteInstance, token: str, remote_client: Client
 ) -> None:
+    """A rerun of the local tree counts attempts from 1 again, and a retry follows a failed or
+    cancelled run: an ended remote run is never taken for the new one."""
     inputs = {"base_url": remote.url, "auth_token": token, "tasks": tree("again-")}
     _set_current(TaskContext("again", "again", "delegate", None, 1))
     try:
@@ -369,17 +381,12 @@ async def test_a_finished_run_is_not_submitted_again(
     finally:
         _set_current(None)
     assert second["results"] == first["results"]
-    assert second["remote"]["task_id"] == first["remote"]["task_id"]
-    assert second["remote"]["reattached"] is True
-    assert Signals.runs["again-a"] == 1
-    # a new attempt is a new remote run
-    _set_current(TaskContext("again", "again", "delegate", None, 2))
-    try:
-        third = await ApflowApiExecutor().execute(inputs)
-    finally:
-        _set_current(None)
-    assert third["remote"]["task_id"] != first["remote"]["task_id"]
+    assert second["remote"]["task_id"] != first["remote"]["task_id"]
+    assert "reattached" not in second["remote"]
+    assert second["remote"]["context_id"] == run_key("again", 1, 1)
     assert Signals.runs["again-a"] == 2
+    assert len(await remote_tasks(remote_client, run_key("again", 1, 0))) == 1
+    assert len(await remote_tasks(remote_client, run_key("again", 1, 1))) == 1
 
 
 # -- any A2A agent ------------------------------------------------------------------------------

@@ -195,7 +195,9 @@ class ApflowApiExecutor(ExecutableTask):
 
     async def _follow(self, client: Client, run: RemoteRun) -> None:
         request = run.request
-        if not await run.find(client):
+        ctx = self.context
+        task_id, attempt = (ctx.task_id, ctx.attempt) if ctx is not None else (None, 1)
+        if not await run.locate(client, task_id, attempt):
             streaming = request.streaming and request.wait
             await run.submit(client, follow=streaming)
         elif request.streaming and request.wait and not run.terminal:

@@ -44,7 +44,7 @@ from aipartnerupflow.core.errors import ExecutorError, PermanentError, Retryable
 from aipartnerupflow.core.executors.http_transport import policy_client
 from aipartnerupflow.core.executors.policy import OutboundPolicy
 from aipartnerupflow.extensions.apflow.errors import RemoteRunError
-from aipartnerupflow.extensions.apflow.request import RemoteRequest
+from aipartnerupflow.extensions.apflow.request import RemoteRequest, run_key
 
 __all__ = ["RemoteRun", "open_client"]
 
@@ -60,6 +60,10 @@ _TERMINAL = {
 #: States in which the remote side waits for something this executor cannot give.
 _STUCK = {TaskState.TASK_STATE_INPUT_REQUIRED, TaskState.TASK_STATE_AUTH_REQUIRED}
 _MAX_BACKOFF = 30.0
+#: How many earlier attempts, and runs per attempt, re-attaching looks at.
+_LOOKBACK = 10
+_MAX_GENERATIONS = 50
+_CANCEL_LOOKUPS = 50
 #: A2A errors no retry fixes (bad request, unknown method, unsupported, bad version...).
 _PERMANENT_A2A: tuple[type[A2AError], ...] = (
     a2a_errors.InvalidParamsError,
@@ -238,6 +242,8 @@ class RemoteRun:
     task: Task | None = None
     reply: Message | None = None
     reattached: bool = False
+    #: The message was (being) sent: a cancel must look for the remote task.
+    submitted: bool = False
     finished_tasks: set[str] = field(default_factory=set)
     task_count: int = 0
     _progress: float = 0.0
@@ -304,23 +310,58 @@ class RemoteRun:
 
     # -- calls -----------------------------------------------------------------------------
 
-    async def find(self, client: Client) -> bool:
-        """Re-attach: the remote task an earlier try of this attempt submitted, if any."""
+    async def lookup(self, client: Client, key: str) -> Task | None:
+        """The remote task of context ``key``, if the agent has one (and can list tasks)."""
         try:
-            found = await client.list_tasks(ListTasksRequest(context_id=self.key, page_size=10))
+            found = await client.list_tasks(ListTasksRequest(context_id=key, page_size=10))
         except Exception:  # not every agent lists tasks: then there is nothing to find
             _raise_if_cancelling()
+            return None
+        tasks = [t for t in found.tasks if t.context_id == key]
+        return tasks[0] if tasks else None
+
+    async def locate(self, client: Client, task_id: str | None, attempt: int) -> bool:
+        """Re-attach to a run an earlier try submitted and that is still going; else choose
+        the key of a new run. True when re-attached.
+
+        The newest run of the newest attempt that has one is the candidate: a crash-resume
+        counts as a new attempt, so the run of the attempt before is looked at too. A run that
+        has ended is not re-attached (a retry or a rerun wants a new run).
+        """
+        if not task_id:
             return False
-        tasks = [t for t in found.tasks if t.context_id == self.key]
-        if not tasks:
-            return False
-        self.snapshot(tasks[0])
-        self.reattached = True
-        return True
+        latest: Task | None = None
+        latest_key = ""
+        next_key = self.key
+        for number in range(attempt, max(0, attempt - _LOOKBACK), -1):
+            generation = 0
+            while generation < _MAX_GENERATIONS:
+                key = run_key(task_id, number, generation)
+                found = await self.lookup(client, key)
+                if found is None:
+                    break
+                latest, latest_key = found, key
+                generation += 1
+            if number == attempt:
+                next_key = run_key(task_id, number, generation)
+            if latest is not None:
+                break
+        if latest is not None and latest.status.state not in _TERMINAL:
+            self.use_key(latest_key)
+            self.snapshot(latest)
+            self.reattached = True
+            return True
+        self.use_key(next_key)
+        return False
+
+    def use_key(self, key: str) -> None:
+        self.key = key
+        self.request.use_key(key)
 
     async def submit(self, client: Client, *, follow: bool) -> None:
         """Send the message; with ``follow`` (streaming), consume its events to the end."""
         config = SendMessageConfiguration(return_immediately=not follow)
+        self.submitted = True
         stream = client.send_message(
             SendMessageRequest(message=self.message(), configuration=config)
         )
@@ -331,8 +372,12 @@ class RemoteRun:
                     break
         except Exception as exc:
             _raise_if_cancelling()
-            if self.task_id is None and "already exists" in str(exc) and await self.find(client):
-                return  # submitted by an earlier try whose task record was not there yet
+            if self.task_id is None and "already exists" in str(exc):
+                found = await self.lookup(client, self.key)
+                if found is not None:  # submitted by a try whose task record was not there yet
+                    self.snapshot(found)
+                    self.reattached = True
+                    return
             if self.task_id is None:
                 raise _problem(exc, "submitting to the agent") from None
             # the stream broke after the task was created: follow it by polling instead
@@ -391,12 +436,27 @@ class RemoteRun:
         self.snapshot(task)
 
     async def cancel(self, client: Client) -> None:
-        """Ask the remote side to cancel this run (found by context id if not yet known)."""
+        """Ask the remote side to cancel this run (found by context id if not yet known).
+
+        Cancelled while the submit was in flight, the task id is unknown and the remote task
+        record may be written a moment after its run starts: look a few times (the caller
+        bounds the whole by ``cancel_timeout``).
+        """
         ids = [self.task_id] if self.task_id else []
-        if not ids:
-            with contextlib.suppress(Exception):
+        for _ in range(_CANCEL_LOOKUPS):
+            if ids or not self.submitted:
+                break
+            try:
                 found = await client.list_tasks(ListTasksRequest(context_id=self.key))
-                ids = [t.id for t in found.tasks if t.status.state not in _TERMINAL]
+            except Exception:
+                break
+            ids = [
+                t.id
+                for t in found.tasks
+                if t.context_id == self.key and t.status.state not in _TERMINAL
+            ]
+            if not ids:
+                await asyncio.sleep(0.1)
         for task_id in ids:
             with contextlib.suppress(Exception):
                 await client.cancel_task(CancelTaskRequest(id=task_id))

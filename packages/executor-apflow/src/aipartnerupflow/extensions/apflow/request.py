@@ -38,6 +38,8 @@ class RemoteRequest:
     headers: dict[str, str]
     secrets: list[str]
     tasks: list[dict[str, Any]] | None
+    #: The tree as the task gave it (``tasks`` is it with ids derived from the run key).
+    given_tasks: list[dict[str, Any]] | None
     text: str | None
     data: Any
     streaming: bool
@@ -48,12 +50,21 @@ class RemoteRequest:
     #: Remote task id -> the id the task had in ``tasks`` (tree mode).
     original_ids: dict[str, str] = field(default_factory=dict)
 
+    def use_key(self, key: str) -> None:
+        """Derive the remote tree's ids from the run key ``key``."""
+        if self.given_tasks is not None:
+            self.tasks, self.original_ids = remote_tree(self.given_tasks, key)
 
-def run_key(task_id: str | None, attempt: int | None) -> str:
-    """The remote context (and root task) id of one attempt of one local task."""
+
+def run_key(task_id: str | None, attempt: int | None, generation: int = 0) -> str:
+    """The remote context (and root task) id of one run of one attempt of one local task.
+
+    ``generation`` counts the runs submitted under the same attempt number (a rerun of the
+    local tree starts counting attempts again).
+    """
     if not task_id:
         return str(uuid.uuid4())  # no engine context: nothing to re-attach to
-    return str(uuid.uuid5(RUN_NAMESPACE, f"{task_id}:{attempt or 1}"))
+    return str(uuid.uuid5(RUN_NAMESPACE, f"{task_id}:{attempt or 1}:{generation}"))
 
 
 def _card_url(inputs: dict[str, Any]) -> str:
@@ -204,6 +215,7 @@ def parse_request(inputs: dict[str, Any], settings: ApflowSettings, key: str) ->
         headers=headers,
         secrets=secrets,
         tasks=None,
+        given_tasks=tasks,
         text=text,
         data=data,
         streaming=_flag(inputs, ("streaming", "use_streaming"), True),
@@ -212,6 +224,5 @@ def parse_request(inputs: dict[str, Any], settings: ApflowSettings, key: str) ->
         poll_interval=min(poll, 30.0),
         max_output_bytes=effective_limit(limit, settings.max_output_bytes),
     )
-    if tasks is not None:
-        request.tasks, request.original_ids = remote_tree(tasks, key)
+    request.use_key(key)
     return request
