@@ -583,8 +583,8 @@ def test_executors_show(cli: Cli) -> None:
     data = json.loads(cli(*P, "executors", "show", "cli_echo", "--json").stdout)
     assert data["class_path"] == "apflow_cli_testplugins.EchoExecutor"
     assert_user_error(
-        cli("executors", "show", "apflow_api_executor"),
-        "aipartnerupflow-executor-apflow",
+        cli("executors", "show", "llm_executor"),
+        "aipartnerupflow-executor-llm",
         "not published",
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from aipartnerupflow.core.models import new_task_id
@@ -15,13 +15,24 @@ def given_ids(tasks: Iterable[Any]) -> list[str]:
     return [t["id"] for t in tasks if isinstance(t, dict) and isinstance(t.get("id"), str)]
 
 
+def _fresh(_old: str) -> str:
+    return new_task_id()
+
+
 def renew_ids(
-    tasks: list[Any], only: Iterable[str] | None = None
+    tasks: list[Any],
+    only: Iterable[str] | None = None,
+    *,
+    make_id: Callable[[str], str] = _fresh,
 ) -> tuple[list[Any], dict[str, str]]:
     """Copies of the task objects with fresh ids (all, or ``only`` these), parent and
-    dependency references rewritten; returns them and the ``{old: new}`` mapping."""
+    dependency references rewritten; returns them and the ``{old: new}`` mapping.
+
+    ``make_id(old)`` gives each new id (default: a random one); a deterministic one lets a
+    caller derive the same ids again (an executor re-attaching to a run it submitted earlier).
+    Tasks without an id get ``make_id("")`` only when every task is renewed (``only=None``)."""
     chosen = set(given_ids(tasks)) if only is None else set(only)
-    mapping = {old: new_task_id() for old in given_ids(tasks) if old in chosen}
+    mapping = {old: make_id(old) for old in given_ids(tasks) if old in chosen}
     out: list[Any] = []
     for task in tasks:
         if not isinstance(task, dict):
@@ -32,7 +43,7 @@ def renew_ids(
         if isinstance(ident, str) and ident in mapping:
             copy["id"] = mapping[ident]
         elif only is None:
-            copy["id"] = new_task_id()
+            copy["id"] = make_id("")
         parent = copy.get("parent_id")
         if isinstance(parent, str):
             copy["parent_id"] = mapping.get(parent, parent)
