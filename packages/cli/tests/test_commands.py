@@ -582,11 +582,7 @@ def test_executors_show(cli: Cli) -> None:
     assert "in-process" in result.stdout
     data = json.loads(cli(*P, "executors", "show", "cli_echo", "--json").stdout)
     assert data["class_path"] == "apflow_cli_testplugins.EchoExecutor"
-    assert_user_error(
-        cli("executors", "show", "llm_executor"),
-        "aipartnerupflow-executor-llm",
-        "not published",
-    )
+    assert_user_error(cli("executors", "show", "no_such_executor"), "no_such_executor")
 
 
 # -- tasks -----------------------------------------------------------------------------------
