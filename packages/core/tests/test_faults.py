@@ -265,12 +265,12 @@ async def test_kill_minus_9_workers_at_random_points(
         finally:
             workers.stop()
         stored = {t.id: t for t in await tm.storage.get_tree(root)}
-    rows = read_log(effects)
-    check_invariants(tasks, stored, rows, crashes + 1, ended_before, report)
+    log_rows = read_log(effects)
+    check_invariants(tasks, stored, log_rows, crashes + 1, ended_before, report)
     # Re-runs only for attempts a killed worker held.
     killed = set(workers.killed)
     first: dict[str, tuple[int, int]] = {}
-    for task_id, attempt, pid, _ in rows:
+    for task_id, attempt, pid, _ in log_rows:
         if task_id in first and first[task_id][1] not in killed:
             report.violations.append(f"{task_id} ran again although its worker was not killed")
         first[task_id] = (attempt, pid)

@@ -41,10 +41,12 @@ class SeesOwnRow(ExecutableTask):
         import psycopg
 
         ctx = self.context
+        assert ctx is not None
         with psycopg.connect(self.url) as conn:
             row = conn.execute(
                 "SELECT status, attempts FROM apflow_tasks WHERE id = %s", (ctx.task_id,)
             ).fetchone()
+        assert row is not None
         return {"status": row[0], "attempts": row[1], "attempt": ctx.attempt}
 
 
@@ -213,7 +215,9 @@ class Reports(ExecutableTask):
     id = "wa_reports"
 
     async def execute(self, inputs: dict[str, Any]) -> Any:
-        self.context.report_progress(0.5, "half way")
+        ctx = self.context
+        assert ctx is not None
+        ctx.report_progress(0.5, "half way")
         await asyncio.sleep(0.5)  # the worker sends progress a few times a second
         return {"done": True}
 
