@@ -31,10 +31,13 @@ from aipartnerupflow.core.errors import InputValidationError, PermanentError
 __all__ = [
     "LOADER_PREFIXES",
     "ProgramRefusedError",
+    "absolute_dirs",
     "allowed_programs",
     "check_env_name",
+    "program_entries",
     "resolve_cwd",
     "resolve_program",
+    "search_path_dirs",
 ]
 
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -183,3 +186,32 @@ def check_env_name(
             f"{setting}"
         )
     return name
+
+
+# -- setting validators (shared by every package whose settings allow-list programs) --------
+
+
+def search_path_dirs(value: str) -> str:
+    """A search-path setting with empty entries dropped; ValueError unless all are absolute
+    (a relative entry would make lookups depend on the server's working directory)."""
+    dirs = [d for d in value.split(os.pathsep) if d]
+    relative = [d for d in dirs if not os.path.isabs(d)]
+    if relative or not dirs:
+        raise ValueError(f"every directory must be an absolute path (got {relative or value!r})")
+    return os.pathsep.join(dirs)
+
+
+def program_entries(value: tuple[str, ...]) -> tuple[str, ...]:
+    """An allow-list setting of programs; ValueError for a relative path with a slash."""
+    relative = [p for p in value if "/" in p and not os.path.isabs(p)]
+    if relative:
+        raise ValueError(f"each program must be an absolute path or a bare name (got {relative!r})")
+    return value
+
+
+def absolute_dirs(value: tuple[str, ...]) -> tuple[str, ...]:
+    """An allow-list setting of directories; ValueError unless every one is absolute."""
+    relative = [d for d in value if not os.path.isabs(d)]
+    if relative:
+        raise ValueError(f"every directory must be an absolute path (got {relative!r})")
+    return value

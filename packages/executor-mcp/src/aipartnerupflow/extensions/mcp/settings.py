@@ -9,13 +9,13 @@ Streamable HTTP servers are limited by the outbound policy (``ALLOWED_HOSTS``,
 
 from __future__ import annotations
 
-import os
 from typing import ClassVar
 
 import pydantic
 
 from aipartnerupflow.core.executors.caps import DEFAULT_MAX_OUTPUT_BYTES
 from aipartnerupflow.core.executors.policy import OutboundPolicy
+from aipartnerupflow.core.executors.programs import absolute_dirs, program_entries, search_path_dirs
 from aipartnerupflow.core.settings import Settings
 
 __all__ = ["DEFAULT_SEARCH_PATH", "McpSettings"]
@@ -83,31 +83,17 @@ class McpSettings(Settings):
     @pydantic.field_validator("search_path")
     @classmethod
     def _absolute_search_path(cls, value: str) -> str:
-        dirs = [d for d in value.split(os.pathsep) if d]
-        relative = [d for d in dirs if not os.path.isabs(d)]
-        if relative or not dirs:
-            raise ValueError(
-                f"every directory must be an absolute path (got {relative or value!r})"
-            )
-        return os.pathsep.join(dirs)
+        return search_path_dirs(value)
 
     @pydantic.field_validator("allowed_executables")
     @classmethod
     def _absolute_or_bare(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        relative = [p for p in value if "/" in p and not os.path.isabs(p)]
-        if relative:
-            raise ValueError(
-                f"each program must be an absolute path or a bare name (got {relative!r})"
-            )
-        return value
+        return program_entries(value)
 
     @pydantic.field_validator("allowed_dirs")
     @classmethod
     def _absolute_dirs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        relative = [d for d in value if not os.path.isabs(d)]
-        if relative:
-            raise ValueError(f"every directory must be an absolute path (got {relative!r})")
-        return value
+        return absolute_dirs(value)
 
     def policy(self) -> OutboundPolicy:
         """The outbound policy these settings describe."""
