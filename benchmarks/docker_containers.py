@@ -11,54 +11,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _fanout import load_module, time_fanout
+
 COMMAND = ["sh", "-c", "echo hello"]
 
 
 def _fixtures() -> Any:
-    path = ROOT / "packages/executor-docker/tests/conftest.py"
-    spec = importlib.util.spec_from_file_location("docker_test_engine", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("packages/executor-docker/tests/conftest.py", "docker_test_engine")
 
 
 async def _engine(n: int, concurrency: int, image: str) -> float:
-    from aipartnerupflow.core.manager import TaskManager
-    from aipartnerupflow.core.storage import create_session
-
-    tasks: list[dict[str, Any]] = [{"id": "root", "name": "root"}]
-    tasks += [
-        {
-            "id": f"c{i}",
-            "name": f"c{i}",
-            "parent_id": "root",
-            "schemas": {"method": "docker_executor"},
-            "inputs": {"image": image, "command": COMMAND},
-        }
-        for i in range(n)
-    ]
-    manager = TaskManager(create_session("duckdb:///:memory:"), max_concurrency=concurrency)
-    try:
-        started = time.perf_counter()
-        result = await manager.run_tasks(tasks)
-        elapsed = time.perf_counter() - started
-        assert result.status == "completed", result.to_dict()
-    finally:
-        await manager.close()
-    return elapsed
+    return await time_fanout(
+        "docker_executor", lambda i: {"image": image, "command": COMMAND}, n, concurrency
+    )
 
 
 def _direct(url: str, n: int, concurrency: int, image: str) -> float:

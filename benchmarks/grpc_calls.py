@@ -12,52 +12,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _fanout import load_module, time_fanout
 
 
 def _demo() -> Any:
-    path = ROOT / "packages/executor-grpc/tests/conftest.py"
-    spec = importlib.util.spec_from_file_location("grpc_demo_server", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+    return load_module("packages/executor-grpc/tests/conftest.py", "grpc_demo_server")
 
 
 async def _engine(target: str, calls: int, concurrency: int) -> float:
-    from aipartnerupflow.core.manager import TaskManager
-    from aipartnerupflow.core.storage import create_session
-
-    tasks: list[dict[str, Any]] = [{"id": "root", "name": "root"}]
-    tasks += [
-        {
-            "id": f"c{i}",
-            "name": f"c{i}",
-            "parent_id": "root",
-            "schemas": {"method": "grpc_executor"},
-            "inputs": {"target": target, "method": "demo.Echo/Say", "request": {"text": str(i)}},
-        }
-        for i in range(calls)
-    ]
-    manager = TaskManager(create_session("duckdb:///:memory:"), max_concurrency=concurrency)
-    try:
-        started = time.perf_counter()
-        result = await manager.run_tasks(tasks)
-        elapsed = time.perf_counter() - started
-        assert result.status == "completed", result.to_dict()
-    finally:
-        await manager.close()
-    return elapsed
+    return await time_fanout(
+        "grpc_executor",
+        lambda i: {"target": target, "method": "demo.Echo/Say", "request": {"text": str(i)}},
+        calls,
+        concurrency,
+    )
 
 
 async def _direct(demo: Any, target: str, calls: int, concurrency: int) -> float:

@@ -14,53 +14,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib.util
 import logging
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _fanout import load_module, time_fanout
 
 
 def _server_module() -> Any:
-    path = ROOT / "packages/executor-mcp/tests/mcp_server.py"
-    spec = importlib.util.spec_from_file_location("mcp_bench_server", path)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return load_module("packages/executor-mcp/tests/mcp_server.py", "mcp_bench_server")
 
 
 async def _engine(url: str, calls: int, concurrency: int) -> float:
-    from aipartnerupflow.core.manager import TaskManager
-    from aipartnerupflow.core.storage import create_session
-
-    tasks: list[dict[str, Any]] = [{"id": "root", "name": "root"}]
-    tasks += [
-        {
-            "id": f"c{i}",
-            "name": f"c{i}",
-            "parent_id": "root",
-            "schemas": {"method": "mcp_executor"},
-            "inputs": {"url": url, "tool_name": "add", "arguments": {"a": i, "b": 1}},
-        }
-        for i in range(calls)
-    ]
-    manager = TaskManager(create_session("duckdb:///:memory:"), max_concurrency=concurrency)
-    try:
-        started = time.perf_counter()
-        result = await manager.run_tasks(tasks)
-        elapsed = time.perf_counter() - started
-        assert result.status == "completed", result.to_dict()
-    finally:
-        await manager.close()
-    return elapsed
+    return await time_fanout(
+        "mcp_executor",
+        lambda i: {"url": url, "tool_name": "add", "arguments": {"a": i, "b": 1}},
+        calls,
+        concurrency,
+    )
 
 
 async def _direct(url: str, calls: int, concurrency: int) -> float:
