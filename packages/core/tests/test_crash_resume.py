@@ -12,6 +12,8 @@ import textwrap
 import time
 from pathlib import Path
 
+from aipartnerupflow import ExecutableTask
+from aipartnerupflow.core.errors import RetryableError
 from aipartnerupflow.core.manager import TaskManager
 from aipartnerupflow.core.registry import ExecutorRegistry
 from aipartnerupflow.core.storage import create_session
@@ -26,6 +28,8 @@ EXECUTOR_MODULE = textwrap.dedent("""
         async def execute(self, inputs):
             log = os.environ["SIDE_EFFECT_LOG"]
             ctx = self.context
+            with open(log + ".ctx", "a") as fh:
+                fh.write(f"{ctx.task_id} {ctx.attempt} {ctx.interrupted_attempt}\\n")
             with open(log, "a") as fh:
                 fh.write(f"start {ctx.task_id} {ctx.attempt}\\n")
             await asyncio.sleep(float(inputs.get("sleep", 0.15)))
@@ -136,6 +140,49 @@ async def test_killed_process_resumes_without_rerunning_finished_tasks(tmp_path:
         assert after[task_id].attempts == before[task_id].attempts + 1
     ends = [task_id for kind, task_id, _ in _log(log) if kind == "end"]
     assert set(ends) == set(after)
+    # the executor is told which attempt was interrupted, and only then
+    told = {
+        (task_id, int(attempt)): None if lost == "None" else int(lost)
+        for task_id, attempt, lost in (
+            line.split() for line in Path(f"{log}.ctx").read_text().splitlines()
+        )
+    }
+    for (task_id, attempt), lost in told.items():
+        if task_id in interrupted and attempt == after[task_id].attempts:
+            assert lost == before[task_id].attempts, (task_id, attempt, lost)
+        else:
+            assert lost is None, (task_id, attempt, lost)
+
+
+async def test_a_retry_in_the_same_process_is_not_an_interrupted_attempt() -> None:
+    seen: list[tuple[int, int | None]] = []
+
+    class FlakyOnce(ExecutableTask):
+        id = "flaky_once_ctx"
+
+        async def execute(self, inputs: dict[str, object]) -> dict[str, object]:
+            ctx = self.context
+            assert ctx is not None
+            seen.append((ctx.attempt, ctx.interrupted_attempt))
+            if ctx.attempt == 1:
+                raise RetryableError("first try fails")
+            return {}
+
+    reg = ExecutorRegistry()
+    reg.register(FlakyOnce)
+    async with TaskManager(create_session("duckdb:///:memory:"), registry=reg) as tm:
+        tree = await tm.run_tasks(
+            [
+                {
+                    "id": "f",
+                    "name": "f",
+                    "schemas": {"method": "flaky_once_ctx"},
+                    "retry": {"max_attempts": 2, "backoff_seconds": 0},
+                }
+            ]
+        )
+    assert tree.status == "completed"
+    assert seen == [(1, None), (2, None)]
 
 
 async def test_resume_with_nothing_interrupted_does_nothing(tmp_path: Path) -> None:

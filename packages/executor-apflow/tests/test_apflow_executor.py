@@ -29,6 +29,7 @@ from aipartnerupflow.core.errors import (
 from aipartnerupflow.core.events import TaskEvent
 from aipartnerupflow.core.manager import TaskManager
 from aipartnerupflow.core.settings import reload_settings
+from aipartnerupflow.core.storage import create_session
 from aipartnerupflow.extensions.apflow import ApflowApiExecutor
 from aipartnerupflow.extensions.apflow.errors import RemoteRunError
 from aipartnerupflow.extensions.apflow.request import run_key
@@ -71,6 +72,17 @@ def hang_tree(gate: str) -> list[dict[str, Any]]:
             "name": "hang",
             "schemas": {"method": "apflow_test_hang"},
             "inputs": {"gate": gate},
+        }
+    ]
+
+
+def fail_tree(prefix: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": "f",
+            "name": "breaks",
+            "schemas": {"method": "apflow_test_fail"},
+            "inputs": {"message": f"{prefix}boom"},
         }
     ]
 
@@ -387,6 +399,92 @@ async def test_an_ended_run_is_not_reattached(
     assert Signals.runs["again-a"] == 2
     assert len(await remote_tasks(remote_client, run_key("again", 1, 0))) == 1
     assert len(await remote_tasks(remote_client, run_key("again", 1, 1))) == 1
+
+
+_ENGINE_CHILD = textwrap.dedent(
+    """
+    import asyncio, json, sys
+    from aipartnerupflow.core.manager import TaskManager
+    from aipartnerupflow.core.storage import create_session
+
+    async def main():
+        engine = TaskManager(create_session(sys.argv[1]))
+        await engine.run_tasks([json.loads(sys.argv[2])])
+
+    asyncio.run(main())
+    """
+)
+
+
+async def test_a_run_that_ended_while_the_local_process_was_dead_is_taken_not_rerun(
+    remote: RemoteInstance, token: str, remote_client: Client, tmp_path: Path
+) -> None:
+    """The whole path through the engine: a local engine (its own DuckDB file, in a child
+    process) delegates a tree and is killed while it runs there; the remote run then ends.
+    Resuming the local tree takes that run's outcome instead of running the tree again."""
+    url = f"duckdb:///{tmp_path / 'local.duckdb'}"
+    task = local({"base_url": remote.url, "auth_token": token, "tasks": hang_tree("e2e")}, "e2e")
+    task["retry"] = {"max_attempts": 2}  # a resume counts as an attempt (engine rule)
+    env = {**os.environ, "AIPARTNERUPFLOW_APFLOW_ALLOW_PRIVATE": "true"}
+    child = subprocess.Popen([sys.executable, "-c", _ENGINE_CHILD, url, json.dumps(task)], env=env)
+    try:
+        await wait_thread_event("e2e", Signals.started)
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    Signals.event(Signals.cancelled, "release:e2e").set()  # the remote run ends on its own
+    key = run_key("e2e", 1)
+    for _ in range(500):
+        found = await remote_tasks(remote_client, key)
+        if found and found[0].status.state == TaskState.TASK_STATE_COMPLETED:
+            break
+        await asyncio.sleep(0.02)
+    assert found[0].status.state == TaskState.TASK_STATE_COMPLETED
+
+    engine = TaskManager(create_session(url))
+    try:
+        resumed = await engine.resume_interrupted()
+    finally:
+        await engine.close()
+    assert [r.root_id for r in resumed] == ["e2e"]
+    outcome = resumed[0].task("e2e")
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result["remote"]["reattached"] is True
+    assert outcome.result["remote"]["context_id"] == key
+    assert outcome.result["results"] == {"h": {"released": "e2e"}}
+    assert Signals.runs["e2e"] == 1, "the remote tree ran twice"
+    assert len(await remote_tasks(remote_client, run_key("e2e", 2))) == 0
+
+
+async def test_an_interrupted_attempt_whose_run_failed_fails_then_retries_anew(
+    remote: RemoteInstance, token: str, remote_client: Client
+) -> None:
+    """The outcome of the interrupted attempt's run is that attempt's, also a failure; the
+    attempt after it is a fresh one with its own run."""
+    inputs = {"base_url": remote.url, "auth_token": token, "tasks": fail_tree("lost-")}
+    _set_current(TaskContext("lost", "lost", "delegate", None, 1))
+    try:
+        with pytest.raises(RemoteRunError):
+            await ApflowApiExecutor().execute(inputs)
+    finally:
+        _set_current(None)
+    # the process died after that run failed: the engine resumes the task as attempt 2
+    _set_current(TaskContext("lost", "lost", "delegate", None, 2, interrupted_attempt=1))
+    try:
+        with pytest.raises(RemoteRunError):
+            await ApflowApiExecutor().execute(inputs)
+    finally:
+        _set_current(None)
+    assert len(await remote_tasks(remote_client, run_key("lost", 1))) == 1
+    assert len(await remote_tasks(remote_client, run_key("lost", 2))) == 0, "submitted again"
+    # a retry of attempt 2 (nothing interrupted) submits a new run
+    _set_current(TaskContext("lost", "lost", "delegate", None, 3))
+    try:
+        with pytest.raises(RemoteRunError):
+            await ApflowApiExecutor().execute(inputs)
+    finally:
+        _set_current(None)
+    assert len(await remote_tasks(remote_client, run_key("lost", 3))) == 1
 
 
 # -- any A2A agent ------------------------------------------------------------------------------

@@ -21,6 +21,11 @@ class TaskContext:
     name: str
     user_id: str | None
     attempt: int
+    #: The number of this task's earlier attempt that a process left without a stored end (it
+    #: was killed, or lost its database, while that attempt ran); None when the attempt before
+    #: ended or this is the first. An executor whose work lives elsewhere (a remote run, a
+    #: container) can use it to re-attach to that attempt's work instead of starting it again.
+    interrupted_attempt: int | None = None
     params: dict[str, Any] = field(default_factory=dict)
     dependency_results: dict[str, Any] = field(default_factory=dict)
     _progress: Callable[[float, str | None], None] | None = None

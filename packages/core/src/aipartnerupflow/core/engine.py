@@ -71,6 +71,9 @@ class _Node:
     in_attempt: bool = False
     finishing: bool = False
     inputs: dict[str, Any] | None = None
+    #: The attempt a process left without a stored end (it died or lost its database); told
+    #: to the next attempt's executor, then cleared.
+    interrupted: int | None = None
 
 
 def _now() -> datetime:
@@ -130,6 +133,10 @@ class TreeRun:
             node.runs = node.task.id in to_run
             if node.runs:
                 self.open += 1
+                # Not ended and already counted: the last attempt's end was never stored
+                # (reruns of ended tasks and attempts cancelled before they began reset it).
+                if node.task.attempts > 0 and not TaskStatus.is_terminal(node.task.status):
+                    node.interrupted = node.task.attempts
                 node.method = resolve_method(node.task, registry)
         for node in self.nodes.values():
             for dep in node.task.dependencies:
@@ -402,6 +409,7 @@ class TreeRun:
     async def _attempt(self, node: _Node) -> Any:
         assert node.method is not None
         node.unstarted = False
+        interrupted, node.interrupted = node.interrupted, None
         dep_results = {
             dep.task.id: dep.task.result for dep, _ in node.deps if dep.task.status == _COMPLETED
         }
@@ -415,6 +423,7 @@ class TreeRun:
             on_inputs=lambda inputs: setattr(node, "inputs", inputs),
             on_progress=lambda p, m: self._progress(node, p, m),
             cancel_requested=lambda: node.cancel_requested,
+            interrupted_attempt=interrupted,
             save_inputs=lambda inputs: self.store.write_behind(
                 node.task.id, {"inputs": dict(inputs)}
             ),

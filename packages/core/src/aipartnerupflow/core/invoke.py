@@ -175,6 +175,7 @@ async def invoke(
     cancel_requested: Callable[[], bool],
     save_inputs: Callable[[dict[str, Any]], None] | None = None,
     on_inputs: Callable[[dict[str, Any]], None] | None = None,
+    interrupted_attempt: int | None = None,
 ) -> Any:
     """Run one attempt; returns the JSON-serialisable result or raises a failure.
 
@@ -215,6 +216,7 @@ async def invoke(
         name=task.name,
         user_id=task.user_id,
         attempt=task.attempts,
+        interrupted_attempt=interrupted_attempt,
         params=task.params,
         dependency_results=dep_results,
         _progress=on_progress,

@@ -197,7 +197,8 @@ class ApflowApiExecutor(ExecutableTask):
         request = run.request
         ctx = self.context
         task_id, attempt = (ctx.task_id, ctx.attempt) if ctx is not None else (None, 1)
-        if not await run.locate(client, task_id, attempt):
+        interrupted = ctx.interrupted_attempt if ctx is not None else None
+        if not await run.locate(client, task_id, attempt, interrupted):
             streaming = request.streaming and request.wait
             await run.submit(client, follow=streaming)
         elif request.streaming and request.wait and not run.terminal:

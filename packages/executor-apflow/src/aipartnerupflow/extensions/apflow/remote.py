@@ -320,18 +320,27 @@ class RemoteRun:
         tasks = [t for t in found.tasks if t.context_id == key]
         return tasks[0] if tasks else None
 
-    async def locate(self, client: Client, task_id: str | None, attempt: int) -> bool:
-        """Re-attach to a run an earlier try submitted and that is still going; else choose
-        the key of a new run. True when re-attached.
+    async def locate(
+        self,
+        client: Client,
+        task_id: str | None,
+        attempt: int,
+        interrupted: int | None = None,
+    ) -> bool:
+        """Re-attach to a run an earlier try submitted; else choose the key of a new run. True
+        when re-attached.
 
-        The newest run of the newest attempt that has one is the candidate: a crash-resume
-        counts as a new attempt, so the run of the attempt before is looked at too. A run that
-        has ended is not re-attached (a retry or a rerun wants a new run).
+        The newest run of the newest attempt that has one is the candidate. It is re-attached
+        while it is still going, and also once it has ended when it belongs to ``interrupted``,
+        the attempt a dead process left without an end (the engine resumes it as a new attempt):
+        its outcome is that attempt's, so the remote tree never runs twice for it. Other ended
+        runs are not re-attached (a retry or a rerun wants a new run).
         """
         if not task_id:
             return False
         latest: Task | None = None
         latest_key = ""
+        latest_attempt = 0
         next_key = self.key
         for number in range(attempt, max(0, attempt - _LOOKBACK), -1):
             generation = 0
@@ -340,13 +349,16 @@ class RemoteRun:
                 found = await self.lookup(client, key)
                 if found is None:
                     break
-                latest, latest_key = found, key
+                latest, latest_key, latest_attempt = found, key, number
                 generation += 1
             if number == attempt:
                 next_key = run_key(task_id, number, generation)
             if latest is not None:
                 break
-        if latest is not None and latest.status.state not in _TERMINAL:
+        if latest is not None and (
+            latest.status.state not in _TERMINAL
+            or (interrupted is not None and latest_attempt == interrupted)
+        ):
             self.use_key(latest_key)
             self.snapshot(latest)
             self.reattached = True
