@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.manager import TaskManager
     from aipartnerupflow.core.storage.base import TaskStorage
 
+from aipartnerupflow.api.sdk_logs import install_sdk_log_redaction
+
 __all__ = ["create_app"]
 
 log = logging.getLogger("aipartnerupflow.api")
@@ -64,6 +66,7 @@ def create_app(
         settings = ServerSettings.from_env(**options)
     elif options:
         raise TypeError("pass either settings or keyword options, not both")
+    install_sdk_log_redaction()
     registry = registry or get_executor_registry()
     owns_storage = storage is None and task_manager is None
     owns_manager = task_manager is None
