@@ -1,11 +1,12 @@
 """Keep task payloads out of the a2a-sdk's own log records.
 
 At DEBUG the SDK logs whole ``Task``, ``Message`` and event objects (``active_task``'s
-"Enqueuing" lines, "TASK (start)" …): every input of every task, tokens and passwords a caller
-put there included. A record factory (it sees every record of every logger, which a filter on
-the ``a2a`` logger would not) replaces such protobuf arguments of ``a2a.*`` records with a
-short summary: the message type and its ids and state, never its contents; a dict argument
-(a request body) keeps only its JSON-RPC envelope (``jsonrpc``, ``method``, ``id``).
+"Enqueuing" lines, "TASK (start)" …) and JSON-RPC request bodies: every input of every task,
+tokens and passwords a caller put there included. A record hook (the kit's
+:func:`wrap_log_records`: it sees every record of every logger, which a filter on the ``a2a``
+logger would not) replaces such arguments of ``a2a.*`` records: a protobuf message by its type,
+ids and state, never its contents; a dict (a request body) by its JSON-RPC envelope
+(``jsonrpc``, ``method``, ``id``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import logging
 from typing import Any
 
 from google.protobuf.message import Message as ProtoMessage
+
+from aipartnerupflow.core.executors.secrets import wrap_log_records
 
 __all__ = ["install_sdk_log_redaction", "summarise"]
 
@@ -60,23 +63,20 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _redact(record: logging.LogRecord) -> None:
+    if record.name != "a2a" and not record.name.startswith("a2a."):
+        return
+    if isinstance(record.args, tuple):
+        record.args = tuple(_clean(a) for a in record.args)
+    elif isinstance(record.args, dict):
+        record.args = {k: _clean(v) for k, v in record.args.items()}
+    if isinstance(record.msg, ProtoMessage):
+        record.msg = summarise(record.msg)
+
+
 def install_sdk_log_redaction() -> None:
     """Summarise protobuf arguments of every ``a2a.*`` log record from now on (once)."""
     global _installed
-    if _installed:
-        return
-    previous = logging.getLogRecordFactory()
-
-    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
-        record = previous(*args, **kwargs)
-        if record.name == "a2a" or record.name.startswith("a2a."):
-            if isinstance(record.args, tuple):
-                record.args = tuple(_clean(a) for a in record.args)
-            elif isinstance(record.args, dict):
-                record.args = {k: _clean(v) for k, v in record.args.items()}
-            if isinstance(record.msg, ProtoMessage):
-                record.msg = summarise(record.msg)
-        return record
-
-    logging.setLogRecordFactory(factory)
-    _installed = True
+    if not _installed:
+        wrap_log_records(_redact)
+        _installed = True

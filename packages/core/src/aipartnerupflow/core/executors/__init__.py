@@ -10,6 +10,8 @@
 * :mod:`.programs` - :func:`resolve_program`, :func:`resolve_cwd`, :func:`check_env_name`:
   allow-listed programs (matched on resolved absolute paths), directories and variables;
 * :mod:`.resources` - :func:`loop_resource`: per-event-loop clients with one close path;
+* :mod:`.settings` - :class:`OutboundSettings`, :class:`SecretEnvSettings`: the settings
+  fields every network executor shares (allowed hosts, private targets, secret variables);
 * :mod:`.metadata` - :func:`executor_info` (class metadata without an instance) and the
   opt-in gate for dangerous executors;
 * :mod:`.http_transport` (needs httpx: ``aipartnerupflow-core[httpx]``) - an httpx transport
@@ -64,6 +66,9 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.executors.secrets import read_secret_env as read_secret_env
     from aipartnerupflow.core.executors.secrets import redact_url as redact_url
     from aipartnerupflow.core.executors.secrets import scrubbing as scrubbing
+    from aipartnerupflow.core.executors.secrets import wrap_log_records as wrap_log_records
+    from aipartnerupflow.core.executors.settings import OutboundSettings as OutboundSettings
+    from aipartnerupflow.core.executors.settings import SecretEnvSettings as SecretEnvSettings
 
 _WHERE = {
     "DEFAULT_MAX_OUTPUT_BYTES": "caps",
@@ -97,6 +102,9 @@ _WHERE = {
     "read_secret_env": "secrets",
     "redact_url": "secrets",
     "scrubbing": "secrets",
+    "wrap_log_records": "secrets",
+    "OutboundSettings": "settings",
+    "SecretEnvSettings": "settings",
 }
 
 __all__ = sorted(_WHERE)

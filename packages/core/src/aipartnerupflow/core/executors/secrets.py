@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
@@ -35,6 +35,7 @@ __all__ = [
     "read_secret_env",
     "redact_url",
     "scrubbing",
+    "wrap_log_records",
 ]
 
 MASK = "***"
@@ -198,25 +199,36 @@ def read_secret_env(
 _installed = False
 
 
-def install_log_scrubbing() -> None:
-    """Scrub the active secrets from every log record created from now on (once per process).
+def wrap_log_records(hook: Callable[[logging.LogRecord], None]) -> None:
+    """Run ``hook`` on every log record created from now on, before any handler sees it.
 
     A record factory rather than a filter: filters apply only to records of the logger they
-    are attached to, the factory sees every record of every library.
+    are attached to, the factory sees every record of every library. Each call adds a hook;
+    callers install theirs once.
     """
-    global _installed
-    if _installed:
-        return
     previous = logging.getLogRecordFactory()
 
     def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
         record = previous(*args, **kwargs)
-        scrubber = active_scrubber()
-        if scrubber:
-            _scrub_record(record, scrubber)
+        hook(record)
         return record
 
     logging.setLogRecordFactory(factory)
+
+
+def install_log_scrubbing() -> None:
+    """Scrub the active secrets from every log record created from now on (once per
+    process)."""
+    global _installed
+    if _installed:
+        return
+
+    def scrub(record: logging.LogRecord) -> None:
+        scrubber = active_scrubber()
+        if scrubber:
+            _scrub_record(record, scrubber)
+
+    wrap_log_records(scrub)
     _installed = True
 
 

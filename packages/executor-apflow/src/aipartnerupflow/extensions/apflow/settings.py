@@ -12,28 +12,16 @@ from typing import ClassVar
 import pydantic
 
 from aipartnerupflow.core.executors.caps import DEFAULT_MAX_OUTPUT_BYTES
-from aipartnerupflow.core.executors.policy import OutboundPolicy
-from aipartnerupflow.core.settings import Settings
+from aipartnerupflow.core.executors.settings import OutboundSettings
 
 __all__ = ["ApflowSettings"]
 
 
-class ApflowSettings(Settings):
+class ApflowSettings(OutboundSettings):
     """Where ``apflow_api_executor`` may connect and how long it may wait."""
 
     env_prefix: ClassVar[str] = "AIPARTNERUPFLOW_APFLOW_"
 
-    allowed_hosts: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Hosts, *.wildcards, addresses or CIDR networks remote instances and "
-        "agents may be on (empty: every public host).",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
-    )
-    allow_private: bool = pydantic.Field(
-        default=False,
-        description="Allow loopback, private and link-local remote instances.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
-    )
     max_timeout: float = pydantic.Field(
         default=86400.0, gt=0, description="Longest timeout (seconds) a task may ask for."
     )
@@ -55,11 +43,3 @@ class ApflowSettings(Settings):
         description="Most bytes of JSON kept of the remote results; a task's max_output_bytes "
         "can only lower it (results beyond it are replaced by a truncation note).",
     )
-
-    def policy(self) -> OutboundPolicy:
-        """The outbound policy these settings describe."""
-        return OutboundPolicy(
-            allowed_hosts=self.allowed_hosts,
-            allow_private=self.allow_private,
-            setting_prefix=self.env_prefix,
-        )

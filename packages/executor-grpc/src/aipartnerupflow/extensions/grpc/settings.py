@@ -4,28 +4,16 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from aipartnerupflow.core.executors.policy import OutboundPolicy
-from aipartnerupflow.core.settings import Settings
+from aipartnerupflow.core.executors.settings import OutboundSettings
 
 __all__ = ["GrpcSettings"]
 
 
-class GrpcSettings(Settings):
+class GrpcSettings(OutboundSettings):
     """Where ``grpc_executor`` may connect, what it trusts and how much it reads."""
 
     env_prefix = "AIPARTNERUPFLOW_GRPC_"
 
-    allowed_hosts: tuple[str, ...] = Field(
-        default=(),
-        description="Hosts, *.wildcards, addresses or CIDR networks gRPC targets may be "
-        "(empty: every public host).",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
-    )
-    allow_private: bool = Field(
-        default=False,
-        description="Allow loopback, private and link-local targets.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
-    )
     ca_bundle: str | None = Field(
         default=None,
         description="PEM file of certificate authorities trusted for TLS targets (instead of "
@@ -44,11 +32,3 @@ class GrpcSettings(Settings):
         ge=1,
         description="Most response bytes read per call (one message, or a whole stream).",
     )
-
-    def policy(self) -> OutboundPolicy:
-        """The outbound policy these settings describe."""
-        return OutboundPolicy(
-            allowed_hosts=self.allowed_hosts,
-            allow_private=self.allow_private,
-            setting_prefix=self.env_prefix,
-        )

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 from aipartnerupflow.core.errors import ConfigurationError
 from aipartnerupflow.core.executors.policy import OutboundPolicy as _KitPolicy
+from aipartnerupflow.core.settings import CoreSettings
 from aipartnerupflow.extensions.http.settings import DEFAULT_MAX_RESPONSE_BYTES, HttpSettings
 
 __all__ = [
@@ -64,22 +65,27 @@ class OutboundPolicy(_KitPolicy):
             raise ConfigurationError("max_response_bytes must be zero or more")
 
     @classmethod
-    def from_settings(cls, settings: HttpSettings) -> OutboundPolicy:
-        """The policy the settings describe."""
+    def from_settings(
+        cls, settings: HttpSettings, core: CoreSettings | None = None
+    ) -> OutboundPolicy:
+        """The policy the settings describe (secret variables: these and ``core``'s, by default
+        the process's core settings)."""
+        secret_env = (*settings.secret_env, *(core or CoreSettings.get()).secret_env)
         return cls(
             allowed_hosts=settings.allowed_hosts,
             allow_private=settings.allow_private,
             max_response_bytes=settings.max_response_bytes,
             ca_bundle=settings.ca_bundle or None,
-            secret_env=settings.secret_env,
+            secret_env=secret_env,
         )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> OutboundPolicy:
         """The policy of the ``AIPARTNERUPFLOW_HTTP_*`` variables of ``environ`` (default: the
         settings read once from the process environment)."""
-        settings = HttpSettings.get() if environ is None else HttpSettings.from_env(environ)
-        return cls.from_settings(settings)
+        if environ is None:
+            return cls.from_settings(HttpSettings.get())
+        return cls.from_settings(HttpSettings.from_env(environ), CoreSettings.from_env(environ))
 
 
 _default_policy: OutboundPolicy | None = None

@@ -12,7 +12,7 @@ from typing import ClassVar
 
 import pydantic
 
-from aipartnerupflow.core.settings import Settings
+from aipartnerupflow.core.executors.settings import OutboundSettings, SecretEnvSettings
 
 __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HttpSettings"]
 
@@ -20,23 +20,11 @@ __all__ = ["DEFAULT_MAX_RESPONSE_BYTES", "HttpSettings"]
 DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 
-class HttpSettings(Settings):
+class HttpSettings(OutboundSettings, SecretEnvSettings):
     """Operator settings of ``rest_executor`` (task JSON cannot change them)."""
 
     env_prefix: ClassVar[str] = "AIPARTNERUPFLOW_HTTP_"
 
-    allowed_hosts: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Hosts requests may reach: names, *.wildcards, addresses or CIDR networks "
-        "(empty: every public host). An address inside a listed network is allowed even when "
-        "private.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
-    )
-    allow_private: bool = pydantic.Field(
-        default=False,
-        description="Allow loopback, private, link-local and other non-public addresses.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
-    )
     max_response_bytes: int = pydantic.Field(
         default=DEFAULT_MAX_RESPONSE_BYTES,
         ge=0,
@@ -45,10 +33,4 @@ class HttpSettings(Settings):
     ca_bundle: str | None = pydantic.Field(
         default=None,
         description="PEM file of extra certificate authorities to trust (added to the defaults).",
-    )
-    secret_env: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Environment variables task inputs may name for auth secrets (token_env, "
-        "password_env, value_env).",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_SECRET_ENV"},
     )

@@ -7,15 +7,14 @@ from typing import ClassVar
 
 import pydantic
 
-from aipartnerupflow.core.executors.policy import OutboundPolicy
-from aipartnerupflow.core.settings import CoreSettings, Settings
+from aipartnerupflow.core.executors.settings import OutboundSettings, SecretEnvSettings
 
 __all__ = ["ENV_PREFIX", "LLMSettings"]
 
 ENV_PREFIX = "AIPARTNERUPFLOW_LLM_"
 
 
-class LLMSettings(Settings):
+class LLMSettings(OutboundSettings, SecretEnvSettings):
     """Which model and key LLM tasks use by default, and what tasks may change."""
 
     env_prefix: ClassVar[str] = ENV_PREFIX
@@ -34,22 +33,6 @@ class LLMSettings(Settings):
         default=None,
         description="Base URL of the provider's API used when a task gives none "
         "(an OpenAI-compatible gateway, a local server).",
-    )
-    allowed_hosts: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Hosts a task's own api_base may name: names, *.wildcards, addresses or "
-        "CIDR networks (empty: every public host).",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
-    )
-    allow_private: bool = pydantic.Field(
-        default=False,
-        description="Allow a task's api_base to name loopback, private and link-local addresses.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
-    )
-    secret_env: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Environment variables the api_key_env input may read (besides "
-        "AIPARTNERUPFLOW_SECRET_ENV).",
     )
     allow_tools: bool = pydantic.Field(
         default=False,
@@ -76,18 +59,6 @@ class LLMSettings(Settings):
         gt=0,
         description="Checkpoints older than this are deleted.",
     )
-
-    def policy(self) -> OutboundPolicy:
-        """The outbound policy for a task's own ``api_base``."""
-        return OutboundPolicy(
-            allowed_hosts=self.allowed_hosts,
-            allow_private=self.allow_private,
-            setting_prefix=ENV_PREFIX,
-        )
-
-    def readable_env(self) -> tuple[str, ...]:
-        """Environment variables ``api_key_env`` may name: these settings' and the core's."""
-        return (*self.secret_env, *CoreSettings.get().secret_env)
 
     def checkpoint_file(self) -> Path:
         """Where the checkpoints live."""

@@ -14,9 +14,8 @@ from typing import ClassVar
 import pydantic
 
 from aipartnerupflow.core.executors.caps import DEFAULT_MAX_OUTPUT_BYTES
-from aipartnerupflow.core.executors.policy import OutboundPolicy
 from aipartnerupflow.core.executors.programs import absolute_dirs, program_entries, search_path_dirs
-from aipartnerupflow.core.settings import Settings
+from aipartnerupflow.core.executors.settings import OutboundSettings
 
 __all__ = ["DEFAULT_SEARCH_PATH", "McpSettings"]
 
@@ -24,22 +23,11 @@ __all__ = ["DEFAULT_SEARCH_PATH", "McpSettings"]
 DEFAULT_SEARCH_PATH = "/usr/local/bin:/usr/bin:/bin"
 
 
-class McpSettings(Settings):
+class McpSettings(OutboundSettings):
     """Where ``mcp_executor`` may connect, which stdio servers it may start, what it keeps."""
 
     env_prefix: ClassVar[str] = "AIPARTNERUPFLOW_MCP_"
 
-    allowed_hosts: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Hosts, *.wildcards, addresses or CIDR networks streamable HTTP servers "
-        "may be on (empty: every public host).",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
-    )
-    allow_private: bool = pydantic.Field(
-        default=False,
-        description="Allow loopback, private and link-local HTTP servers.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
-    )
     allow_stdio: bool = pydantic.Field(
         default=False,
         description="Allow stdio servers (local programs started by the engine). Off by "
@@ -94,11 +82,3 @@ class McpSettings(Settings):
     @classmethod
     def _absolute_dirs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return absolute_dirs(value)
-
-    def policy(self) -> OutboundPolicy:
-        """The outbound policy these settings describe."""
-        return OutboundPolicy(
-            allowed_hosts=self.allowed_hosts,
-            allow_private=self.allow_private,
-            setting_prefix=self.env_prefix,
-        )

@@ -84,7 +84,7 @@ def read_credentials(request: SshRequest, settings: SshSettings) -> Credentials:
     add_secret(request.password, request.private_key, request.passphrase)
     if request.private_key:
         _register_key(request.private_key)
-    allowed = settings.readable_secret_env()
+    allowed = settings.readable_env()
 
     def env(name: str | None, what: str) -> str | None:
         if name is None:

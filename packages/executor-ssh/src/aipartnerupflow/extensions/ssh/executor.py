@@ -56,11 +56,7 @@ async def aclose_connections() -> None:
 
 
 def _policy(settings: SshSettings) -> OutboundPolicy:
-    return OutboundPolicy(
-        allowed_hosts=settings.allowed_hosts,
-        allow_private=settings.allow_private,
-        setting_prefix=SshSettings.env_prefix,
-    )
+    return settings.policy()
 
 
 def _check_command(request: SshRequest, settings: SshSettings) -> None:

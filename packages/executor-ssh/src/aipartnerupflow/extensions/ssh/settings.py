@@ -12,12 +12,12 @@ from pathlib import Path
 import pydantic
 
 from aipartnerupflow.core.executors.caps import DEFAULT_MAX_OUTPUT_BYTES
-from aipartnerupflow.core.settings import CoreSettings, Settings
+from aipartnerupflow.core.executors.settings import OutboundSettings, SecretEnvSettings
 
 __all__ = ["SshSettings"]
 
 
-class SshSettings(Settings):
+class SshSettings(OutboundSettings, SecretEnvSettings):
     """Settings of the SSH executor."""
 
     env_prefix = "AIPARTNERUPFLOW_SSH_"
@@ -32,17 +32,6 @@ class SshSettings(Settings):
         description="Let tasks ask for host_key_policy 'accept_new': a host with no entry in "
         "the known_hosts file is trusted on first use and its key appended to the file.",
     )
-    allowed_hosts: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Hosts ssh tasks may reach: names, *.wildcards, addresses or CIDR "
-        "networks (empty: every public host).",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOWED_HOSTS"},
-    )
-    allow_private: bool = pydantic.Field(
-        default=False,
-        description="Allow loopback, private and link-local addresses as ssh targets.",
-        json_schema_extra={"fallback": "AIPARTNERUPFLOW_ALLOW_PRIVATE"},
-    )
     allowed_commands: tuple[str, ...] = pydantic.Field(
         default=(),
         description="When set, only argv commands whose program (argv[0]) is listed may run, "
@@ -52,12 +41,6 @@ class SshSettings(Settings):
         default=(),
         description="Directories a task's key_file may be read from (empty: key_file is "
         "refused; give the key inline or through private_key_env instead).",
-    )
-    secret_env: tuple[str, ...] = pydantic.Field(
-        default=(),
-        description="Environment variables ssh task inputs may name to read a password, key "
-        "or passphrase (password_env, private_key_env, passphrase_env), besides "
-        "AIPARTNERUPFLOW_SECRET_ENV.",
     )
     allow_agent: bool = pydantic.Field(
         default=False,
@@ -90,7 +73,3 @@ class SshSettings(Settings):
     def known_hosts_path(self) -> Path:
         """The known_hosts file in use."""
         return Path(self.known_hosts or "~/.ssh/known_hosts").expanduser()
-
-    def readable_secret_env(self) -> tuple[str, ...]:
-        """Variables task inputs may read secrets from: these plus the core's list."""
-        return (*self.secret_env, *CoreSettings.get().secret_env)
