@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.base_task import (
         BaseTask as BaseTask,
     )
+    from aipartnerupflow.core.compat.creator import (
+        TaskCreator as TaskCreator,
+    )
     from aipartnerupflow.core.context import (
         TaskContext as TaskContext,
     )
@@ -186,6 +189,7 @@ __all__ = [
     "TaskCancelledError",
     "TaskConflictError",
     "TaskContext",
+    "TaskCreator",
     "TaskEvent",
     "TaskLimits",
     "TaskManager",

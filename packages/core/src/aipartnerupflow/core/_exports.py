@@ -14,6 +14,7 @@ EXPORTS: dict[str, str] = {
     "TaskStatus": "aipartnerupflow.core.status",
     "TaskModel": "aipartnerupflow.core.models",
     "TaskSpec": "aipartnerupflow.core.spec",
+    "TaskCreator": "aipartnerupflow.core.compat.creator",
     # managing stored tasks
     "TaskService": "aipartnerupflow.core.service",
     "TaskCaller": "aipartnerupflow.core.service",

@@ -27,7 +27,7 @@ from aipartnerupflow.core.storage import TaskStorage, get_default_session
 from aipartnerupflow.core.tree import TaskTreeNode, subtree_ids
 from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
-__all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager", "announce_created"]
 
 log = logging.getLogger("aipartnerupflow.manager")
 DEFAULT_MAX_CONCURRENCY = 64
@@ -88,7 +88,7 @@ class TaskManager:
         root = validate_tasks(models, self.registry, limits=limits)
         await self.storage.insert_tasks(models)
         tree = TaskTreeNode.from_tasks(models)
-        await _announce(root, tree)
+        await announce_created(root, tree)
         return tree
 
     async def run_tasks(
@@ -127,7 +127,7 @@ class TaskManager:
             await self.storage.insert_tasks(missing)
         fresh = all(t.status == TaskStatus.PENDING and not t.attempts for t in tasks)
         if fresh and root.id not in _announced:
-            await _announce(root, tree)  # built with create_task/TaskTreeNode: created now
+            await announce_created(root, tree)  # built with create_task/TaskTreeNode: created now
         _announced.discard(root.id)
         finished = all(TaskStatus.is_terminal(t.status) for t in tasks)
         return await self._run(tasks, root, "all" if finished else "none")
@@ -372,7 +372,7 @@ class TaskManager:
         await self.close()
 
 
-async def _announce(root: TaskModel, tree: TaskTreeNode) -> None:
+async def announce_created(root: TaskModel, tree: TaskTreeNode) -> None:
     """Run the ``on_tree_created`` hooks once for a tree stored now."""
     _announced.add(root.id)
     for hook in get_task_tree_hooks("on_tree_created"):
