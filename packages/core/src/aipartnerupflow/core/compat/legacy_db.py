@@ -98,11 +98,15 @@ def is_legacy_table(conn: sa.Connection, table: str) -> bool:
     """True when ``table`` exists with the original's columns and without ours."""
     import sqlalchemy as sa
 
-    inspector = sa.inspect(conn)
-    if not inspector.has_table(table):
-        return False
-    columns = {c["name"] for c in inspector.get_columns(table)}
-    return "root_id" not in columns and {"id", "parent_id", "name", "status"} <= columns
+    rows = conn.execute(
+        sa.text(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = :t "
+            "AND table_schema = current_schema()"
+        ),
+        {"t": table},
+    ).all()
+    columns = {str(r[0]) for r in rows}
+    return bool(columns) and "root_id" not in columns and {"id", "parent_id", "name"} <= columns
 
 
 def legacy_table_error(table: str) -> StorageError:
