@@ -157,7 +157,7 @@ def same_database(a: str, b: str) -> bool:
             return os.path.samefile(pa, pb)
         except OSError:
             return False
-    return _pg_conninfo(a).split("?")[0] == _pg_conninfo(b).split("?")[0]
+    return _pg_conninfo(a) == _pg_conninfo(b)
 
 
 def _check_columns(found: Sequence[str], table: str) -> list[str]:
