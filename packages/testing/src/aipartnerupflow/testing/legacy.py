@@ -123,10 +123,7 @@ def write_legacy_database(
     statements += [f"ALTER TABLE {table} ADD COLUMN {c} VARCHAR(255)" for c in extra_columns]
     columns = [*LEGACY_COLUMNS, *extra_columns]
     values = [
-        [
-            json.dumps(r[c]) if c in _JSON and r.get(c) is not None else r.get(c)
-            for c in columns
-        ]
+        [json.dumps(r[c]) if c in _JSON and r.get(c) is not None else r.get(c) for c in columns]
         for r in rows
     ]
     if url.startswith("duckdb:///"):
