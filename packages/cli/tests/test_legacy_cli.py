@@ -30,13 +30,19 @@ AGG = {"method": "aggregate_results_executor"}
         (["tasks", "all"], ["tasks", "list", "--all"]),
         (
             ["tasks", "update", "t1", "--name", "n", "--priority", "0", "--inputs", '{"a": 1}'],
-            ["tasks", "update", "t1", "--fields", '{"name": "n", "priority": 0, "inputs": {"a": 1}}'],
+            [
+                *("tasks", "update", "t1", "--fields"),
+                '{"name": "n", "priority": 0, "inputs": {"a": 1}}',
+            ],
         ),
         (["tasks", "children", "--parent-id", "p"], ["tasks", "children", "p"]),
         (["tasks", "watch", "-t", "r"], ["tasks", "watch", "r"]),
         (["tasks", "cancel", "a", "--force"], ["tasks", "cancel", "a"]),
         (["tasks", "delete", "a", "-f"], ["tasks", "delete", "a", "--force"]),
-        (["serve", "start", "-h", "127.0.0.1", "--port", "9"], ["serve", "--host", "127.0.0.1", "--port", "9"]),  # noqa: E501
+        (
+            ["serve", "start", "-h", "127.0.0.1", "--port", "9"],
+            ["serve", "--host", "127.0.0.1", "--port", "9"],
+        ),  # noqa: E501
         (["serve", "--protocol", "mcp"], ["serve", "mcp"]),
         (["daemon", "start", "--background", "-P", "a2a"], ["daemon", "start", "a2a"]),
         (["run", "flow", "-f", "t.json", "--watch"], ["run", "flow", "-f", "t.json"]),
