@@ -143,10 +143,10 @@ def write_legacy_database(
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://", 1)) as pg:
         for sql in statements:
-            pg.execute(sql)  # type: ignore[call-overload]  # fixed DDL of this module
+            pg.execute(sql)
         marks = ", ".join("%s" for _ in columns)
         for value in values:
             pg.execute(
-                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",  # type: ignore[call-overload]
+                f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({marks})",
                 value,
             )
