@@ -314,3 +314,34 @@ async def test_save_task_hierarchy_to_database_stores_new_nodes(manager: TaskMan
     assert leaf is not None and (leaf.parent_id, leaf.root_id) == ("top", "top")
     result = await manager.execute_tree("top")
     assert result.status == "completed"
+
+
+async def test_task_manager_takes_the_original_arguments(
+    registry: ExecutorRegistry, recorder: type[Recorder]
+) -> None:
+    from aipartnerupflow.core import TaskTreeNode
+    from aipartnerupflow.core.errors import ConfigurationError
+
+    tm = TaskManager(
+        create_session("duckdb:///:memory:"),
+        registry=registry,
+        root_task_id=None,
+        executor_instances={},
+        use_demo=False,
+        pre_hooks=None,
+    )
+    try:
+        root = await tm.task_repository.create_task(name="solo", schemas=TRACK)
+        result = await tm.distribute_task_tree_with_streaming(TaskTreeNode(root), use_callback=True)
+        assert result.task.status == "completed"
+        again = await tm.distribute_task_tree(TaskTreeNode(root), use_callback=False)
+        assert again.ok and recorder.calls["solo"] == 2
+    finally:
+        await tm.close()
+    with pytest.raises(ConfigurationError) as info:
+        TaskManager(create_session("duckdb:///:memory:"), pre_hooks=[print], use_demo=True)
+    assert str(info.value) == (
+        "TaskManager(): pre_hooks=: hooks are not per manager; register each with "
+        "register_pre_hook(hook) (they apply to every TaskManager of the process); "
+        "use_demo=True: demo mode (canned results) is not kept"
+    )

@@ -58,7 +58,12 @@ class TaskManager:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         registry: ExecutorRegistry | None = None,
         write_ahead: bool = True,
+        **legacy: Any,
     ) -> None:
+        if legacy:  # aipartnerupflow 0.9's constructor arguments
+            from aipartnerupflow.core.compat.task_json import check_manager_options
+
+            check_manager_options(legacy)
         self.storage = session if session is not None else get_default_session()
         self.registry = registry or get_executor_registry()
         self.task_repository = TaskRepository(self.storage, self.registry)
@@ -100,10 +105,20 @@ class TaskManager:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def distribute_task_tree(self, tree: TaskTreeNode) -> TreeResult:
+    async def distribute_task_tree_with_streaming(
+        self, tree: TaskTreeNode, use_callback: bool = True
+    ) -> TreeResult:
+        """0.9's streaming variant: the same as :meth:`distribute_task_tree` (every run
+        publishes its events; subscribe with :meth:`subscribe` or :meth:`add_listener`)."""
+        return await self.distribute_task_tree(tree)
+
+    async def distribute_task_tree(
+        self, tree: TaskTreeNode, use_callback: bool = True
+    ) -> TreeResult:
         """Run a tree built with ``TaskTreeNode``; stores tasks not stored yet.
 
         An unfinished tree runs its unfinished tasks; a finished tree runs again in full.
+        ``use_callback`` is 0.9's argument, accepted and unused (as it was there).
         """
         tasks = tree.tasks()
         problems = [

@@ -22,6 +22,7 @@ from typing import Any
 __all__ = [
     "IGNORED_FIELDS",
     "PENDING_STATE_FIELDS",
+    "check_manager_options",
     "legacy_create_options",
     "legacy_task_problems",
     "normalize_dependency",
@@ -157,3 +158,30 @@ def legacy_create_options(name: str, options: dict[str, Any]) -> tuple[dict[str,
             f"create_task({name!r}): original_task_id must be a task id string, not {original!r}"
         )
     return rest, original
+
+
+def check_manager_options(options: dict[str, Any]) -> None:
+    """``TaskManager(db, **options)`` with 0.9's constructor arguments: ``root_task_id`` and
+    ``executor_instances`` are accepted and unused (trees are run by id, executors are per task),
+    ``use_demo=False`` is accepted; per-manager hooks and demo mode are refused with what to do.
+    """
+    from aipartnerupflow.core.errors import ConfigurationError
+
+    problems: list[str] = []
+    for key, value in options.items():
+        if key in ("root_task_id", "executor_instances"):
+            continue
+        if key == "use_demo":
+            if value:
+                problems.append("use_demo=True: demo mode (canned results) is not kept")
+        elif key in ("pre_hooks", "post_hooks"):
+            if value:
+                kind = key.removesuffix("s")
+                problems.append(
+                    f"{key}=: hooks are not per manager; register each with "
+                    f"register_{kind}(hook) (they apply to every TaskManager of the process)"
+                )
+        else:
+            problems.append(f"unknown argument {key!r}")
+    if problems:
+        raise ConfigurationError("TaskManager(): " + "; ".join(problems))
