@@ -42,7 +42,7 @@ AGG = {"method": "aggregate_results_executor"}
         (
             ["serve", "start", "-h", "127.0.0.1", "--port", "9"],
             ["serve", "--host", "127.0.0.1", "--port", "9"],
-        ),  # noqa: E501
+        ),
         (["serve", "--protocol", "mcp"], ["serve", "mcp"]),
         (["daemon", "start", "--background", "-P", "a2a"], ["daemon", "start", "a2a"]),
         (["run", "flow", "-f", "t.json", "--watch"], ["run", "flow", "-f", "t.json"]),
