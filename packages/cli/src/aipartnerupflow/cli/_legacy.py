@@ -139,8 +139,15 @@ def _host_short(args: _Args, name: str, inline: str | None, notes: list[str]) ->
     return False
 
 
-_UPDATE_JSON = ("--result", "--inputs", "--params", "--schemas")
-_UPDATE_PLAIN = ("--name", "--status", "--error")
+_UPDATE_JSON = ("--inputs", "--params", "--schemas")
+_UPDATE_PLAIN = ("--name", "--status")
+#: 0.9 let ``tasks update`` write any outcome; here a task's run writes it.
+_UPDATE_STATE = ("--result", "--progress", "--error")
+_STATE_HINT = (
+    "a task's result, progress and error are written by its run: run it again with "
+    "`apflow tasks update ID --status pending` and `apflow tasks execute ROOT_ID`, or stop it "
+    "with `--status cancelled`"
+)
 
 
 class _UpdateFields:
@@ -151,6 +158,8 @@ class _UpdateFields:
 
     def __call__(self, args: _Args, name: str, inline: str | None, notes: list[str]) -> bool:
         key = name.removeprefix("--")
+        if name in _UPDATE_STATE:
+            raise LegacyUsageError(f"{name} is an aipartnerupflow 0.9 option: {_STATE_HINT}")
         if name in _UPDATE_PLAIN:
             self.fields[key] = args.value(name, inline)
         elif name in _UPDATE_JSON:
@@ -159,10 +168,10 @@ class _UpdateFields:
                 self.fields[key] = json.loads(raw)
             except ValueError:
                 raise LegacyUsageError(f"{name} must be JSON, got {raw!r}") from None
-        elif name in ("--priority", "--progress"):
+        elif name == "--priority":
             raw = args.value(name, inline)
             try:
-                self.fields[key] = int(raw) if name == "--priority" else float(raw)
+                self.fields[key] = int(raw)
             except ValueError:
                 raise LegacyUsageError(f"{name} must be a number, got {raw!r}") from None
         else:
