@@ -345,3 +345,30 @@ async def test_task_manager_takes_the_original_arguments(
         "register_pre_hook(hook) (they apply to every TaskManager of the process); "
         "use_demo=True: demo mode (canned results) is not kept"
     )
+
+
+async def test_get_hook_repository_inside_a_post_hook(tm: TaskManager) -> None:
+    import gc
+
+    from aipartnerupflow import get_hook_repository, get_hook_session, register_post_hook
+    from aipartnerupflow.core.hooks import clear_hooks
+
+    gc.collect()  # managers other tests dropped without closing are not live
+    seen: list[Any] = []
+
+    @register_post_hook
+    async def note(task: Any, inputs: Any, result: Any) -> None:
+        stored = await get_hook_repository().get_task_by_id(task.id)
+        seen.append((stored.name if stored else None, get_hook_session() is tm.storage))
+
+    try:
+        await tm.run_tasks([{"id": "h", "name": "Hooked", "schemas": TRACK}])
+    finally:
+        clear_hooks()
+    assert seen == [("Hooked", True)]
+    other = TaskManager(create_session("duckdb:///:memory:"))
+    try:
+        with pytest.raises(AipartnerupflowError, match="2 TaskManagers are live"):
+            get_hook_repository()
+    finally:
+        await other.close()

@@ -42,6 +42,8 @@ EXPORTS: dict[str, str] = {
     "register_post_hook": "aipartnerupflow.core.hooks",
     "register_task_tree_hook": "aipartnerupflow.core.hooks",
     "clear_hooks": "aipartnerupflow.core.hooks",
+    "get_hook_repository": "aipartnerupflow.core.compat.hooks",
+    "get_hook_session": "aipartnerupflow.core.compat.hooks",
     # errors
     "AipartnerupflowError": "aipartnerupflow.core.errors",
     "ConfigurationError": "aipartnerupflow.core.errors",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from aipartnerupflow.core.compat.hooks import track_manager, untrack_manager
 from aipartnerupflow.core.engine import Scheduler, TreeRun
 from aipartnerupflow.core.errors import AipartnerupflowError, TaskNotFoundError
 from aipartnerupflow.core.events import EventBus, EventKind, Subscription, TaskEvent
@@ -73,6 +74,7 @@ class TaskManager:
         self._runs: dict[str, TreeRun] = {}
         self.resume_errors: dict[str, str] = {}
         _live_owners.add(self.owner_id)
+        track_manager(self)  # for 0.9's get_hook_repository()
 
     @property
     def db(self) -> TaskStorage:
@@ -375,6 +377,7 @@ class TaskManager:
         await self.scheduler.cancel_all()
         await aclose_loop_resources()
         _live_owners.discard(self.owner_id)
+        untrack_manager(self)
         if close_storage:
             await self.storage.close()
         else:
