@@ -50,6 +50,10 @@ AGG = {"method": "aggregate_results_executor"}
             ["--database-url", "duckdb:///x", "tasks", "count", "--format", "json"],
             ["--database-url", "duckdb:///x", "tasks", "count", "--json"],
         ),
+        (
+            ["generate", "task-tree", "Fetch data", "-m", "openai/gpt-4o", "--pretty"],
+            ["generate", "task-tree", "Fetch data", "--model", "openai/gpt-4o"],
+        ),
         (["tasks", "get", "--", "--file"], ["tasks", "get", "--", "--file"]),
         (["tasks", "list", "-h"], ["tasks", "list", "-h"]),
     ],
@@ -72,6 +76,8 @@ def test_09_spellings_are_translated(old: list[str], new: list[str]) -> None:
         (["tasks", "update", "t", "--progress", "1"], "or stop it with `--status cancelled`"),
         (["tasks", "update", "t", "--priority", "high"], "--priority must be a number"),
         (["tasks", "count", "--format", "xml"], "--format takes table or json, not 'xml'"),
+        (["generate", "task-tree", "x", "--save"], "apflow tasks create --tasks-file FILE"),
+        (["generate", "task-tree", "x", "-p", "anthropic"], "--model anthropic/claude-"),
     ],
 )
 def test_09_spellings_whose_behaviour_is_gone_name_the_new_one(args: list[str], hint: str) -> None:

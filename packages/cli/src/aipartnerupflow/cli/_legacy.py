@@ -201,6 +201,25 @@ def _rules(command: str, sub: str) -> tuple[list[Rule], _UpdateFields | None]:
             _gone({"--use-demo": "demo mode (canned results) is not kept; run real executors"}),
             _dropped({"--watch": "runs are followed live", "-w": "runs are followed live"}),
         ], None
+    if command == "generate" and sub == "task-tree":
+        save = (
+            "the tree is printed (and written with -o FILE); store it with `apflow tasks "
+            "create --tasks-file FILE`, or pass --run to run it"
+        )
+        provider = "name the provider in the LiteLLM model: --model anthropic/claude-..."
+        return [
+            _renames({"-m": ["--model"], "-t": ["--temperature"]}),
+            _gone({"--provider": provider, "-p": provider, "--save": save}),
+            _gone({"--user-id": save, "-u": save}),
+            _dropped(
+                {
+                    "--pretty": "the tree is printed as indented JSON",
+                    "--no-pretty": "the tree is printed as indented JSON",
+                    "--no-save": "nothing is stored unless you store it",
+                    "--max-tokens": "the answer's length is the model's default",
+                }
+            ),
+        ], None
     if command != "tasks":
         if command == "serve" or (command == "daemon" and sub in ("start", "restart")):
             return [
