@@ -372,3 +372,22 @@ async def test_get_hook_repository_inside_a_post_hook(tm: TaskManager) -> None:
             get_hook_repository()
     finally:
         await other.close()
+
+
+async def test_updates_take_the_original_dependency_shapes(tm: TaskManager) -> None:
+    from aipartnerupflow.core.service import TaskService
+
+    await tm.create_task_tree_from_array(
+        [
+            {"id": "p", "name": "Parent", "schemas": TRACK},
+            {"id": "k", "name": "Kid", "parent_id": "p", "schemas": TRACK},
+        ]
+    )
+    service = TaskService(tm)
+    await service.update(
+        {"task_id": "p", "dependencies": [{"name": "Kid", "required": True, "type": "result"}]}
+    )
+    stored = await tm.storage.get_task("p")
+    assert stored is not None and stored.dependencies == [{"id": "k", "required": True}]
+    with pytest.raises(ValidationError, match="dependency type 'x' is not supported"):
+        await service.update({"task_id": "p", "dependencies": [{"id": "k", "type": "x"}]})
