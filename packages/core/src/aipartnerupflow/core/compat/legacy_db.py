@@ -342,15 +342,18 @@ def convert_rows(rows: Sequence[dict[str, Any]]) -> LegacyImport:
     for task_id, root in roots.items():
         members.setdefault(root or task_id, set()).add(task_id)
     parents = {r["parent_id"] for r in by_id.values() if r["parent_id"]}
+    tree_names: dict[str, dict[str, list[str]]] = {}
+    for top, ids in members.items():
+        named = tree_names.setdefault(top, {})
+        for other in ids:
+            named.setdefault(str(by_id[other]["name"]), []).append(other)
     order = sorted(by_id.values(), key=lambda r: (_when(r.get("created_at")) or _EPOCH, r["id"]))
     reopened = 0
     for position, row in enumerate(order):
         task_id = row["id"]
         root_id = roots[task_id]
         tree_ids = members[root_id or task_id]
-        names: dict[str, list[str]] = {}
-        for other in tree_ids:
-            names.setdefault(str(by_id[other]["name"]), []).append(other)
+        names = tree_names[root_id or task_id]
         status = row.get("status") or "pending"
         if status not in _STATUSES:
             problems.append(f"task {task_id!r}: unknown status {status!r}")
