@@ -129,3 +129,57 @@ def test_readme_a2a_snippet_builds_the_app() -> None:
     app = create_app()
     # ---
     assert callable(app)
+
+
+async def test_readme_custom_task_snippet_runs_as_a_task(target: str) -> None:
+    """The 0.9.0 README's "Creating Custom Tasks" class, verbatim, registered and run
+    against the loopback HTTP target (aiohttp comes with the LLM extra's dependencies)."""
+    # --- aipartnerupflow 0.9.0's README, verbatim ---
+    from typing import Any, Dict  # noqa: UP035 - the README's own style
+
+    import aiohttp
+
+    from aipartnerupflow import ExecutableTask
+
+    class APICallTask(ExecutableTask):
+        """Traditional external API call task"""
+
+        id = "api_call_task"
+        name = "API Call Task"
+        description = "Call external API service"
+
+        async def execute(self, inputs: Dict[str, Any]) -> Dict[str, Any]:  # noqa: UP006
+            async with aiohttp.ClientSession() as session:
+                async with session.post(inputs["url"], json=inputs.get("data")) as response:
+                    result = await response.json()
+                    return {"status": "completed", "result": result}
+
+        def get_input_schema(self) -> Dict[str, Any]:  # noqa: UP006
+            return {
+                "type": "object",
+                "properties": {
+                    "url": {"type": "string", "description": "API endpoint"},
+                    "data": {"type": "object", "description": "Request data"},
+                },
+            }
+
+    # --- end of the snippet ---
+    from aipartnerupflow import ExecutorRegistry, TaskManager, create_session
+
+    registry = ExecutorRegistry()
+    registry.register(APICallTask)
+    async with TaskManager(create_session("duckdb:///:memory:"), registry=registry) as tm:
+        result = await tm.run_tasks(
+            [
+                {
+                    "name": "call",
+                    "schemas": {"method": "api_call_task"},
+                    "inputs": {"url": f"{target}/echo", "data": {"q": 1}},
+                }
+            ]
+        )
+    outcome = result.task("call")
+    assert outcome.status == "completed", outcome.error
+    assert outcome.result["status"] == "completed"
+    assert outcome.result["result"]["method"] == "POST"
+    assert json.loads(outcome.result["result"]["body"]) == {"q": 1}
