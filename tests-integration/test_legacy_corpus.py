@@ -134,12 +134,10 @@ def test_readme_a2a_snippet_builds_the_app() -> None:
 async def test_readme_custom_task_snippet_runs_as_a_task(target: str) -> None:
     """The 0.9.0 README's "Creating Custom Tasks" class, verbatim, registered and run
     against the loopback HTTP target (aiohttp comes with the LLM extra's dependencies)."""
-    # --- aipartnerupflow 0.9.0's README, verbatim ---
-    from typing import Any, Dict  # noqa: UP035 - the README's own style
-
+    # --- aipartnerupflow 0.9.0's README, verbatim (its import order and style) ---
+    from aipartnerupflow import ExecutableTask  # noqa: I001
+    from typing import Dict, Any  # noqa: F401, UP035
     import aiohttp
-
-    from aipartnerupflow import ExecutableTask
 
     class APICallTask(ExecutableTask):
         """Traditional external API call task"""
@@ -149,7 +147,7 @@ async def test_readme_custom_task_snippet_runs_as_a_task(target: str) -> None:
         description = "Call external API service"
 
         async def execute(self, inputs: Dict[str, Any]) -> Dict[str, Any]:  # noqa: UP006
-            async with aiohttp.ClientSession() as session:
+            async with aiohttp.ClientSession() as session:  # noqa: SIM117
                 async with session.post(inputs["url"], json=inputs.get("data")) as response:
                     result = await response.json()
                     return {"status": "completed", "result": result}
