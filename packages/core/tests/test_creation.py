@@ -262,4 +262,7 @@ async def test_params_the_executor_does_not_accept(manager: TaskManager) -> None
 async def test_create_task_rejects_unknown_arguments(manager: TaskManager) -> None:
     with pytest.raises(ValidationError) as info:
         await manager.task_repository.create_task(name="x", colour="red")
-    assert str(info.value) == "create_task('x'): colour: unknown argument"
+    assert str(info.value) == (
+        "create_task('x'): unknown argument(s) colour: custom task columns of aipartnerupflow "
+        "0.9 (set_task_model_class) are not kept; put such data in inputs or params"
+    )

@@ -162,3 +162,51 @@ def test_batch_errors_are_executor_errors() -> None:
     from aipartnerupflow.extensions.crewai import BatchFailedError
 
     assert issubclass(BatchFailedError, ExecutorError)
+
+
+async def test_09_readme_crew_snippet(chat: FakeChatServer) -> None:
+    """aipartnerupflow 0.9.0's README (PyPI) names the class CrewaiExecutor."""
+    chat.script(ChatReply.text(answer("analysis done")))
+    # --- the 0.9.0 README's snippet, verbatim except the {...} placeholder ---
+    # Requires: pip install aipartnerupflow[crewai]
+    from aipartnerupflow.extensions.crewai import CrewaiExecutor
+
+    # CrewAI task execution
+    crew = CrewaiExecutor(
+        name="Analysis Crew",
+        agents=[{"role": "Analyst", "goal": "Analyze data"}],
+        tasks=[{"description": "Analyze input", "agent": "Analyst"}],
+    )
+    result = await crew.execute(inputs={"data": [1, 2, 3]})
+    # ---
+    assert result["output"] == "analysis done"
+
+
+async def test_09_readme_batch_snippet(chat: FakeChatServer) -> None:
+    chat.script(ChatReply.text(answer("collected")), ChatReply.text(answer("analysed")))
+    # --- the 0.9.0 README's snippet, verbatim except the {...} placeholder ---
+    # Requires: pip install aipartnerupflow[crewai]
+    from aipartnerupflow.extensions.crewai import BatchCrewaiExecutor, CrewaiExecutor
+
+    # BatchCrewaiExecutor is a batch container - executes multiple crews as atomic operation
+    batch = BatchCrewaiExecutor(
+        id="my_batch",
+        name="Batch Analysis",
+        works={
+            "data_collection": {
+                "agents": [{"role": "Collector", "goal": "Collect data"}],
+                "tasks": [{"description": "Collect data", "agent": "Collector"}],
+            },
+            "data_analysis": {
+                "agents": [{"role": "Analyst", "goal": "Analyze data"}],
+                "tasks": [{"description": "Analyze data", "agent": "Analyst"}],
+            },
+        },
+    )
+
+    # All crews execute sequentially, results are merged
+    # If any crew fails, entire batch fails (atomic)
+    result = await batch.execute(inputs={"source": "sales.csv"})
+    # ---
+    assert CrewaiExecutor.id == "crewai_executor"
+    assert result["result"] == {"data_collection": "collected", "data_analysis": "analysed"}

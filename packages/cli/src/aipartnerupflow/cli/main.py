@@ -50,7 +50,7 @@ BUILTIN_COMMANDS: dict[str, tuple[str, str, str]] = {
     "serve": (f"{_PKG}.serve", "app", "Run an API server (a2a, mcp) in the foreground."),
     "daemon": (f"{_PKG}.daemon", "app", "Run the API server in the background."),
     "worker": (f"{_PKG}.worker", "app", "Execute tasks from a shared PostgreSQL database."),
-    "db": (f"{_PKG}.db", "app", "Database maintenance (upgrade)."),
+    "db": (f"{_PKG}.db", "app", "Database maintenance (upgrade, import-legacy)."),
     "info": (f"{_PKG}.info", "info_app", "Versions, database location, executors, plugins."),
     "version": (f"{_PKG}.info", "version_app", "Show the version."),
 }
@@ -185,6 +185,21 @@ class ApflowGroup(TyperGroup):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Translate aipartnerupflow 0.9 spellings first (:mod:`aipartnerupflow.cli._legacy`)."""
+        from typer._click.exceptions import UsageError
+
+        from aipartnerupflow.cli._legacy import LegacyUsageError, translate
+
+        try:
+            args, notes = translate(list(args))
+        except LegacyUsageError as exc:
+            raise UsageError(str(exc), ctx) from None
+        for note in notes:
+            typer.echo(f"Note: {note}", err=True)
+        result: list[str] = super().parse_args(ctx, args)
+        return result
 
     def resolve_command(self, ctx: Any, args: list[str]) -> tuple[str | None, Any, list[str]]:
         from typer._click.exceptions import UsageError

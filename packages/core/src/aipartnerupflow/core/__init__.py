@@ -13,6 +13,15 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.base_task import (
         BaseTask as BaseTask,
     )
+    from aipartnerupflow.core.compat.creator import (
+        TaskCreator as TaskCreator,
+    )
+    from aipartnerupflow.core.compat.hooks import (
+        get_hook_repository as get_hook_repository,
+    )
+    from aipartnerupflow.core.compat.hooks import (
+        get_hook_session as get_hook_session,
+    )
     from aipartnerupflow.core.context import (
         TaskContext as TaskContext,
     )
@@ -186,6 +195,7 @@ __all__ = [
     "TaskCancelledError",
     "TaskConflictError",
     "TaskContext",
+    "TaskCreator",
     "TaskEvent",
     "TaskLimits",
     "TaskManager",
@@ -208,6 +218,8 @@ __all__ = [
     "executor_register",
     "get_default_session",
     "get_executor_registry",
+    "get_hook_repository",
+    "get_hook_session",
     "register_post_hook",
     "register_pre_hook",
     "register_task_tree_hook",

@@ -14,6 +14,7 @@ EXPORTS: dict[str, str] = {
     "TaskStatus": "aipartnerupflow.core.status",
     "TaskModel": "aipartnerupflow.core.models",
     "TaskSpec": "aipartnerupflow.core.spec",
+    "TaskCreator": "aipartnerupflow.core.compat.creator",
     # managing stored tasks
     "TaskService": "aipartnerupflow.core.service",
     "TaskCaller": "aipartnerupflow.core.service",
@@ -41,6 +42,8 @@ EXPORTS: dict[str, str] = {
     "register_post_hook": "aipartnerupflow.core.hooks",
     "register_task_tree_hook": "aipartnerupflow.core.hooks",
     "clear_hooks": "aipartnerupflow.core.hooks",
+    "get_hook_repository": "aipartnerupflow.core.compat.hooks",
+    "get_hook_session": "aipartnerupflow.core.compat.hooks",
     # errors
     "AipartnerupflowError": "aipartnerupflow.core.errors",
     "ConfigurationError": "aipartnerupflow.core.errors",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from aipartnerupflow.core.compat.hooks import track_manager, untrack_manager
 from aipartnerupflow.core.engine import Scheduler, TreeRun
 from aipartnerupflow.core.errors import AipartnerupflowError, TaskNotFoundError
 from aipartnerupflow.core.events import EventBus, EventKind, Subscription, TaskEvent
@@ -27,7 +28,7 @@ from aipartnerupflow.core.storage import TaskStorage, get_default_session
 from aipartnerupflow.core.tree import TaskTreeNode, subtree_ids
 from aipartnerupflow.core.validation import tasks_from_array, validate_tasks
 
-__all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager"]
+__all__ = ["DEFAULT_MAX_CONCURRENCY", "Rerun", "TaskManager", "announce_created"]
 
 log = logging.getLogger("aipartnerupflow.manager")
 DEFAULT_MAX_CONCURRENCY = 64
@@ -58,7 +59,12 @@ class TaskManager:
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         registry: ExecutorRegistry | None = None,
         write_ahead: bool = True,
+        **legacy: Any,
     ) -> None:
+        if legacy:  # aipartnerupflow 0.9's constructor arguments
+            from aipartnerupflow.core.compat.task_json import check_manager_options
+
+            check_manager_options(legacy)
         self.storage = session if session is not None else get_default_session()
         self.registry = registry or get_executor_registry()
         self.task_repository = TaskRepository(self.storage, self.registry)
@@ -68,6 +74,7 @@ class TaskManager:
         self._runs: dict[str, TreeRun] = {}
         self.resume_errors: dict[str, str] = {}
         _live_owners.add(self.owner_id)
+        track_manager(self)  # for 0.9's get_hook_repository()
 
     @property
     def db(self) -> TaskStorage:
@@ -88,7 +95,7 @@ class TaskManager:
         root = validate_tasks(models, self.registry, limits=limits)
         await self.storage.insert_tasks(models)
         tree = TaskTreeNode.from_tasks(models)
-        await _announce(root, tree)
+        await announce_created(root, tree)
         return tree
 
     async def run_tasks(
@@ -100,10 +107,20 @@ class TaskManager:
 
     # -- running -----------------------------------------------------------------------------
 
-    async def distribute_task_tree(self, tree: TaskTreeNode) -> TreeResult:
+    async def distribute_task_tree_with_streaming(
+        self, tree: TaskTreeNode, use_callback: bool = True
+    ) -> TreeResult:
+        """0.9's streaming variant: the same as :meth:`distribute_task_tree` (every run
+        publishes its events; subscribe with :meth:`subscribe` or :meth:`add_listener`)."""
+        return await self.distribute_task_tree(tree)
+
+    async def distribute_task_tree(
+        self, tree: TaskTreeNode, use_callback: bool = True
+    ) -> TreeResult:
         """Run a tree built with ``TaskTreeNode``; stores tasks not stored yet.
 
         An unfinished tree runs its unfinished tasks; a finished tree runs again in full.
+        ``use_callback`` is 0.9's argument, accepted and unused (as it was there).
         """
         tasks = tree.tasks()
         problems = [
@@ -127,7 +144,7 @@ class TaskManager:
             await self.storage.insert_tasks(missing)
         fresh = all(t.status == TaskStatus.PENDING and not t.attempts for t in tasks)
         if fresh and root.id not in _announced:
-            await _announce(root, tree)  # built with create_task/TaskTreeNode: created now
+            await announce_created(root, tree)  # built with create_task/TaskTreeNode: created now
         _announced.discard(root.id)
         finished = all(TaskStatus.is_terminal(t.status) for t in tasks)
         return await self._run(tasks, root, "all" if finished else "none")
@@ -360,6 +377,7 @@ class TaskManager:
         await self.scheduler.cancel_all()
         await aclose_loop_resources()
         _live_owners.discard(self.owner_id)
+        untrack_manager(self)
         if close_storage:
             await self.storage.close()
         else:
@@ -372,7 +390,7 @@ class TaskManager:
         await self.close()
 
 
-async def _announce(root: TaskModel, tree: TaskTreeNode) -> None:
+async def announce_created(root: TaskModel, tree: TaskTreeNode) -> None:
     """Run the ``on_tree_created`` hooks once for a tree stored now."""
     _announced.add(root.id)
     for hook in get_task_tree_hooks("on_tree_created"):

@@ -6,8 +6,10 @@ Every method issues a bounded number of SQL statements, whatever the size of the
 from __future__ import annotations
 
 import itertools
+from datetime import datetime
 from typing import Any
 
+from aipartnerupflow.core.compat.repository import LegacyRepositoryMethods
 from aipartnerupflow.core.errors import TaskNotFoundError, ValidationError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel, new_task_id
 from aipartnerupflow.core.registry import ExecutorRegistry
@@ -21,8 +23,9 @@ _UNSET: Any = object()
 _positions = itertools.count()
 
 
-class TaskRepository:
-    """Reads and writes tasks in a :class:`TaskStorage`."""
+class TaskRepository(LegacyRepositoryMethods):
+    """Reads and writes tasks in a :class:`TaskStorage` (the original's single-field setters
+    come from :class:`~aipartnerupflow.core.compat.repository.LegacyRepositoryMethods`)."""
 
     def __init__(self, storage: TaskStorage, registry: ExecutorRegistry | None = None) -> None:
         self.storage = storage
@@ -41,10 +44,18 @@ class TaskRepository:
         id: str | None = None,
         **options: Any,
     ) -> TaskModel:
-        """Validate and store one task (``retry`` and ``timeout_seconds`` may be given too)."""
+        """Validate and store one task (``retry`` and ``timeout_seconds`` may be given too).
+
+        The original's ``status``/``progress``/``result``/``error``/``has_children``/
+        ``has_copy``/``original_task_id`` arguments are accepted where a new task can honour
+        them (:func:`~aipartnerupflow.core.compat.task_json.legacy_create_options`).
+        """
         import pydantic
 
+        from aipartnerupflow.core.compat.task_json import legacy_create_options
         from aipartnerupflow.core.spec import TaskSpec
+
+        options, original_task_id = legacy_create_options(name, options)
 
         try:
             spec = TaskSpec(
@@ -53,7 +64,7 @@ class TaskRepository:
                 user_id=user_id,
                 parent_id=parent_id,
                 priority=priority,
-                dependencies=dependencies or [],
+                dependencies=_plain_dependencies(name, dependencies),
                 inputs=inputs or {},
                 schemas=schemas or {},
                 params=params or {},
@@ -94,6 +105,7 @@ class TaskRepository:
             schemas=spec.schemas,
             retry=spec.retry.model_dump() if spec.retry else None,
             timeout_seconds=spec.timeout_seconds,
+            original_task_id=original_task_id,
         )
         await self.storage.insert_tasks([task])
         if parent is not None and not parent.has_children:
@@ -185,14 +197,23 @@ class TaskRepository:
         error: str | None = _UNSET,
         result: Any = _UNSET,
         progress: float | None = _UNSET,
+        started_at: datetime | None = _UNSET,
+        completed_at: datetime | None = _UNSET,
     ) -> bool:
-        """Set a status (and optionally error/result/progress; None clears them)."""
+        """Set a status (and optionally error/result/progress/started_at/completed_at; None
+        clears them)."""
         valid = {s.value for s in TaskStatus}
         if status not in valid:
             allowed = ", ".join(sorted(valid))
             raise ValidationError(f"unknown status {status!r}; use one of {allowed}")
         fields: dict[str, Any] = {"status": status}
-        for key, value in (("error", error), ("result", result), ("progress", progress)):
+        for key, value in (
+            ("error", error),
+            ("result", result),
+            ("progress", progress),
+            ("started_at", started_at),
+            ("completed_at", completed_at),
+        ):
             if value is not _UNSET:
                 fields[key] = value
         return await self.storage.update_task(task_id, fields)
@@ -282,3 +303,16 @@ class TaskRepository:
         if task is None:
             raise TaskNotFoundError(f"no task with id {task_id!r}")
         return task
+
+
+def _plain_dependencies(name: str, dependencies: list[Any] | None) -> list[Any]:
+    """Dependencies in our shape; the original's ``{"name": ...}``/``type`` forms accepted."""
+    from aipartnerupflow.core.compat.task_json import normalize_dependency
+
+    out: list[Any] = []
+    for dep in dependencies or []:
+        value, problem = normalize_dependency(dep)
+        if problem:
+            raise ValidationError(f"create_task({name!r}): {problem}")
+        out.append(value)
+    return out

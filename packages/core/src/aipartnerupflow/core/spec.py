@@ -4,18 +4,33 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = ["DependencySpec", "RetrySpec", "TaskSpec"]
 
 
 class DependencySpec(BaseModel):
-    """One dependency: the id (or name) of another task in the tree."""
+    """One dependency: the id (or name) of another task in the tree.
+
+    aipartnerupflow 0.9's shapes are accepted: ``{"name": ...}`` and ``"type": "result"``.
+    """
 
     model_config = ConfigDict(extra="ignore")
 
     id: str = Field(min_length=1, max_length=255, strict=True)
     required: bool = Field(default=True, strict=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _original_shapes(cls, value: Any) -> Any:
+        if not isinstance(value, dict) or ("id" in value and "type" not in value):
+            return value
+        from aipartnerupflow.core.compat.task_json import normalize_dependency
+
+        plain, problem = normalize_dependency(value)
+        if problem:
+            raise ValueError(problem)
+        return plain
 
 
 class RetrySpec(BaseModel):

@@ -99,6 +99,7 @@ def tasks_from_array(
     """Parse task JSON (a list of task objects) into tasks with resolved references."""
     raw = check_raw_tasks(raw, limits)
     problems: list[str] = []
+    raw = _without_legacy_fields(raw)
     import pydantic
 
     from aipartnerupflow.core.spec import TaskSpec
@@ -179,6 +180,22 @@ def tasks_from_array(
     if problems:
         raise TaskTreeValidationError(problems)
     return tasks
+
+
+def _without_legacy_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The task objects with aipartnerupflow 0.9's extra fields checked and removed
+    (:mod:`aipartnerupflow.core.compat.task_json`)."""
+    from aipartnerupflow.core.compat.task_json import normalize_legacy_task
+
+    problems: list[str] = []
+    cleaned: list[dict[str, Any]] = []
+    for index, item in enumerate(raw):
+        out, found = normalize_legacy_task(item)
+        problems.extend(f"{_label(index, item)}: {p}" for p in found)
+        cleaned.append(out)
+    if problems:
+        raise TaskTreeValidationError(problems)
+    return cleaned
 
 
 def validate_tasks(

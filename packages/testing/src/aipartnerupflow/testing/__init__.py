@@ -13,7 +13,9 @@
 * :mod:`aipartnerupflow.testing.resolver` - :class:`FakeResolver`;
 * :mod:`aipartnerupflow.testing.webhook` - :class:`WebhookReceiver`;
 * :mod:`aipartnerupflow.testing.chat_server` - :class:`FakeChatServer`, an OpenAI-compatible
-  chat server scripted with :class:`ChatReply`.
+  chat server scripted with :class:`ChatReply`;
+* :mod:`aipartnerupflow.testing.legacy` - a database of aipartnerupflow 0.9 written from its
+  published schema (:func:`write_legacy_database`), for import tests.
 """
 
 from __future__ import annotations

@@ -107,3 +107,88 @@ def _migrated_by_daemon(state: CliState, server: Remote) -> dict[str, Any]:
         "migrated_by": "daemon",
         "daemon_url": server.url,
     }
+
+
+@app.command("import-legacy")
+def import_legacy(
+    ctx: typer.Context,
+    source: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[SOURCE_URL]",
+            help="The aipartnerupflow 0.9 database (duckdb:///file or postgresql://...); "
+            "default: this apflow's own database, converted in place",
+            show_default=False,
+        ),
+    ] = None,
+    table: Annotated[
+        str | None,
+        typer.Option(
+            "--table",
+            help="The 0.9 task table (default: AIPARTNERUPFLOW_TASK_TABLE_NAME, apflow_tasks)",
+            show_default=False,
+        ),
+    ] = None,
+    backup_table: Annotated[
+        str | None,
+        typer.Option(
+            "--backup-table",
+            help="Where the old rows are kept when converting in place (default: <table>_v09)",
+            show_default=False,
+        ),
+    ] = None,
+    allow_extra_columns: Annotated[
+        bool,
+        typer.Option(
+            "--allow-extra-columns", help="Import without the custom columns of a 0.9 TaskModel"
+        ),
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and report; change nothing")
+    ] = False,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON document")] = False,
+) -> None:
+    """Import the tasks of an aipartnerupflow 0.9 database (in one transaction)."""
+    from aipartnerupflow.core.compat.legacy_db import import_legacy as run_import
+    from aipartnerupflow.core.storage import normalize_url
+    from aipartnerupflow.core.storage.schema import task_table_name
+
+    state = get_state(ctx)
+    state.setup_logging()
+    target = normalize_url(state.resolved_database_url())
+    origin = target if source is None else source
+    name = table or task_table_name()
+    report = run_async(
+        run_import(
+            origin,
+            target,
+            table=name,
+            backup_table=backup_table,
+            allow_extra_columns=allow_extra_columns,
+            dry_run=dry_run,
+        )
+    )
+    roots = [t.id for t in report.tasks if t.root_id is None]
+    if json_output:
+        print_json(
+            {
+                **report.to_dict(),
+                "source": redact_url(origin),
+                "database": redact_url(target),
+                "dry_run": dry_run,
+                "root_ids": roots,
+            }
+        )
+        return
+    verb = "Would import" if dry_run else "Imported"
+    typer.echo(
+        f"{verb} {len(report.tasks)} task(s) in {report.trees} tree(s) from {redact_url(origin)} "
+        f"(table {name}) into {redact_url(target)}."
+    )
+    if report.backup_table:
+        kept = "would be kept" if dry_run else "are kept"
+        typer.echo(f"The old rows {kept} in the table {report.backup_table}.")
+    for note in report.notes:
+        typer.echo(f"Note: {note}")
+    if roots and not dry_run:
+        typer.echo(f"Run a tree with: apflow tasks execute {roots[0]}")

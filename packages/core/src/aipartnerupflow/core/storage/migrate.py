@@ -53,8 +53,11 @@ def upgrade_versions(
     if postgres:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
     try:
-        if current_revision(conn, table, version_table=version_table) == head:
+        revision = current_revision(conn, table, version_table=version_table)
+        if revision == head:
             return False
+        if revision is None and versions is None:
+            _refuse_legacy_table(conn, table)
         if conn.in_transaction():
             conn.commit()
         _register_duckdb_impl()
@@ -77,6 +80,14 @@ def upgrade_versions(
         if postgres:
             conn.execute(sa.text("SELECT pg_advisory_unlock(:k)"), {"k": _MIGRATION_LOCK})
             conn.commit()
+
+
+def _refuse_legacy_table(conn: sa.Connection, table: str) -> None:
+    """A clear error for a database of aipartnerupflow 0.9 (same table name, older schema)."""
+    from aipartnerupflow.core.compat.legacy_db import is_legacy_table, legacy_table_error
+
+    if is_legacy_table(conn, table):
+        raise legacy_table_error(table)
 
 
 def _register_duckdb_impl() -> None:

@@ -13,6 +13,8 @@ settings allow them::
         tasks=[{"description": "Analyze input", "agent": "Analyst"}],
     )
     result = await crew.execute(inputs={})
+
+``CrewaiExecutor`` and ``BatchCrewaiExecutor`` are the names aipartnerupflow 0.9 gave them.
 """
 
 from __future__ import annotations
@@ -27,10 +29,16 @@ from aipartnerupflow.extensions.crewai.tools import (
     unregister_tool,
 )
 
+#: aipartnerupflow 0.9's names for the same executors.
+CrewaiExecutor = CrewManager
+BatchCrewaiExecutor = BatchManager
+
 __all__ = [
+    "BatchCrewaiExecutor",
     "BatchFailedError",
     "BatchManager",
     "CrewManager",
+    "CrewaiExecutor",
     "CrewaiSettings",
     "register_tool",
     "registered_tools",
