@@ -203,10 +203,13 @@ def wheels(session: nox.Session) -> None:
     """Build every wheel without workspace sources, check the namespace, install only from dist/."""
     dist = Path(session.create_tmp()) / "dist"
     _uv_build(session, dist, "--all-packages", "--no-sources")
+    # Namespace rules, core ranges, versions >= 1.0.0, complete metadata and READMEs.
     session.run("python", "tools/check_wheels.py", "contents", str(dist))
     # Metadata and README rendering as PyPI will see them (twine in uv's isolated tool env).
     files = sorted(str(f) for f in dist.iterdir() if f.suffix in {".whl", ".gz"})
     session.run("uv", "tool", "run", "twine", "check", "--strict", *files, external=True)
+    # `aipartnerupflow[all]` against PyPI plus dist/ picks ours, never the original 0.9.0.
+    session.run("python", "tools/check_wheels.py", "resolves", str(dist))
     specs = [_wheel_requirement(w) for w in sorted(dist.glob("*.whl"))]
     # `name[extras] @ file://…` pins each of our distributions to its wheel in dist/; only
     # third-party dependencies come from the index.
