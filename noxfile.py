@@ -240,10 +240,16 @@ def integration(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site; warnings are errors; the generated pages are current."""
+    """Build the documentation site; warnings are errors; the generated pages are current.
+
+    Every code block of the pages runs in ``full`` (tests-integration/test_docs_examples.py).
+    """
     # Every package: the configuration reference is generated from their settings models.
     _uv_sync(session, "--all-packages", "--group", "docs")
     session.run("python", "tools/gen_config_docs.py", "--check")
+    session.run("python", "tools/gen_cli_docs.py", "--check")
+    # Every public name of the core and of each package's top-level module is rendered.
+    session.run("python", "tools/check_api_reference.py")
     site = Path(session.create_tmp()) / "site"
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"}
