@@ -45,7 +45,9 @@ BLOCKS = docs_blocks.blocks()
 PAGES: dict[str, list[object]] = {}
 for _block in BLOCKS:
     PAGES.setdefault(_block.path, []).append(_block)
-EXAMPLES = sorted(p for p in (ROOT / "examples").iterdir() if p.name not in {"__init__.py", "__pycache__"})
+EXAMPLES = sorted(
+    p for p in (ROOT / "examples").iterdir() if p.name not in {"__init__.py", "__pycache__"}
+)
 
 #: Runs a python block: top-level ``await`` is allowed (as in ``python -m asyncio``).
 PYTHON_DRIVER = """\
@@ -98,7 +100,7 @@ uv() {
   case "${1:-}" in
     run) shift; "$@" ;;
     sync) echo "uv sync: the environment is synced already" ;;
-    *) echo "docs test: 'uv $*' is not run here; mark the block <!-- no-run: why -->" >&2; return 97 ;;
+    *) echo "docs test: 'uv $*' is not run here; mark the block no-run" >&2; return 97 ;;
   esac
 }
 nox() { echo "docs test: nox is not run from the docs test (it runs this test)" >&2; return 97; }

@@ -74,9 +74,7 @@ def dist(tmp_path: Path) -> Path:
 
 
 def test_a_correct_set_passes(check_wheels: ModuleType, dist: Path) -> None:
-    wheel(
-        dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core<2,>=1.0"
-    )
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core<2,>=1.0")
     wheel(dist, "aipartnerupflow", [], requires='aipartnerupflow-executor-x; extra == "x"')
     assert check_wheels.check_contents(dist) == []
     assert check_wheels.main(["contents", str(dist)]) == 0
@@ -117,9 +115,7 @@ def test_core_without_the_namespace_root_fails(check_wheels: ModuleType, tmp_pat
 
 
 def test_core_range_excluding_the_built_core_fails(check_wheels: ModuleType, dist: Path) -> None:
-    wheel(
-        dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core>=2.0,<3"
-    )
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core>=2.0,<3")
     assert check_wheels.check_contents(dist) == [
         f"{PLUGIN_WHEEL}: requires aipartnerupflow-core<3,>=2.0, which excludes the core version "
         "built here (1.0.0); widen the range or bump core"

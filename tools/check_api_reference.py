@@ -71,9 +71,7 @@ def missing(pages: list[Path] = PAGES) -> list[str]:
             if id(obj) in rendered_ids or home in rendered_modules:
                 continue
             where = home if isinstance(home, str) and home.startswith("aipartnerupflow") else public
-            problems.append(
-                f"{public}.{name} is not in docs/reference/api*.md: add `::: {where}`"
-            )
+            problems.append(f"{public}.{name} is not in docs/reference/api*.md: add `::: {where}`")
     return problems
 
 

@@ -142,7 +142,7 @@ def _metadata_problems(wheel: Wheel) -> list[str]:
         if label not in urls
     )
     if wheel.metadata.get("Description-Content-Type") != "text/markdown":
-        problems.append(f"{name}: the README is not Markdown (readme = \"README.md\")")
+        problems.append(f'{name}: the README is not Markdown (readme = "README.md")')
     if f"pip install {wheel.name}" not in wheel.readme and (
         f'pip install "{wheel.name}[' not in wheel.readme
     ):

@@ -129,7 +129,10 @@ def _page_blocks(path: Path, root: Path) -> list[Block]:
             end += 1
         if end == len(lines):
             raise DocBlockError(f"{where}: the code block is never closed ({fence})")
-        body = [line[len(indent) :] if line.startswith(indent) else line for line in lines[start + 1 : end]]
+        body = [
+            line[len(indent) :] if line.startswith(indent) else line
+            for line in lines[start + 1 : end]
+        ]
         language = info.lower()
         no_run, after_previous = _directive(lines, start, where)
         kind = KINDS.get(language, "")

@@ -59,7 +59,10 @@ def _param_rows(command: Any, ctx: Any) -> list[str]:
         default = param.default
         shown = (
             ""
-            if default is None or default == () or callable(default) or getattr(param, "is_flag", False) and not default
+            if default is None
+            or default == ()
+            or callable(default)
+            or (getattr(param, "is_flag", False) and not default)
             else f"`{default}`"
         )
         rows.append(f"| {name} | {_cell(kind)} | {shown} | {_cell(help_text)} |")
@@ -87,7 +90,12 @@ def _render_command(command: Any, ctx: Any, path: list[str], plugin: bool) -> li
         lines += [help_text.split("\f")[0].strip(), ""]
     rows = _param_rows(command, ctx)
     if rows:
-        lines += ["| argument / option | type | default | meaning |", "|---|---|---|---|", *rows, ""]
+        lines += [
+            "| argument / option | type | default | meaning |",
+            "|---|---|---|---|",
+            *rows,
+            "",
+        ]
     if hasattr(command, "list_commands"):
         for name in command.list_commands(ctx):
             sub = command.get_command(ctx, name)
@@ -104,7 +112,7 @@ def render() -> str:
 
     from aipartnerupflow.cli.main import BUILTIN_COMMANDS, app
 
-    root = typer.main.get_command(app)
+    root: Any = typer.main.get_command(app)  # a group (typer ships its own click)
     ctx = _context(root, PROGRAM)
     lines = [HEADER]
     names = root.list_commands(ctx)
@@ -139,7 +147,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         if current != text:
             print(
-                f"{PAGE.relative_to(ROOT)} is out of date: run `uv run python tools/gen_cli_docs.py`",
+                f"{PAGE.relative_to(ROOT)} is out of date: "
+                "run `uv run python tools/gen_cli_docs.py`",
                 file=sys.stderr,
             )
             return 1
