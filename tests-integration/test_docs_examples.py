@@ -200,18 +200,34 @@ def _example_command(path: Path) -> list[str]:
     pytest.fail(f"examples/{path.name}: no way to run it; examples/ holds .py and .json files")
 
 
+def _selected(request: pytest.FixtureRequest) -> set[str]:
+    """Ids of the blocks and examples the session's selected tests need (``-k`` runs fewer)."""
+    wanted = set()
+    for item in request.session.items:
+        params = getattr(getattr(item, "callspec", None), "params", {})
+        if "block" in params:
+            wanted.add(params["block"].id)
+        elif "path" in params and isinstance(params["path"], Path):
+            wanted.add(f"examples/{params['path'].name}")
+    return wanted
+
+
 @pytest.fixture(scope="session")
-def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outcome]]:
+def outcomes(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, Outcome]]:
     """Every executable block and example, run twice, in parallel processes."""
     base = tmp_path_factory.mktemp("docs-blocks")
+    wanted = _selected(request)
     jobs: dict[str, tuple[list[str], Path]] = {}
     for number, block in enumerate(BLOCKS):
-        if block.runs and block.kind in {"python", "shell"}:
+        if block.runs and block.kind in {"python", "shell"} and block.id in wanted:
             workdir = _workdir(base / f"b{number}")
             jobs[block.id] = (_command(block, workdir), workdir)
     for path in EXAMPLES:
-        workdir = _workdir(base / f"example-{path.name}")
-        jobs[f"examples/{path.name}"] = (_example_command(path), workdir)
+        if f"examples/{path.name}" in wanted:
+            workdir = _workdir(base / f"example-{path.name}")
+            jobs[f"examples/{path.name}"] = (_example_command(path), workdir)
     with ThreadPoolExecutor(max_workers=WORKERS) as pool:
         futures = {key: pool.submit(_run_twice, *job) for key, job in jobs.items()}
         yield {key: future.result() for key, future in futures.items()}
@@ -221,13 +237,38 @@ def outcomes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Out
 def test_block_runs_twice(block: object, outcomes: dict[str, Outcome]) -> None:
     kind, code = block.kind, block.code  # type: ignore[attr-defined]
     if kind == "json":
-        json.loads(code)
+        _check_task_json(block.id, json.loads(code))  # type: ignore[attr-defined]
         return
     if kind == "toml":
         tomllib.loads(code)
         return
     failure = outcomes[block.id].failure()  # type: ignore[attr-defined]
     assert failure is None, f"{block.id} ({kind}) failed:\n{failure}"  # type: ignore[attr-defined]
+
+
+def _task_json(value: object) -> list[dict[str, object]]:
+    """The tasks of a JSON block that is task JSON (objects with ``schemas``), else []."""
+    if isinstance(value, dict) and isinstance(value.get("tasks"), list):
+        value = value["tasks"]
+    items = value if isinstance(value, list) else [value]
+    if items and all(isinstance(item, dict) and "schemas" in item for item in items):
+        return items  # type: ignore[return-value]
+    return []
+
+
+def _check_task_json(where: str, value: object) -> None:
+    """Task JSON in the docs is valid task JSON, naming executors that exist."""
+    from aipartnerupflow import TaskSpec, get_executor_registry
+
+    known = set(get_executor_registry().ids())
+    for task in _task_json(value):
+        TaskSpec.model_validate(task)
+        schemas = task["schemas"]
+        method = schemas.get("method") if isinstance(schemas, dict) else None
+        assert method is None or method in known, (
+            f"{where}: task {task.get('name')!r} names executor {method!r}, which no installed "
+            f"package provides (installed: {', '.join(sorted(known))})"
+        )
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: f"examples/{p.name}")

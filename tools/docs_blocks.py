@@ -8,7 +8,8 @@ How a block is checked follows from its fence's language:
 - ``python``: executed as a script (top-level ``await`` allowed, as in ``python -m asyncio``);
 - ``bash`` / ``sh`` / ``shell``: executed by bash, where ``pip install`` checks that each of our
   distributions and extras named exists, ``uv sync`` is already done and ``uv run X`` runs X;
-- ``json`` / ``toml``: parsed;
+- ``json`` / ``toml``: parsed; task JSON (objects with ``schemas``) is validated as
+  ``TaskSpec`` and must name installed executors;
 - anything else (``text`` output, a file tree) is not code and must say so.
 
 An HTML comment on the line(s) just before a fence changes that, visibly in the Markdown source:
