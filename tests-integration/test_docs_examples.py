@@ -13,6 +13,7 @@ import contextlib
 import importlib.util
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -291,3 +292,18 @@ def test_the_block_finder_sees_the_pages() -> None:
     assert len(BLOCKS) >= 50
     assert any(b.path == "README.md" and b.kind == "python" for b in BLOCKS)
     assert {b.path for b in BLOCKS} >= {"README.md", "docs/getting-started.md"}
+
+
+REPO_PATH = re.compile(
+    r"(?<![\w/.-])((?:benchmarks|examples|tools|tests-integration|templates|packages|docs)"
+    r"/[\w./-]*\.(?:py|md|json|toml|yml))\b"
+)
+
+
+@pytest.mark.parametrize("page", docs_blocks.doc_files(), ids=lambda p: str(p.relative_to(ROOT)))
+def test_repository_paths_the_page_names_exist(page: Path) -> None:
+    # A README once named a benchmark file that did not exist; a page names only what does.
+    text = page.read_text(encoding="utf-8")
+    named = sorted(set(REPO_PATH.findall(text)))
+    missing = [p for p in named if not (ROOT / p).exists() and not (page.parent / p).exists()]
+    assert missing == [], f"{page.relative_to(ROOT)} names files that do not exist: {missing}"
