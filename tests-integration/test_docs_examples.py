@@ -307,3 +307,16 @@ def test_repository_paths_the_page_names_exist(page: Path) -> None:
     named = sorted(set(REPO_PATH.findall(text)))
     missing = [p for p in named if not (ROOT / p).exists() and not (page.parent / p).exists()]
     assert missing == [], f"{page.relative_to(ROOT)} names files that do not exist: {missing}"
+
+
+@pytest.mark.parametrize(
+    "package", sorted(p.parent.name for p in ROOT.glob("packages/*/pyproject.toml"))
+)
+def test_every_package_has_a_page_in_the_site(package: str) -> None:
+    page = ROOT / "docs" / "packages" / f"{package}.md"
+    assert page.exists(), f"packages/{package} has no docs/packages/{package}.md"
+    assert f'--8<-- "packages/{package}/README.md"' in page.read_text(encoding="utf-8"), (
+        f"docs/packages/{package}.md does not include packages/{package}/README.md"
+    )
+    nav = (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
+    assert f"packages/{package}.md" in nav, f"mkdocs.yml's nav lacks packages/{package}.md"
