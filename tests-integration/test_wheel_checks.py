@@ -47,7 +47,7 @@ def wheel(
             "Project-URL: Source, https://example.invalid/src\n"
             "Project-URL: Issues, https://example.invalid/issues\n"
             "Description-Content-Type: text/markdown\n\n"
-            f"# {name}\n\n```bash\npip install {name}\n```\n"
+            f"# {name}\n\n```bash\npip install {name}\n```\n\n[Docs](https://example.invalid)\n"
         )
     with zipfile.ZipFile(dist / f"{stem}-py3-none-any.whl", "w") as zf:
         for file in files:
@@ -168,5 +168,6 @@ def test_incomplete_metadata_fails_naming_each_gap(check_wheels: ModuleType, dis
         f'{PLUGIN_WHEEL}: the README is not Markdown (readme = "README.md")',
         f"{PLUGIN_WHEEL}: the README has no install line (pip install aipartnerupflow-executor-x)",
         f"{PLUGIN_WHEEL}: the README has no code example (```python or ```bash)",
+        f"{PLUGIN_WHEEL}: the README links nowhere (add its documentation and source)",
         f"{PLUGIN_WHEEL}: ships no license file (copy LICENSE next to its pyproject)",
     ]

@@ -7,7 +7,7 @@
     requirement admits the core version in DIST, every version is at least 1.0.0 (above the
     original project's 0.9.0 on PyPI), and the metadata PyPI shows is complete: summary,
     ``Requires-Python``, license expression and file, classifiers, project URLs, and a
-    Markdown README with an install line and a code example.
+    Markdown README with an install line, a code example and links.
 
 ``check_wheels.py installed DIST``
     Run with the interpreter of a clean venv where the wheels of DIST were installed: every
@@ -149,6 +149,8 @@ def _metadata_problems(wheel: Wheel) -> list[str]:
         problems.append(f"{name}: the README has no install line (pip install {wheel.name})")
     if "```python" not in wheel.readme and "```bash" not in wheel.readme:
         problems.append(f"{name}: the README has no code example (```python or ```bash)")
+    if "](https://" not in wheel.readme and "<https://" not in wheel.readme:
+        problems.append(f"{name}: the README links nowhere (add its documentation and source)")
     license_files = [f for f in wheel.files if ".dist-info/licenses/" in f]
     if not license_files:
         problems.append(f"{name}: ships no license file (copy LICENSE next to its pyproject)")
