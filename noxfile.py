@@ -203,10 +203,13 @@ def wheels(session: nox.Session) -> None:
     """Build every wheel without workspace sources, check the namespace, install only from dist/."""
     dist = Path(session.create_tmp()) / "dist"
     _uv_build(session, dist, "--all-packages", "--no-sources")
+    # Namespace rules, core ranges, versions >= 1.0.0, complete metadata and READMEs.
     session.run("python", "tools/check_wheels.py", "contents", str(dist))
     # Metadata and README rendering as PyPI will see them (twine in uv's isolated tool env).
     files = sorted(str(f) for f in dist.iterdir() if f.suffix in {".whl", ".gz"})
     session.run("uv", "tool", "run", "twine", "check", "--strict", *files, external=True)
+    # `aipartnerupflow[all]` against PyPI plus dist/ picks ours, never the original 0.9.0.
+    session.run("python", "tools/check_wheels.py", "resolves", str(dist))
     specs = [_wheel_requirement(w) for w in sorted(dist.glob("*.whl"))]
     # `name[extras] @ file://…` pins each of our distributions to its wheel in dist/; only
     # third-party dependencies come from the index.
@@ -237,10 +240,16 @@ def integration(session: nox.Session) -> None:
 
 @nox.session
 def docs(session: nox.Session) -> None:
-    """Build the documentation site; warnings are errors; the generated pages are current."""
+    """Build the documentation site; warnings are errors; the generated pages are current.
+
+    Every code block of the pages runs in ``full`` (tests-integration/test_docs_examples.py).
+    """
     # Every package: the configuration reference is generated from their settings models.
     _uv_sync(session, "--all-packages", "--group", "docs")
     session.run("python", "tools/gen_config_docs.py", "--check")
+    session.run("python", "tools/gen_cli_docs.py", "--check")
+    # Every public name of the core and of each package's top-level module is rendered.
+    session.run("python", "tools/check_api_reference.py")
     site = Path(session.create_tmp()) / "site"
     session.run(
         "mkdocs", "build", "--strict", "--site-dir", str(site), env={"NO_MKDOCS_2_WARNING": "1"}

@@ -118,3 +118,19 @@ def make_venv(tmp_path: Path) -> Callable[[], Venv]:
         return Venv(tmp_path / f"venv{count}")
 
     return make
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """After a run that included the docs test: how many blocks ran, and which did not, why."""
+    module = sys.modules.get("docs_blocks")
+    if module is None:  # the docs test was not collected
+        return
+    blocks = module.blocks()
+    skipped = [b for b in blocks if not b.runs]
+    terminalreporter.section("documentation code blocks")
+    terminalreporter.write_line(
+        f"{len(blocks)} blocks: {len(blocks) - len(skipped)} run or parsed, "
+        f"{len(skipped)} marked no-run:"
+    )
+    for block in skipped:
+        terminalreporter.write_line(f"  {block.id}: {block.no_run or 'NOT MARKED'}")

@@ -32,7 +32,7 @@ build-backend = "hatchling.build"
 name = "acme-apf-echo"
 version = "1.2.3"
 requires-python = ">=3.11"
-dependencies = ["aipartnerupflow-core>=0.1,<0.2"]
+dependencies = ["aipartnerupflow-core>=1.0,<2"]
 
 [project.entry-points."aipartnerupflow.executors"]
 acme_echo = "acme_apf_echo.executor:AcmeEcho"

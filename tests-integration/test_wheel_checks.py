@@ -26,17 +26,35 @@ def check_wheels() -> ModuleType:
 
 
 def wheel(
-    dist: Path, name: str, files: list[str], *, version: str = "0.1.0", requires: str = ""
+    dist: Path,
+    name: str,
+    files: list[str],
+    *,
+    version: str = "1.0.0",
+    requires: str = "",
+    complete: bool = True,
 ) -> None:
-    """Write a minimal wheel holding empty ``files`` and METADATA."""
+    """Write a minimal wheel holding empty ``files`` and METADATA (complete unless told)."""
     stem = f"{name.replace('-', '_')}-{version}"
-    meta = f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n"
+    meta = f"Metadata-Version: 2.4\nName: {name}\nVersion: {version}\n"
     if requires:
         meta += f"Requires-Dist: {requires}\n"
+    if complete:
+        meta += (
+            "Summary: a test wheel\nRequires-Python: >=3.11\nLicense-Expression: Apache-2.0\n"
+            "License-File: LICENSE\nClassifier: Programming Language :: Python :: 3\n"
+            "Project-URL: Homepage, https://example.invalid\n"
+            "Project-URL: Source, https://example.invalid/src\n"
+            "Project-URL: Issues, https://example.invalid/issues\n"
+            "Description-Content-Type: text/markdown\n\n"
+            f"# {name}\n\n```bash\npip install {name}\n```\n\n[Docs](https://example.invalid)\n"
+        )
     with zipfile.ZipFile(dist / f"{stem}-py3-none-any.whl", "w") as zf:
         for file in files:
             zf.writestr(file, "")
         zf.writestr(f"{stem}.dist-info/METADATA", meta)
+        if complete:
+            zf.writestr(f"{stem}.dist-info/licenses/LICENSE", "Apache License 2.0")
 
 
 CORE_FILES = [
@@ -45,7 +63,7 @@ CORE_FILES = [
     "aipartnerupflow/core/__init__.py",
 ]
 PLUGIN_FILES = ["aipartnerupflow/extensions/x/__init__.py", "aipartnerupflow/extensions/x/py.typed"]
-PLUGIN_WHEEL = "aipartnerupflow_executor_x-0.1.0-py3-none-any.whl"
+PLUGIN_WHEEL = "aipartnerupflow_executor_x-1.0.0-py3-none-any.whl"
 
 
 @pytest.fixture
@@ -56,9 +74,7 @@ def dist(tmp_path: Path) -> Path:
 
 
 def test_a_correct_set_passes(check_wheels: ModuleType, dist: Path) -> None:
-    wheel(
-        dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core<0.2,>=0.1"
-    )
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core<2,>=1.0")
     wheel(dist, "aipartnerupflow", [], requires='aipartnerupflow-executor-x; extra == "x"')
     assert check_wheels.check_contents(dist) == []
     assert check_wheels.main(["contents", str(dist)]) == 0
@@ -93,18 +109,16 @@ def test_core_without_the_namespace_root_fails(check_wheels: ModuleType, tmp_pat
         ["aipartnerupflow/core/__init__.py", "aipartnerupflow/core/py.typed"],
     )
     assert check_wheels.check_contents(tmp_path) == [
-        "aipartnerupflow_core-0.1.0-py3-none-any.whl: the core wheel lacks "
+        "aipartnerupflow_core-1.0.0-py3-none-any.whl: the core wheel lacks "
         "aipartnerupflow/__init__.py"
     ]
 
 
 def test_core_range_excluding_the_built_core_fails(check_wheels: ModuleType, dist: Path) -> None:
-    wheel(
-        dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core>=0.2,<0.3"
-    )
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, requires="aipartnerupflow-core>=2.0,<3")
     assert check_wheels.check_contents(dist) == [
-        f"{PLUGIN_WHEEL}: requires aipartnerupflow-core<0.3,>=0.2, which excludes the core version "
-        "built here (0.1.0); widen the range or bump core"
+        f"{PLUGIN_WHEEL}: requires aipartnerupflow-core<3,>=2.0, which excludes the core version "
+        "built here (1.0.0); widen the range or bump core"
     ]
 
 
@@ -113,7 +127,7 @@ def test_missing_py_typed_and_empty_wheels_fail(check_wheels: ModuleType, dist: 
     wheel(dist, "aipartnerupflow-executor-y", [])
     assert check_wheels.check_contents(dist) == [
         f"{PLUGIN_WHEEL}: package aipartnerupflow.extensions.x has no py.typed",
-        "aipartnerupflow_executor_y-0.1.0-py3-none-any.whl: ships no Python package",
+        "aipartnerupflow_executor_y-1.0.0-py3-none-any.whl: ships no Python package",
     ]
 
 
@@ -121,4 +135,39 @@ def test_no_core_wheel_fails(check_wheels: ModuleType, tmp_path: Path) -> None:
     wheel(tmp_path, "aipartnerupflow-executor-x", PLUGIN_FILES)
     assert check_wheels.check_contents(tmp_path) == [
         f"expected exactly one aipartnerupflow-core wheel in {tmp_path}, found 0"
+    ]
+
+
+def test_a_version_below_the_original_release_fails(check_wheels: ModuleType, dist: Path) -> None:
+    # The original project is aipartnerupflow 0.9.0 on PyPI: a 0.x of ours would lose to it.
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, version="0.9.1")
+    assert check_wheels.check_contents(dist) == [
+        "aipartnerupflow_executor_x-0.9.1-py3-none-any.whl: version 0.9.1 is below 1.0.0; a "
+        "resolver would pick the original project's 0.9.0 over it: set version >= 1.0.0 in its "
+        "pyproject.toml"
+    ]
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.0.0rc1", "2.3.4"])
+def test_versions_from_one_up_pass(check_wheels: ModuleType, dist: Path, version: str) -> None:
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, version=version)
+    assert check_wheels.check_contents(dist) == []
+
+
+def test_incomplete_metadata_fails_naming_each_gap(check_wheels: ModuleType, dist: Path) -> None:
+    wheel(dist, "aipartnerupflow-executor-x", PLUGIN_FILES, complete=False)
+    assert check_wheels.check_contents(dist) == [
+        f"{PLUGIN_WHEEL}: METADATA has no {field}: set it in [project] of its pyproject.toml"
+        for field in ("Summary", "Requires-Python", "License-Expression", "License-File")
+    ] + [
+        f"{PLUGIN_WHEEL}: no 'Programming Language :: Python :: 3' classifier",
+        *(
+            f"{PLUGIN_WHEEL}: no {label} project URL ([project.urls] {label} = ...)"
+            for label in ("Homepage", "Source", "Issues")
+        ),
+        f'{PLUGIN_WHEEL}: the README is not Markdown (readme = "README.md")',
+        f"{PLUGIN_WHEEL}: the README has no install line (pip install aipartnerupflow-executor-x)",
+        f"{PLUGIN_WHEEL}: the README has no code example (```python or ```bash)",
+        f"{PLUGIN_WHEEL}: the README links nowhere (add its documentation and source)",
+        f"{PLUGIN_WHEEL}: ships no license file (copy LICENSE next to its pyproject)",
     ]

@@ -3,15 +3,24 @@
 ``check_wheels.py contents DIST``
     Static checks on the wheel files: only aipartnerupflow-core ships the namespace root
     ``aipartnerupflow/__init__.py``, nobody ships ``aipartnerupflow/extensions/__init__.py``,
-    every package ships ``py.typed``, and every distribution's ``aipartnerupflow-core``
-    requirement admits the core version in DIST.
+    every package ships ``py.typed``, every distribution's ``aipartnerupflow-core``
+    requirement admits the core version in DIST, every version is at least 1.0.0 (above the
+    original project's 0.9.0 on PyPI), and the metadata PyPI shows is complete: summary,
+    ``Requires-Python``, license expression and file, classifiers, project URLs, and a
+    Markdown README with an install line, a code example and links.
 
 ``check_wheels.py installed DIST``
     Run with the interpreter of a clean venv where the wheels of DIST were installed: every
     distribution came from DIST, every package imports, every entry point of our groups is listed
     and loaded, and every console script answers ``--help``.
 
-Standard library only, so it runs in any environment.
+``check_wheels.py resolves DIST``
+    Resolve ``aipartnerupflow[all]`` with ``uv pip compile`` against PyPI plus the wheels of
+    DIST (``--find-links``): every distribution of ours must resolve to the version built in
+    DIST, never to the original project's releases.
+
+Standard library only (``packaging`` when present, uv for ``resolves``), so it runs in any
+environment.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import os
+import re
 import shutil
 import subprocess
 import sys
@@ -31,6 +42,9 @@ CORE = "aipartnerupflow-core"
 META = "aipartnerupflow"  # the meta-package ships no code
 ROOT_INIT = "aipartnerupflow/__init__.py"
 SHARED_INITS = ("aipartnerupflow/extensions/__init__.py",)
+#: The original project's last release on PyPI is 0.9.0; ours must sort above it.
+MIN_VERSION = (1, 0, 0)
+REQUIRED_FIELDS = ("Summary", "Requires-Python", "License-Expression", "License-File")
 GROUPS = (
     "aipartnerupflow.executors",
     "aipartnerupflow.cli",
@@ -56,6 +70,7 @@ class Wheel:
         self.name = _normalise(self.metadata["Name"])
         self.version = self.metadata["Version"]
         self.requires = self.metadata.get_all("Requires-Dist") or []
+        self.readme = str(self.metadata.get_payload() or "")
 
     def packages(self) -> list[str]:
         """Import names of the regular packages (directories with ``__init__.py``) it ships."""
@@ -91,6 +106,57 @@ def _core_specifier_problems(wheel: Wheel, core_version: str) -> list[str]:
     return problems
 
 
+def _release_number(version: str) -> tuple[int, ...]:
+    """``1.2.0rc1`` -> ``(1, 2, 0)``: the release segment, enough to compare with 1.0.0."""
+    match = re.match(r"\d+(?:\.\d+)*", version)
+    return tuple(int(p) for p in match.group(0).split(".")) if match else (0,)
+
+
+def _version_problems(wheel: Wheel) -> list[str]:
+    number = _release_number(wheel.version)
+    padded = number + (0,) * (len(MIN_VERSION) - len(number))
+    if padded >= MIN_VERSION:
+        return []
+    floor = ".".join(map(str, MIN_VERSION))
+    return [
+        f"{wheel.path.name}: version {wheel.version} is below {floor}; a resolver would pick "
+        f"the original project's 0.9.0 over it: set version >= {floor} in its pyproject.toml"
+    ]
+
+
+def _metadata_problems(wheel: Wheel) -> list[str]:
+    """What PyPI's page and a resolver need: fields, classifiers, URLs, a real README."""
+    name = wheel.path.name
+    problems = [
+        f"{name}: METADATA has no {field}: set it in [project] of its pyproject.toml"
+        for field in REQUIRED_FIELDS
+        if not wheel.metadata.get(field)
+    ]
+    classifiers = wheel.metadata.get_all("Classifier") or []
+    if "Programming Language :: Python :: 3" not in classifiers:
+        problems.append(f"{name}: no 'Programming Language :: Python :: 3' classifier")
+    urls = dict(u.split(", ", 1) for u in wheel.metadata.get_all("Project-URL") or [])
+    problems.extend(
+        f"{name}: no {label} project URL ([project.urls] {label} = ...)"
+        for label in ("Homepage", "Source", "Issues")
+        if label not in urls
+    )
+    if wheel.metadata.get("Description-Content-Type") != "text/markdown":
+        problems.append(f'{name}: the README is not Markdown (readme = "README.md")')
+    if f"pip install {wheel.name}" not in wheel.readme and (
+        f'pip install "{wheel.name}[' not in wheel.readme
+    ):
+        problems.append(f"{name}: the README has no install line (pip install {wheel.name})")
+    if "```python" not in wheel.readme and "```bash" not in wheel.readme:
+        problems.append(f"{name}: the README has no code example (```python or ```bash)")
+    if "](https://" not in wheel.readme and "<https://" not in wheel.readme:
+        problems.append(f"{name}: the README links nowhere (add its documentation and source)")
+    license_files = [f for f in wheel.files if ".dist-info/licenses/" in f]
+    if not license_files:
+        problems.append(f"{name}: ships no license file (copy LICENSE next to its pyproject)")
+    return problems
+
+
 def check_contents(dist: Path) -> list[str]:
     """Namespace, py.typed and version-range checks over every wheel in ``dist``."""
     wheels = [Wheel(p) for p in sorted(dist.glob("*.whl"))]
@@ -122,6 +188,8 @@ def check_contents(dist: Path) -> list[str]:
                 problems.append(f"{wheel.path.name}: package {package} has no py.typed")
         if cores:
             problems.extend(_core_specifier_problems(wheel, cores[0].version))
+        problems.extend(_version_problems(wheel))
+        problems.extend(_metadata_problems(wheel))
         print(f"{wheel.path.name}: {len(wheel.files)} files, packages {wheel.packages()[:4]}")
     return problems
 
@@ -153,6 +221,47 @@ def check_installed(dist: Path) -> list[str]:
                 print(f"import {package}: ok")
     problems.extend(_check_entry_points())
     problems.extend(_check_scripts(wheels))
+    return problems
+
+
+def check_resolves(dist: Path) -> list[str]:
+    """``aipartnerupflow[all]`` resolved against PyPI and DIST picks DIST's version of ours."""
+    wheels = {w.name: w for w in (Wheel(p) for p in sorted(dist.glob("*.whl")))}
+    if META not in wheels:
+        return [f"no {META} wheel in {dist}"]
+    uv = os.environ.get("UV") or shutil.which("uv")
+    if uv is None:
+        return ["uv is needed to resolve: pip install uv"]
+    extras = wheels[META].metadata.get_all("Provides-Extra") or []
+    # `all` names every other extra; without it, list them.
+    chosen = ["all"] if "all" in extras else extras
+    requirement = f"{META}[{','.join(chosen)}]" if chosen else META
+    python = f"{sys.version_info.major}.{sys.version_info.minor}"
+    proc = subprocess.run(
+        [uv, "pip", "compile", "-", "--quiet", "--no-header", "--no-annotate",
+         "--python-version", python, "--find-links", str(dist), "--no-cache"],
+        input=requirement, capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        return [f"uv pip compile {requirement} failed: {proc.stderr.strip()[-2000:]}"]
+    resolved = {}
+    for line in proc.stdout.splitlines():
+        pin = line.split(";")[0].strip()
+        if "==" in pin:
+            name, _, version = pin.partition("==")
+            resolved[_normalise(name.split("[")[0])] = version.strip()
+    problems = []
+    for name, wheel in wheels.items():
+        if name == "aipartnerupflow-testing":
+            continue  # a test helper, in no extra of the meta-package
+        got = resolved.get(name)
+        if got != wheel.version:
+            problems.append(
+                f"{requirement} resolved {name} to {got or 'nothing'}, not the "
+                f"{wheel.version} built in {dist}"
+            )
+        else:
+            print(f"{requirement}: {name}=={got} (built here)")
     return problems
 
 
@@ -207,12 +316,14 @@ def _check_scripts(wheels: dict[str, Wheel]) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: ``contents DIST`` or ``installed DIST``."""
+    """Entry point: ``contents DIST``, ``installed DIST`` or ``resolves DIST``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("mode", choices=["contents", "installed"])
+    parser.add_argument("mode", choices=["contents", "installed", "resolves"])
     parser.add_argument("dist", type=Path)
     args = parser.parse_args(argv)
-    check = check_contents if args.mode == "contents" else check_installed
+    check = {"contents": check_contents, "installed": check_installed, "resolves": check_resolves}[
+        args.mode
+    ]
     problems = check(args.dist)
     if problems:
         print(f"wheel check ({args.mode}) FAILED:", *problems, sep="\n  ", file=sys.stderr)

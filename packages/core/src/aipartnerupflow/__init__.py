@@ -18,7 +18,7 @@ from aipartnerupflow.core._exports import EXPORTS, load
 if TYPE_CHECKING:  # the names, for type checkers; at run time they load on first use
     from aipartnerupflow.core import *  # noqa: F403
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 __all__ = sorted(EXPORTS)
 
 
