@@ -168,7 +168,9 @@ async def test_a_user_sees_only_their_trees_and_an_admin_sees_all() -> None:
         page = await new_page(browser, server)
         await log_in(page, "alice")
         await page.wait_for_selector('#trees-body tr[data-id="alice-0"]')
-        ids = await page.eval_on_selector_all("#trees-body tr", "rows => rows.map(r => r.dataset.id)")
+        ids = await page.eval_on_selector_all(
+            "#trees-body tr", "rows => rows.map(r => r.dataset.id)"
+        )
         assert sorted(ids) == ["alice-0", "alice-1", "alice-2"]
         assert await page.inner_text('.chip[data-status="all"] .count') == "3"
         assert await page.query_selector("#tree-owner") is None  # no owner filter for users
@@ -184,7 +186,8 @@ async def test_a_user_sees_only_their_trees_and_an_admin_sees_all() -> None:
         assert await admin.inner_text('.chip[data-status="all"] .count') == "6"
         await admin.fill("#tree-owner", "bob")
         await admin.wait_for_function(
-            "() => [...document.querySelectorAll('#trees-body tr')].every(r => r.dataset.id?.startsWith('bob-'))"
+            "() => [...document.querySelectorAll('#trees-body tr')]"
+            ".every(r => r.dataset.id?.startsWith('bob-'))"
         )
         assert await admin.inner_text('.chip[data-status="all"] .count') == "3"
 
@@ -206,7 +209,9 @@ async def test_search_status_filter_sorting_and_paging() -> None:
         assert len(await page.query_selector_all("#trees-body tr")) == 5
         await page.click('.chip[data-status="cancelled"]')
         await page.wait_for_selector("#page-info:has-text('1 trees')")
-        assert await page.eval_on_selector_all("#trees-body tr", "r => r.map(x => x.dataset.id)") == ["t07"]
+        assert await page.eval_on_selector_all(
+            "#trees-body tr", "r => r.map(x => x.dataset.id)"
+        ) == ["t07"]
         await page.click('.chip[data-status="all"]')
         await page.fill("#tree-search", "JOB 1")
         await page.wait_for_selector("#page-info:has-text('10 trees')")
@@ -228,7 +233,11 @@ async def test_a_running_tree_shows_each_transition_in_order_and_a_screenshot() 
             await _node_status(page, f"p-{ident}", "pending")
         # The graph is laid out from the dependencies: each column right of what it needs.
         x = {
-            ident: (await page.eval_on_selector(f'g.node[data-task-id="p-{ident}"]', "g => g.getCTM().e"))
+            ident: (
+                await page.eval_on_selector(
+                    f'g.node[data-task-id="p-{ident}"]', "g => g.getCTM().e"
+                )
+            )
             for ident in ("fetch", "hold", "transform", "report")
         }
         assert x["fetch"] < x["hold"] == x["transform"] < x["report"]
@@ -352,7 +361,9 @@ async def test_the_executors_page_runs_a_one_task_tree_from_the_schema_form() ->
 # -- scale ---------------------------------------------------------------------------------
 
 
-async def test_the_trees_list_of_10000_stored_trees_renders(capsys: pytest.CaptureFixture[str]) -> None:
+async def test_the_trees_list_of_10000_stored_trees_renders(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     async with dashboard() as server, chromium() as browser:
         start = datetime(2026, 1, 1, tzinfo=UTC)
         statuses = ["completed", "failed", "pending", "cancelled"]

@@ -12,6 +12,7 @@ import pytest
 import websockets
 from a2a_helpers import SECRET, over_http, token
 from ui_helpers import dashboard
+from websockets.typing import Origin
 
 from aipartnerupflow.api import ServerSettings
 from aipartnerupflow.api.main import build_parser
@@ -102,7 +103,9 @@ async def test_login_sets_an_http_only_strict_cookie_and_logout_clears_it() -> N
         assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "Path=/" in cookie
         max_age = int(cookie.split("Max-Age=")[1].split(";")[0])
         assert 590 <= max_age <= 600
-        assert (await http.get("/ui/session", headers={UI_HEADER: "1"})).json()["user_id"] == "alice"
+        assert (await http.get("/ui/session", headers={UI_HEADER: "1"})).json()[
+            "user_id"
+        ] == "alice"
         out = await http.post("/ui/logout", headers={UI_HEADER: "1"})
         assert "Max-Age=0" in out.headers["set-cookie"]
         assert (await http.get("/ui/session")).status_code == 401
@@ -123,7 +126,9 @@ async def test_the_cookie_counts_only_for_the_dashboards_own_requests() -> None:
                 "jsonrpc": "2.0",
                 "id": 1,
                 "method": "tasks.create",
-                "params": {"tasks": [{"id": "b1", "name": "b", "schemas": {"method": "a2a_test_echo"}}]},
+                "params": {
+                    "tasks": [{"id": "b1", "name": "b", "schemas": {"method": "a2a_test_echo"}}]
+                },
             },
             headers={"Authorization": f"Bearer {token('bob')}"},
         )
@@ -142,7 +147,9 @@ async def test_the_cookie_counts_only_for_the_dashboards_own_requests() -> None:
             assert [t["id"] for t in bob.json()["result"]] == ["b1"]
             # A forged cookie is refused by the ordinary auth check.
             http.cookies.set(COOKIE_NAME, token("alice") + "x")
-            assert (await http.post("/tasks", json=LIST, headers={UI_HEADER: "1"})).status_code == 401
+            assert (
+                await http.post("/tasks", json=LIST, headers={UI_HEADER: "1"})
+            ).status_code == 401
 
 
 async def test_the_websocket_takes_the_cookie_only_from_the_servers_own_origin() -> None:
@@ -153,21 +160,30 @@ async def test_the_websocket_takes_the_cookie_only_from_the_servers_own_origin()
                 "jsonrpc": "2.0",
                 "id": 1,
                 "method": "tasks.create",
-                "params": {"tasks": [{"id": "w1", "name": "w", "schemas": {"method": "a2a_test_echo"}}]},
+                "params": {
+                    "tasks": [{"id": "w1", "name": "w", "schemas": {"method": "a2a_test_echo"}}]
+                },
             },
             headers={"Authorization": f"Bearer {token('alice')}"},
         )
         await server.http.post(
             "/tasks",
-            json={"jsonrpc": "2.0", "id": 2, "method": "tasks.execute", "params": {"task_id": "w1"}},
+            json={
+                "jsonrpc": "2.0",
+                "id": 2,
+                "method": "tasks.execute",
+                "params": {"task_id": "w1"},
+            },
             headers={"Authorization": f"Bearer {token('alice')}"},
         )
         url = server.base_url.replace("http://", "ws://") + "/ws/trees/w1"
         cookie = {"Cookie": f"{COOKIE_NAME}={token('alice')}"}
-        async with websockets.connect(url, additional_headers=cookie, origin=server.base_url) as ws:
+        own = Origin(server.base_url)
+        async with websockets.connect(url, additional_headers=cookie, origin=own) as ws:
             first = json.loads(await ws.recv())
             assert first["kind"] == "tree_finished" and first["status"] == "completed"
-        for origin in ("http://evil.example", None):
+        origins: list[Origin | None] = [Origin("http://evil.example"), None]
+        for origin in origins:
             # Refused before the handshake completes (the auth middleware's close).
             with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
                 async with websockets.connect(url, additional_headers=cookie, origin=origin):

@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, ClassVar
 
-import pytest
 import httpx
+import pytest
 import uvicorn
 from a2a_helpers import SECRET, Server, token
 from playwright.async_api import Browser, Page, async_playwright
@@ -169,7 +169,9 @@ async def log_in(page: Page, user: str = "alice", **claims: Any) -> None:
     await page.wait_for_selector("#nav:not([hidden])")
 
 
-async def rpc(server: Server, method: str, params: Any, *, user: str = "alice", **claims: Any) -> Any:
+async def rpc(
+    server: Server, method: str, params: Any, *, user: str = "alice", **claims: Any
+) -> Any:
     response = await server.http.post(
         "/tasks",
         json={"jsonrpc": "2.0", "id": 1, "method": method, "params": params},

@@ -382,9 +382,10 @@ METHODS = {
     "tasks.create": "Create a task tree from {tasks: [...]} (or a bare array); returns it nested.",
     "tasks.get": "One task by task_id.",
     "tasks.detail": "Same as tasks.get.",
-    "tasks.list": "Tasks of the caller: status, root_only (true), limit (100), offset (0).",
+    "tasks.list": "Tasks of the caller: status, root_only (true), search (name contains or id "
+    "prefix), order (newest|oldest), limit (100), offset (0).",
     "tasks.page": "Like tasks.list, as {tasks, next_cursor}; pass cursor for the next page.",
-    "tasks.count": "Counts per status (and total): status, root_id, root_only.",
+    "tasks.count": "Counts per status (and total): status, root_id, root_only, search.",
     "tasks.tree": "The whole tree containing task_id, nested.",
     "tasks.children": "Direct children of parent_id.",
     "tasks.state": "Whether anyone runs the tree of task_id: finished, running, queued, "

@@ -53,7 +53,9 @@ _SECURITY_HEADERS = [
 
 def _problem(status: int, error: str, message: str) -> JSONResponse:
     return JSONResponse(
-        {"error": error, "message": message}, status_code=status, headers={"cache-control": "no-store"}
+        {"error": error, "message": message},
+        status_code=status,
+        headers={"cache-control": "no-store"},
     )
 
 
@@ -90,7 +92,10 @@ class UiGate:
 
             async def secured(message: Message) -> None:
                 if message["type"] == "http.response.start":
-                    message = {**message, "headers": [*message.get("headers", []), *_SECURITY_HEADERS]}
+                    message = {
+                        **message,
+                        "headers": [*message.get("headers", []), *_SECURITY_HEADERS],
+                    }
                 await send(message)
 
             await self.pages(scope, receive, secured)
@@ -112,24 +117,35 @@ class UiGate:
         exp = caller.claims.get("exp")
         expires_at = float(exp) if isinstance(exp, int | float) else None
         return (
-            {"auth": True, "user_id": caller.user_id, "admin": caller.is_admin, "expires_at": expires_at},
+            {
+                "auth": True,
+                "user_id": caller.user_id,
+                "admin": caller.is_admin,
+                "expires_at": expires_at,
+            },
             expires_at,
         )
 
     async def _login(self, request: Request) -> Response:
         if self.verifier is None:
             return _problem(
-                400, "auth_disabled", "this server has no authentication: there is nothing to log in to"
+                400,
+                "auth_disabled",
+                "this server has no authentication: there is nothing to log in to",
             )
         if request.headers.get(UI_HEADER) != "1":
             return _problem(
-                403, "forbidden", f"log in from the dashboard page (the {UI_HEADER} header is missing)"
+                403,
+                "forbidden",
+                f"log in from the dashboard page (the {UI_HEADER} header is missing)",
             )
         body = b""
         async for chunk in request.stream():
             body += chunk
             if len(body) > MAX_LOGIN_BYTES:
-                return _problem(413, "payload_too_large", f"a login body is at most {MAX_LOGIN_BYTES} bytes")
+                return _problem(
+                    413, "payload_too_large", f"a login body is at most {MAX_LOGIN_BYTES} bytes"
+                )
         try:
             data = json.loads(body)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -175,4 +191,3 @@ class UiGate:
             response.headers["set-cookie"] = clear_cookie(secure=request.url.scheme == "https")
             return response
         return JSONResponse(session, headers={"cache-control": "no-store"})
-

@@ -87,9 +87,19 @@ def with_cookie_bearer(scope: Scope) -> Scope:
 def login_cookie(token: str, expires_at: float | None, *, secure: bool) -> str:
     """The ``Set-Cookie`` value of a login that ends with the token (or after 12 hours)."""
     now = time.time()
-    until = now + MAX_COOKIE_SECONDS if expires_at is None else min(expires_at, now + MAX_COOKIE_SECONDS)
+    until = (
+        now + MAX_COOKIE_SECONDS
+        if expires_at is None
+        else min(expires_at, now + MAX_COOKIE_SECONDS)
+    )
     max_age = max(0, int(until - now))
-    parts = [f"{COOKIE_NAME}={token}", "HttpOnly", "SameSite=Strict", "Path=/", f"Max-Age={max_age}"]
+    parts = [
+        f"{COOKIE_NAME}={token}",
+        "HttpOnly",
+        "SameSite=Strict",
+        "Path=/",
+        f"Max-Age={max_age}",
+    ]
     if secure:
         parts.append("Secure")
     return "; ".join(parts)
