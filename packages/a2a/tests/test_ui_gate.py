@@ -3,6 +3,7 @@ login cookie stands for a bearer token (only for the dashboard's own requests)."
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -204,3 +205,34 @@ def test_login_lifetime_is_bounded_even_for_odd_expiry_claims() -> None:
 
     assert "Max-Age=0" in login_cookie("a.b.c", time.time() - 100, secure=False)
     assert login_cookie("a.b.c", None, secure=True).endswith("; Secure")
+
+
+async def test_a_client_leaving_a_quiet_tree_ends_its_subscription() -> None:
+    """The dashboard watches pending trees: a closed page must not leave a subscriber behind."""
+    async with dashboard() as server:
+        bearer = {"Authorization": f"Bearer {token('alice')}"}
+        await server.http.post(
+            "/tasks",
+            json={
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tasks.create",
+                "params": {
+                    "tasks": [{"id": "q1", "name": "q", "schemas": {"method": "a2a_test_echo"}}]
+                },
+            },
+            headers=bearer,
+        )
+        bus = server.app.state.task_manager.events
+        url = server.base_url.replace("http://", "ws://") + "/ws/trees/q1"
+        async with websockets.connect(url, additional_headers=bearer):
+            for _ in range(500):
+                if bus._subscribers:
+                    break
+                await asyncio.sleep(0.01)
+            assert len(bus._subscribers) == 1
+        for _ in range(500):
+            if not bus._subscribers:
+                break
+            await asyncio.sleep(0.01)
+        assert bus._subscribers == set()
