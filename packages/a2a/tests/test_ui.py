@@ -396,7 +396,14 @@ async def test_the_trees_list_of_10000_stored_trees_renders(
             assert await page.get_attribute("#trees-body tr:first-child", "data-id") == "bulk-09999"
         await page.click("#next-page")
         await page.wait_for_selector('#trees-body tr:first-child[data-id="bulk-08999"]')
+        await page.select_option("#tree-size", "25")
+        await page.wait_for_selector('#view[data-rows="25"]')
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        shot = SCREENSHOTS / "trees-list.png"
+        await page.evaluate("window.scrollTo(0, 0)")
+        await page.screenshot(path=str(shot))
         with capsys.disabled():
+            print(f"\ntrees-list screenshot: {shot}")
             for size, (wall, in_page) in figures.items():
                 print(
                     f"\ntrees list, 10,000 stored trees, page of {size}: {wall * 1000:.0f} ms from "
