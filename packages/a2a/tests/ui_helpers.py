@@ -14,7 +14,7 @@ import httpx
 import pytest
 import uvicorn
 from a2a_helpers import SECRET, Server, token
-from playwright.async_api import Browser, Page, async_playwright
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright
 
 from aipartnerupflow import BaseTask
 from aipartnerupflow.api import ServerSettings, create_app
@@ -148,10 +148,18 @@ async def new_page(browser: Browser, server: Server, *, width: int = 1360) -> Pa
     context.set_default_timeout(30_000)
     page = await context.new_page()
     page.on("pageerror", lambda exc: _page_errors.append(str(exc)))
+    page.on("console", _console)
     return page
 
 
 _page_errors: list[str] = []
+
+
+def _console(message: ConsoleMessage) -> None:
+    """Console errors (a Content-Security-Policy violation, a failed module) count as page
+    errors; a refused request (the 401 of a visitor who is not logged in) does not."""
+    if message.type == "error" and not message.text.startswith("Failed to load resource"):
+        _page_errors.append(message.text)
 
 
 def take_page_errors() -> list[str]:
