@@ -70,6 +70,33 @@ async def test_list_filters_pagination_and_counts(manager: TaskManager) -> None:
     assert await repo.count_tasks(user_id="carol", status="failed") == {"total": 0}
 
 
+async def test_search_matches_names_and_id_prefixes_literally_in_either_order(
+    manager: TaskManager,
+) -> None:
+    from aipartnerupflow.core.service import TaskService
+
+    names = {"n1": "Nightly Report", "n2": "report_50%", "n3": "reportX50y", "n4": "other"}
+    for ident, name in names.items():
+        await manager.create_task_tree_from_array(
+            [{"id": ident, "name": name, "schemas": {"method": "test_noop"}}]
+        )
+    service = TaskService(manager)
+
+    async def found(**params: Any) -> list[str]:
+        return [t.id for t in (await service.list_tasks(params)).tasks]
+
+    assert sorted(await found(search="REPORT")) == ["n1", "n2", "n3"]
+    assert await found(search="_50%") == ["n2"]  # wildcards are taken literally
+    assert await found(search="n4") == ["n4"]  # an id prefix
+    assert await found(search="zzz") == []
+    assert await found(order="oldest") == ["n1", "n2", "n3", "n4"]
+    assert await found(order="newest") == ["n4", "n3", "n2", "n1"]
+    counts = await service.count({"search": "report", "root_only": True})
+    assert counts == {"pending": 3, "total": 3}
+    with pytest.raises(ValidationError, match="order"):
+        await service.list_tasks({"order": "sideways"})
+
+
 async def test_update_status_can_clear_fields_and_rejects_unknown(manager: TaskManager) -> None:
     await manager.run_tasks([_t("root")])
     repo = manager.task_repository

@@ -163,6 +163,11 @@ def create_app(
             )
         )
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes))
+    if settings.ui:  # the dashboard at /ui, outside auth: its data comes through the API below
+        from aipartnerupflow.api.ui import UiGate
+
+        verifier = JwtVerifier(settings) if settings.auth_enabled else None
+        middleware.append(Middleware(UiGate, verifier=verifier))
     if settings.auth_enabled:
         middleware.append(Middleware(AuthMiddleware, verifier=JwtVerifier(settings)))
 

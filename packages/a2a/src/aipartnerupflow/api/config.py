@@ -128,6 +128,11 @@ class ServerSettings(Settings):
         json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_AGENT"},
     )
     agent_name: str = Field(default="aipartnerupflow", description="Name in the agent card.")
+    ui: bool = Field(
+        default=False,
+        description="Serve the live dashboard at /ui (same authentication as the API; needs "
+        "the 'flow' agent).",
+    )
     #: uvicorn's log level; the variable is the core's AIPARTNERUPFLOW_LOG_LEVEL (unset: info).
     log_level: str = Field(default="info", json_schema_extra=_NO_ENV)
     tck_streaming_timeout: float = Field(
@@ -193,6 +198,11 @@ class ServerSettings(Settings):
         if self.agent not in {"flow", "tck"}:
             raise ConfigurationError(
                 f"unknown agent {self.agent!r}: use 'flow' (the engine) or 'tck' (conformance)"
+            )
+        if self.ui and self.agent != "flow":
+            raise ConfigurationError(
+                "the dashboard (AIPARTNERUPFLOW_UI) needs the 'flow' agent: unset "
+                "AIPARTNERUPFLOW_A2A_AGENT or turn the dashboard off"
             )
         if not 0 <= self.port <= 65535:
             raise ConfigurationError(f"port {self.port} is out of range 0-65535")

@@ -43,6 +43,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="allow a non-loopback bind without authentication",
     )
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        default=None,
+        help="serve the live dashboard at /ui (AIPARTNERUPFLOW_UI)",
+    )
     parser.add_argument("--log-level", choices=["critical", "error", "warning", "info", "debug"])
     parser.add_argument(
         "--plugin",
@@ -87,6 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             base_url=args.base_url,
             agent=args.agent,
             insecure=args.insecure,
+            ui=args.ui,
             log_level=args.log_level,
         )
     except AipartnerupflowError as exc:

@@ -249,6 +249,13 @@ class TasksApi:
         return frames()
 
 
+async def _until_disconnect(websocket: WebSocket, on_disconnect: Callable[[], None]) -> None:
+    """Wait for the client to leave (what it sends is ignored), then call ``on_disconnect``."""
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+    on_disconnect()
+
+
 def _reply(request_id: Any, result: Any) -> dict[str, Any]:
     data: dict[str, Any] = JSONRPC20Response(result=result, _id=request_id).data
     return data
@@ -362,8 +369,16 @@ def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[
                         }
                     )
                 else:
-                    async for event in events:
-                        await websocket.send_json({**event.to_dict(), "final": event.final})
+                    # A client that leaves ends the subscription at once (a pending tree may
+                    # send nothing for a long time).
+                    gone = asyncio.create_task(_until_disconnect(websocket, events.close))
+                    try:
+                        async for event in events:
+                            await websocket.send_json({**event.to_dict(), "final": event.final})
+                    finally:
+                        gone.cancel()
+                    if gone.done() and not gone.cancelled():
+                        return
             await websocket.close()
         except WebSocketDisconnect:
             return
@@ -382,9 +397,10 @@ METHODS = {
     "tasks.create": "Create a task tree from {tasks: [...]} (or a bare array); returns it nested.",
     "tasks.get": "One task by task_id.",
     "tasks.detail": "Same as tasks.get.",
-    "tasks.list": "Tasks of the caller: status, root_only (true), limit (100), offset (0).",
+    "tasks.list": "Tasks of the caller: status, root_only (true), search (name contains or id "
+    "prefix), order (newest|oldest), limit (100), offset (0).",
     "tasks.page": "Like tasks.list, as {tasks, next_cursor}; pass cursor for the next page.",
-    "tasks.count": "Counts per status (and total): status, root_id, root_only.",
+    "tasks.count": "Counts per status (and total): status, root_id, root_only, search.",
     "tasks.tree": "The whole tree containing task_id, nested.",
     "tasks.children": "Direct children of parent_id.",
     "tasks.state": "Whether anyone runs the tree of task_id: finished, running, queued, "

@@ -92,6 +92,16 @@ class ListParams(ParamsModel):
     root_id: str | None = Field(default=None, description="Only tasks of this tree")
     parent_id: str | None = Field(default=None, description="Only children of this task")
     name: str | None = Field(default=None, description="Only tasks with this name")
+    search: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=255,
+        description="Only tasks whose name contains this text (any case) or whose id starts "
+        "with it",
+    )
+    order: Literal["newest", "oldest"] = Field(
+        default="newest", description="Creation order of the page: newest or oldest first"
+    )
     root_only: bool | None = Field(
         default=None,
         description="Root tasks only (default: true unless root_id or parent_id is given)",
@@ -109,6 +119,9 @@ class CountParams(ParamsModel):
     status: list[Status] | Status | None = None
     user_id: str | None = None
     root_id: str | None = None
+    search: str | None = Field(
+        default=None, min_length=1, max_length=255, description="As for list"
+    )
     root_only: bool = False
 
 

@@ -282,8 +282,10 @@ class TaskService:
                 root_id=p.root_id,
                 parent_id="" if root_only else p.parent_id,
                 name=p.name,
+                search=p.search,
                 limit=p.limit,
                 offset=offset,
+                newest_first=p.order == "newest",
             )
         )
         more = len(tasks) == p.limit
@@ -298,6 +300,7 @@ class TaskService:
                 status=p.status,
                 root_id=p.root_id,
                 parent_id="" if p.root_only else None,
+                search=p.search,
             )
         )
         counts["total"] = sum(counts.values())

@@ -21,13 +21,15 @@ __all__ = ["TaskQuery", "TaskStorage"]
 
 @dataclass(slots=True)
 class TaskQuery:
-    """Filters for listing and counting tasks. ``parent_id=""`` means root tasks only."""
+    """Filters for listing and counting tasks. ``parent_id=""`` means root tasks only;
+    ``search`` matches a name containing it (any case) or an id starting with it."""
 
     user_id: str | None = None
     status: str | Sequence[str] | None = None
     root_id: str | None = None
     parent_id: str | None = None
     name: str | None = None
+    search: str | None = None
     limit: int = 100
     offset: int = 0
     newest_first: bool = True

@@ -147,7 +147,16 @@ class _Sql:
         if q.name is not None:
             cond.append("name = ?")
             params.append(q.name)
+        if q.search:
+            text = _like_escape(q.search)
+            cond.append("(lower(name) LIKE ? ESCAPE '\\' OR id LIKE ? ESCAPE '\\')")
+            params += [f"%{text.lower()}%", f"{text}%"]
         return (" AND ".join(cond) or "TRUE"), params
+
+
+def _like_escape(text: str) -> str:
+    """``text`` with LIKE's wildcards (and the escape character) taken literally."""
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 _RECONNECTS = 5
