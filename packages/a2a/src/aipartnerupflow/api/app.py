@@ -24,12 +24,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from aipartnerupflow.api.card import build_agent_card, executor_skills
+from aipartnerupflow.api.card import build_agent_card, card_cache_control, executor_skills
 from aipartnerupflow.api.config import ServerSettings
 from aipartnerupflow.api.flow import FlowAgentExecutor, FlowService
 from aipartnerupflow.api.handler import FlowRequestHandler
 from aipartnerupflow.api.push import QueuedPushSender, push_policy
-from aipartnerupflow.api.security import AuthMiddleware, BodySizeLimitMiddleware, JwtVerifier
+from aipartnerupflow.api.security import (
+    AuthMiddleware,
+    BodySizeLimitMiddleware,
+    JwtVerifier,
+    LoopbackOnlyMiddleware,
+)
 from aipartnerupflow.api.store import SqlPushConfigStore, SqlTaskStore
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 from aipartnerupflow.core.storage.schema import HEAD_REVISION
@@ -64,6 +69,7 @@ def create_app(
         settings = ServerSettings.from_env(**options)
     elif options:
         raise TypeError("pass either settings or keyword options, not both")
+    settings.check_bind()  # a configured public host without auth; requests are checked too
     registry = registry or get_executor_registry()
     owns_storage = storage is None and task_manager is None
     owns_manager = task_manager is None
@@ -135,9 +141,14 @@ def create_app(
         )
 
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(card, card_modifier=refresh_card),
         *create_agent_card_routes(
-            card, card_modifier=refresh_card, card_url="/.well-known/agent.json"
+            card, card_modifier=refresh_card, cache_control=card_cache_control(settings)
+        ),
+        *create_agent_card_routes(
+            card,
+            card_modifier=refresh_card,
+            card_url="/.well-known/agent.json",
+            cache_control=card_cache_control(settings),
         ),
         Route("/system/health", health, methods=["GET"]),
         *extra_routes,
@@ -162,6 +173,8 @@ def create_app(
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes))
     if settings.auth_enabled:
         middleware.append(Middleware(AuthMiddleware, verifier=JwtVerifier(settings)))
+    elif not settings.insecure:
+        middleware.insert(0, Middleware(LoopbackOnlyMiddleware))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -203,9 +216,9 @@ def _plain_handler(
     push_sender: QueuedPushSender,
     validate_push_url: Callable[[str], Awaitable[bool]],
 ) -> Any:
-    from a2a.server.request_handlers import DefaultRequestHandler
+    from aipartnerupflow.api.handler import TaskContextHandler
 
-    return DefaultRequestHandler(
+    return TaskContextHandler(
         agent_executor=executor,
         task_store=task_store,
         agent_card=card,

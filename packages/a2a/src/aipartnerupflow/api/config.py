@@ -128,6 +128,19 @@ class ServerSettings(Settings):
         json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_AGENT"},
     )
     agent_name: str = Field(default="aipartnerupflow", description="Name in the agent card.")
+    card_cache_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long clients may cache the agent card (its Cache-Control max-age; 0 "
+        "sends no-cache).",
+    )
+    advertise_v0_3: bool = Field(
+        default=False,
+        description="Also list a JSON-RPC interface of protocol 0.3 in the agent card (with "
+        "the 0.3 card fields), so 0.3 clients find the endpoint; A2A 1.0 wants only 1.0 "
+        "interfaces, so strict 1.0 checks flag it.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_ADVERTISE_V0_3"},
+    )
     #: uvicorn's log level; the variable is the core's AIPARTNERUPFLOW_LOG_LEVEL (unset: info).
     log_level: str = Field(default="info", json_schema_extra=_NO_ENV)
     tck_streaming_timeout: float = Field(

@@ -23,7 +23,7 @@ from a2a.types import Message, Part, Role, Task, TaskState, TaskStatus
 from a2a.utils.errors import InternalError, InvalidParamsError, TaskNotFoundError
 from google.protobuf.json_format import MessageToDict
 
-from aipartnerupflow.api.convert import data_part
+from aipartnerupflow.api.convert import EVENT_KEY, data_part
 from aipartnerupflow.core.errors import (
     ExecutorNotFoundError,
     TaskAlreadyExistsError,
@@ -44,8 +44,6 @@ log = logging.getLogger("aipartnerupflow.api.flow")
 
 #: Key of our entry in A2A task metadata (``root_task_id``, ``task_count``).
 META_KEY = "aipartnerupflow"
-#: Key of the engine event carried by each status update's metadata.
-EVENT_KEY = "aipartnerupflow_event"
 
 
 @dataclass(slots=True)

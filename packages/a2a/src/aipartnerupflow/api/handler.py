@@ -29,7 +29,7 @@ from aipartnerupflow.api.security import caller_of
 from aipartnerupflow.api.store import SqlTaskStore
 from aipartnerupflow.core.tree import aggregate_status
 
-__all__ = ["FlowRequestHandler"]
+__all__ = ["FlowRequestHandler", "TaskContextHandler"]
 
 _TERMINAL = {
     TaskState.TASK_STATE_COMPLETED,
@@ -37,6 +37,34 @@ _TERMINAL = {
     TaskState.TASK_STATE_FAILED,
     TaskState.TASK_STATE_REJECTED,
 }
+
+
+class TaskContextHandler(DefaultRequestHandler):
+    """a2a-sdk's default handler, but a follow-up naming a task without ``contextId`` joins
+    that task's context (the SDK would invent a new context id for it)."""
+
+    async def _follow_task_context(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> None:
+        message = params.message
+        if message.task_id and not message.context_id:
+            stored = await self.task_store.get(message.task_id, context)  # type: ignore[union-attr]
+            if stored is not None:
+                message.context_id = stored.context_id
+
+    async def on_message_send(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> Message | Task:
+        await self._follow_task_context(params, context)
+        result: Message | Task = await super().on_message_send(params, context)
+        return result
+
+    async def on_message_send_stream(
+        self, params: SendMessageRequest, context: ServerCallContext
+    ) -> AsyncGenerator[Event, None]:
+        await self._follow_task_context(params, context)
+        async for event in super().on_message_send_stream(params, context):
+            yield event
 
 
 class FlowRequestHandler(DefaultRequestHandler):

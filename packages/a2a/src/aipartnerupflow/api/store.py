@@ -29,6 +29,7 @@ from a2a.utils.errors import InvalidParamsError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 from google.protobuf.json_format import MessageToJson, Parse
 
+from aipartnerupflow.api.convert import EVENT_KEY
 from aipartnerupflow.api.security import caller_of
 from aipartnerupflow.core.storage.base import TaskStorage
 
@@ -40,6 +41,7 @@ __all__ = [
     "owner_of",
     "run_sql",
     "sees_all",
+    "strip_engine_event",
 ]
 
 log = logging.getLogger("aipartnerupflow.api.store")
@@ -118,6 +120,17 @@ class _SqlStore:
         return await run_sql(self.storage, fn)
 
 
+def strip_engine_event(task: Task) -> None:
+    """Drop the engine event the SDK merges into the Task from each status update's metadata.
+
+    It belongs to the update (streams and push keep it); the Task itself keeps only its own
+    ``aipartnerupflow`` entry. The SDK's in-memory Task is changed too, so what a call returns
+    matches what is stored.
+    """
+    if task.HasField("metadata") and EVENT_KEY in task.metadata:
+        del task.metadata[EVENT_KEY]
+
+
 def _updated_ns(task: Task) -> int | None:
     if task.HasField("status") and task.status.HasField("timestamp"):
         return int(task.status.timestamp.ToNanoseconds())
@@ -152,6 +165,7 @@ class SqlTaskStore(_SqlStore, TaskStore):
         self._flush_lock = asyncio.Lock()
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
+        strip_engine_event(task)
         owner = owner_of(context)
         if not self.cache_enabled:
             await self._write({task.id: (owner, task)})
