@@ -26,7 +26,7 @@ from a2a.utils.errors import TaskNotFoundError, UnsupportedOperationError
 from aipartnerupflow.api.convert import STATE_OF_STATUS, data_part, parse_request
 from aipartnerupflow.api.flow import META_KEY, FlowService, _root_of
 from aipartnerupflow.api.security import caller_of
-from aipartnerupflow.api.store import SqlTaskStore
+from aipartnerupflow.api.store import SqlTaskStore, guarded
 from aipartnerupflow.core.tree import aggregate_status
 
 __all__ = ["FlowRequestHandler", "TaskContextHandler"]
@@ -112,7 +112,7 @@ class FlowRequestHandler(DefaultRequestHandler):
     async def on_message_send(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> Message | Task:
-        context_id = await self._prepare(params, context)
+        context_id = await guarded(self._prepare(params, context))
         try:
             result: Message | Task = await super().on_message_send(params, context)
             return result
@@ -122,7 +122,7 @@ class FlowRequestHandler(DefaultRequestHandler):
     async def on_message_send_stream(
         self, params: SendMessageRequest, context: ServerCallContext
     ) -> AsyncGenerator[Event, None]:
-        context_id = await self._prepare(params, context)
+        context_id = await guarded(self._prepare(params, context))
         try:
             async for event in super().on_message_send_stream(params, context):
                 yield event
@@ -142,7 +142,7 @@ class FlowRequestHandler(DefaultRequestHandler):
             # Not running in this process (e.g. after a restart): stop the tree itself.
             root_id = _root_of(stored)
             if root_id:
-                await self.service.manager.cancel_tree(root_id)
+                await guarded(self.service.manager.cancel_tree(root_id))
         cancelled: Task | None = await super().on_cancel_task(params, context)
         return cancelled
 
@@ -155,7 +155,7 @@ class FlowRequestHandler(DefaultRequestHandler):
             and params.id not in self.service.runs
             and await self._active_task_registry.get(params.id) is None
         ):
-            await self._reconcile(stored, context)
+            await guarded(self._reconcile(stored, context))
         task: Task | None = await super().on_get_task(params, context)
         return task
 
