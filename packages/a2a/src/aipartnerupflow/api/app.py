@@ -85,6 +85,7 @@ def create_app(
 
     service = FlowService(task_manager, max_tasks=settings.max_tasks_per_request)
     task_store = SqlTaskStore(storage)
+    cluster = _cluster_parts(settings, storage, task_store, service)
     push_store = SqlPushConfigStore(storage)
     policy = push_policy(
         allow_private=settings.push_allow_private, allowed_hosts=settings.push_allowed_hosts
@@ -114,6 +115,8 @@ def create_app(
             push_sender=push_sender,
             push_url_validator=validate_push_url,
             service=service,
+            versioned=cluster[0] if cluster else None,
+            event_stream=cluster[1] if cluster else None,
         )
 
     known_ids = [tuple(registry.ids())]
@@ -179,6 +182,7 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await storage.initialize()
+        worker = _start_worker(settings, storage, service) if cluster else None
         if settings.resume_interrupted and settings.agent == "flow":
             service.keep(
                 asyncio.create_task(task_manager.resume_interrupted(), name="resume-interrupted")
@@ -186,6 +190,8 @@ def create_app(
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             for task in list(service.background):
                 task.cancel()
             await handler.aclose()
@@ -206,6 +212,38 @@ def create_app(
     app.state.task_manager = task_manager
     app.state.storage = storage
     return app
+
+
+def _cluster_parts(
+    settings: ServerSettings, storage: TaskStorage, task_store: SqlTaskStore, service: FlowService
+) -> tuple[Any, Any] | None:
+    """Cluster mode's versioned store and event stream (None when this is the only server)."""
+    if not settings.cluster or settings.agent != "flow":
+        return None
+    from aipartnerupflow.api.cluster import (
+        ClusterEventStream,
+        ClusterTaskStore,
+        check_cluster_storage,
+    )
+
+    check_cluster_storage(storage.url)
+    service.queued = True
+    versioned = ClusterTaskStore(task_store)
+    return versioned, ClusterEventStream(versioned)
+
+
+def _start_worker(settings: ServerSettings, storage: TaskStorage, service: FlowService) -> Any:
+    """This replica's queue worker (the core's), run until the server stops."""
+    from aipartnerupflow.core.settings import CoreSettings
+    from aipartnerupflow.core.worker import Worker
+
+    worker = Worker(
+        storage.url,
+        concurrency=settings.max_concurrency,
+        lease_seconds=CoreSettings.get().lease_seconds,
+    )
+    service.keep(asyncio.create_task(worker.run(), name="a2a-cluster-worker"))
+    return worker
 
 
 def _plain_handler(

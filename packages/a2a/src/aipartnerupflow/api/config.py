@@ -122,6 +122,13 @@ class ServerSettings(Settings):
         default=True,
         description="At start-up, run again the trees a stopped server left unfinished.",
     )
+    cluster: bool = Field(
+        default=False,
+        description="Several replicas share one PostgreSQL database: trees run on every "
+        "replica's queue worker, A2A events are logged so any replica can stream, read and "
+        "cancel any task, and a killed replica's trees are taken over.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_CLUSTER"},
+    )
     agent: Literal["flow", "tck"] = Field(
         default="flow",
         description="'flow' serves the engine; 'tck' the A2A conformance sample agent.",

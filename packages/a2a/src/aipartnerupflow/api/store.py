@@ -115,6 +115,7 @@ def _tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
         sa.Column("state", sa.String(40), nullable=False),
         sa.Column("updated_ns", sa.BigInteger),
         sa.Column("task", sa.Text, nullable=False),
+        sa.Column("version", sa.BigInteger),  # cluster mode's compare-and-swap (a2a_0002)
     )
 
 
