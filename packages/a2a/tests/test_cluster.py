@@ -174,7 +174,8 @@ async def _until(predicate: Callable[[], Awaitable[bool]], attempts: int = 1200)
 
 
 def _plain(event: StreamResponse) -> dict[str, Any]:
-    return MessageToDict(event)
+    plain: dict[str, Any] = MessageToDict(event)
+    return plain
 
 
 async def test_a_task_started_on_a_is_read_streamed_and_cancelled_through_b(
@@ -187,18 +188,14 @@ async def test_a_task_started_on_a_is_read_streamed_and_cancelled_through_b(
         # -- read and stream through B what A started ------------------------------------
         gate = tmp_path / "gate-1"
         task = await _started_task(a, gated_tree("s-", gate))
-        on_a = asyncio.create_task(
-            _collect(client_a.subscribe(SubscribeToTaskRequest(id=task.id)))
-        )
+        on_a = asyncio.create_task(_collect(client_a.subscribe(SubscribeToTaskRequest(id=task.id))))
 
         async def working_on_b() -> bool:
             got = await client_b.get_task(GetTaskRequest(id=task.id))
             return got.status.state == TaskState.TASK_STATE_WORKING
 
         await _until(working_on_b)
-        on_b = asyncio.create_task(
-            _collect(client_b.subscribe(SubscribeToTaskRequest(id=task.id)))
-        )
+        on_b = asyncio.create_task(_collect(client_b.subscribe(SubscribeToTaskRequest(id=task.id))))
         await _until(lambda: _has_started(tmp_path, "gate-1"))
         await asyncio.sleep(0.5)  # B's stream is attached and tailing (no ordering relied on)
         gate.write_text("open")
@@ -236,13 +233,15 @@ async def test_a_task_started_on_a_is_read_streamed_and_cancelled_through_b(
 
         await _until(cancelled_on_a)
         tree = await _tree(b, "c-root")
-        assert {t["id"]: t["status"] for t in tree} == {"c-root": "cancelled", "c-after": "cancelled"}
+        assert {t["id"]: t["status"] for t in tree} == {
+            "c-root": "cancelled",
+            "c-after": "cancelled",
+        }
 
 
 async def test_a_killed_replicas_tree_is_taken_over(tmp_path: Path, postgres_schema: str) -> None:
     async with replicas(tmp_path, postgres_schema) as start:
         a = await start()
-        client_a = await a.client()
         gate = tmp_path / "gate-k"
         task = await _started_task(a, gated_tree("k-", gate, max_attempts=2))
         await _until(lambda: _has_started(tmp_path, "gate-k"))
@@ -264,9 +263,7 @@ async def test_a_killed_replicas_tree_is_taken_over(tmp_path: Path, postgres_sch
         final = await client_b.get_task(GetTaskRequest(id=task.id))
         assert final.status.state == TaskState.TASK_STATE_COMPLETED
         assert {art.artifact_id for art in final.artifacts} == {"k-root", "k-after"}
-        results = {
-            art.artifact_id: MessageToDict(art.parts[0].data) for art in final.artifacts
-        }
+        results = {art.artifact_id: MessageToDict(art.parts[0].data) for art in final.artifacts}
         assert results["k-root"]["pid"] == b.proc.pid  # the taken-over run's result
 
 

@@ -255,3 +255,8 @@ async def test_an_oversized_chunked_body_is_413_on_every_path(path: str) -> None
         ok = await server.http.post("/", content=small(), headers={"A2A-Version": "1.0"})
         assert ok.status_code == 200
         assert "result" in ok.json()
+
+
+def test_cluster_mode_refuses_a_duckdb_database() -> None:
+    with pytest.raises(ConfigurationError, match="needs a PostgreSQL database"):
+        create_app(ServerSettings.from_env(cluster=True, database_url="duckdb:///:memory:"))
