@@ -19,6 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
+import sqlalchemy as sa
 from a2a.client import Client, ClientConfig, create_client
 from a2a.types import (
     CancelTaskRequest,
@@ -304,3 +305,68 @@ async def _tree(replica: Replica, root_id: str) -> list[dict[str, Any]]:
         nodes.append(node)
         stack.extend(node.get("children", []))
     return nodes
+
+
+async def test_versioned_store_compares_and_logs(postgres_schema: str) -> None:
+    """The store's rules, on the real tables: a stale version, a second first write and a
+    cancel of an ended task are refused; the log replays exactly what follows a version."""
+    from a2a.server.cluster import ConcurrentTaskModificationError, TaskVersion
+    from a2a.server.context import ServerCallContext
+    from a2a.types import TaskStatus, TaskStatusUpdateEvent
+
+    from aipartnerupflow.api.cluster import ClusterEventStream, ClusterTaskStore
+    from aipartnerupflow.api.store import SqlTaskStore
+    from aipartnerupflow.core.storage import create_session
+
+    storage = create_session(
+        POSTGRES_URL, connect_args={"options": f"-csearch_path={postgres_schema}"}
+    )
+    store = ClusterTaskStore(SqlTaskStore(storage))
+    ctx = ServerCallContext()
+
+    def at(state: TaskState) -> tuple[Task, TaskStatusUpdateEvent]:
+        task = Task(id="t1", context_id="c1", status=TaskStatus(state=state))
+        return task, TaskStatusUpdateEvent(task_id="t1", context_id="c1", status=task.status)
+
+    try:
+        await storage.initialize()
+        first, _ = at(TaskState.TASK_STATE_SUBMITTED)
+        v1 = await store.save(
+            first, event=first, prev=None, prev_version=TaskVersion.MISSING, context=ctx
+        )
+        with pytest.raises(ConcurrentTaskModificationError):
+            await store.save(
+                first, event=first, prev=None, prev_version=TaskVersion.MISSING, context=ctx
+            )
+        working, event2 = at(TaskState.TASK_STATE_WORKING)
+        v2 = await store.save(working, event=event2, prev=first, prev_version=v1, context=ctx)
+        with pytest.raises(ConcurrentTaskModificationError):  # v1 is stale now
+            await store.save(working, event=event2, prev=first, prev_version=v1, context=ctx)
+        done, event3 = at(TaskState.TASK_STATE_COMPLETED)
+        v3 = await store.save(done, event=event3, prev=working, prev_version=v2, context=ctx)
+        cancel, event4 = at(TaskState.TASK_STATE_CANCELED)
+        with pytest.raises(ConcurrentTaskModificationError):  # an ended task is not cancelled
+            await store.save(cancel, event=event4, prev=done, prev_version=v3, context=ctx)
+        stored = await store.get("t1", ctx)
+        assert stored is not None and stored.version == v3
+        assert stored.task.status.state == TaskState.TASK_STATE_COMPLETED
+
+        stream = ClusterEventStream(store, poll_seconds=0.05)
+        replayed = []
+        async for item in stream.subscribe("t1", after=v1):
+            replayed.append(item)
+            if len(replayed) == 2:
+                break
+        assert [r.version for r in replayed] == [v2, v3]
+        assert [r.event.status.state for r in replayed] == [  # type: ignore[union-attr]
+            TaskState.TASK_STATE_WORKING,
+            TaskState.TASK_STATE_COMPLETED,
+        ]
+        await store.delete("t1", ctx)
+        assert await store.get("t1", ctx) is None
+        count = await storage.run_sql(
+            lambda c: c.execute(sa.text("SELECT count(*) FROM apflow_a2a_events")).scalar_one()
+        )
+        assert count == 0
+    finally:
+        await storage.close()

@@ -180,7 +180,16 @@ class ClusterTaskStore(VersionedTaskStore):
         return await self.inner.list(params, context)
 
     async def delete(self, task_id: str, context: ServerCallContext) -> None:
+        if await self.get(task_id, context) is None:
+            return
         await self.inner.delete(task_id, context)
+        stmt = sa.delete(self.events).where(self.events.c.task_id == task_id)
+
+        def forget(conn: sa.Connection) -> None:
+            with conn.begin():
+                conn.execute(stmt)
+
+        await self.inner._run(forget)
 
 
 class ClusterEventStream(TaskEventStream):
