@@ -24,12 +24,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Route
 
-from aipartnerupflow.api.card import build_agent_card, executor_skills
+from aipartnerupflow.api.card import build_agent_card, card_cache_control, executor_skills
 from aipartnerupflow.api.config import ServerSettings
 from aipartnerupflow.api.flow import FlowAgentExecutor, FlowService
 from aipartnerupflow.api.handler import FlowRequestHandler
 from aipartnerupflow.api.push import QueuedPushSender, push_policy
-from aipartnerupflow.api.security import AuthMiddleware, BodySizeLimitMiddleware, JwtVerifier
+from aipartnerupflow.api.security import (
+    AuthMiddleware,
+    BodySizeLimitMiddleware,
+    JwtVerifier,
+    LoopbackOnlyMiddleware,
+)
 from aipartnerupflow.api.store import SqlPushConfigStore, SqlTaskStore
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 from aipartnerupflow.core.storage.schema import HEAD_REVISION
@@ -66,6 +71,7 @@ def create_app(
         settings = ServerSettings.from_env(**options)
     elif options:
         raise TypeError("pass either settings or keyword options, not both")
+    settings.check_bind()  # a configured public host without auth; requests are checked too
     install_sdk_log_redaction()
     registry = registry or get_executor_registry()
     owns_storage = storage is None and task_manager is None
@@ -82,6 +88,7 @@ def create_app(
 
     service = FlowService(task_manager, max_tasks=settings.max_tasks_per_request)
     task_store = SqlTaskStore(storage)
+    cluster = _cluster_parts(settings, storage, task_store, service)
     push_store = SqlPushConfigStore(storage)
     policy = push_policy(
         allow_private=settings.push_allow_private, allowed_hosts=settings.push_allowed_hosts
@@ -111,6 +118,8 @@ def create_app(
             push_sender=push_sender,
             push_url_validator=validate_push_url,
             service=service,
+            versioned=cluster[0] if cluster else None,
+            event_stream=cluster[1] if cluster else None,
         )
 
     known_ids = [tuple(registry.ids())]
@@ -138,9 +147,14 @@ def create_app(
         )
 
     routes: list[BaseRoute] = [
-        *create_agent_card_routes(card, card_modifier=refresh_card),
         *create_agent_card_routes(
-            card, card_modifier=refresh_card, card_url="/.well-known/agent.json"
+            card, card_modifier=refresh_card, cache_control=card_cache_control(settings)
+        ),
+        *create_agent_card_routes(
+            card,
+            card_modifier=refresh_card,
+            card_url="/.well-known/agent.json",
+            cache_control=card_cache_control(settings),
         ),
         Route("/system/health", health, methods=["GET"]),
         *extra_routes,
@@ -170,10 +184,13 @@ def create_app(
         middleware.append(Middleware(UiGate, verifier=verifier))
     if settings.auth_enabled:
         middleware.append(Middleware(AuthMiddleware, verifier=JwtVerifier(settings)))
+    elif not settings.insecure:
+        middleware.insert(0, Middleware(LoopbackOnlyMiddleware))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await storage.initialize()
+        worker = _start_worker(settings, storage, service) if cluster else None
         if settings.resume_interrupted and settings.agent == "flow":
             service.keep(
                 asyncio.create_task(task_manager.resume_interrupted(), name="resume-interrupted")
@@ -181,6 +198,8 @@ def create_app(
         try:
             yield
         finally:
+            if worker is not None:
+                worker.stop()
             for task in list(service.background):
                 task.cancel()
             await handler.aclose()
@@ -203,6 +222,38 @@ def create_app(
     return app
 
 
+def _cluster_parts(
+    settings: ServerSettings, storage: TaskStorage, task_store: SqlTaskStore, service: FlowService
+) -> tuple[Any, Any] | None:
+    """Cluster mode's versioned store and event stream (None when this is the only server)."""
+    if not settings.cluster or settings.agent != "flow":
+        return None
+    from aipartnerupflow.api.cluster import (
+        ClusterEventStream,
+        ClusterTaskStore,
+        check_cluster_storage,
+    )
+
+    check_cluster_storage(storage.url)
+    service.queued = True
+    versioned = ClusterTaskStore(task_store)
+    return versioned, ClusterEventStream(versioned)
+
+
+def _start_worker(settings: ServerSettings, storage: TaskStorage, service: FlowService) -> Any:
+    """This replica's queue worker (the core's), run until the server stops."""
+    from aipartnerupflow.core.settings import CoreSettings
+    from aipartnerupflow.core.worker import Worker
+
+    worker = Worker(
+        storage.url,
+        concurrency=settings.max_concurrency,
+        lease_seconds=CoreSettings.get().lease_seconds,
+    )
+    service.keep(asyncio.create_task(worker.run(), name="a2a-cluster-worker"))
+    return worker
+
+
 def _plain_handler(
     executor: AgentExecutor,
     task_store: SqlTaskStore,
@@ -211,9 +262,9 @@ def _plain_handler(
     push_sender: QueuedPushSender,
     validate_push_url: Callable[[str], Awaitable[bool]],
 ) -> Any:
-    from a2a.server.request_handlers import DefaultRequestHandler
+    from aipartnerupflow.api.handler import TaskContextHandler
 
-    return DefaultRequestHandler(
+    return TaskContextHandler(
         agent_executor=executor,
         task_store=task_store,
         agent_card=card,

@@ -22,11 +22,20 @@ from a2a.types import (
 from aipartnerupflow.api.config import ServerSettings
 from aipartnerupflow.core.registry import ExecutorRegistry, get_executor_registry
 
-__all__ = ["PROTOCOL_VERSION", "RUN_SKILL_ID", "build_agent_card", "executor_skills"]
+__all__ = [
+    "LEGACY_PROTOCOL_VERSION",
+    "PROTOCOL_VERSION",
+    "RUN_SKILL_ID",
+    "build_agent_card",
+    "card_cache_control",
+    "executor_skills",
+]
 
 log = logging.getLogger("aipartnerupflow.api.card")
 
 PROTOCOL_VERSION = "1.0"
+#: The older protocol the JSON-RPC endpoint also answers (listed only when opted in).
+LEGACY_PROTOCOL_VERSION = "0.3"
 RUN_SKILL_ID = "run_task_tree"
 _SECURITY_SCHEME = "bearer"
 _DATA_MODE = "application/json"
@@ -124,6 +133,13 @@ def _run_skill() -> AgentSkill:
     )
 
 
+def card_cache_control(settings: ServerSettings) -> str:
+    """The agent card's ``Cache-Control`` header (the card also carries an ETag)."""
+    if settings.card_cache_seconds <= 0:
+        return "no-cache"
+    return f"public, max-age={settings.card_cache_seconds}"
+
+
 def build_agent_card(
     settings: ServerSettings,
     registry: ExecutorRegistry | None = None,
@@ -159,6 +175,13 @@ def build_agent_card(
         default_output_modes=[_DATA_MODE],
         skills=skills if skills is not None else [_run_skill(), *executor_skills(registry)],
     )
+    if settings.advertise_v0_3:
+        # The SDK adds the 0.3 card fields (url, protocolVersion, preferredTransport) from it.
+        card.supported_interfaces.append(
+            AgentInterface(
+                protocol_binding="JSONRPC", protocol_version=LEGACY_PROTOCOL_VERSION, url=f"{base}/"
+            )
+        )
     if settings.auth_enabled:
         fmt = "JWT"
         card.security_schemes[_SECURITY_SCHEME].CopyFrom(

@@ -122,6 +122,13 @@ class ServerSettings(Settings):
         default=True,
         description="At start-up, run again the trees a stopped server left unfinished.",
     )
+    cluster: bool = Field(
+        default=False,
+        description="Several replicas share one PostgreSQL database: trees run on every "
+        "replica's queue worker, A2A events are logged so any replica can stream, read and "
+        "cancel any task, and a killed replica's trees are taken over.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_CLUSTER"},
+    )
     agent: Literal["flow", "tck"] = Field(
         default="flow",
         description="'flow' serves the engine; 'tck' the A2A conformance sample agent.",
@@ -132,6 +139,19 @@ class ServerSettings(Settings):
         default=False,
         description="Serve the live dashboard at /ui (same authentication as the API; needs "
         "the 'flow' agent).",
+    )
+    card_cache_seconds: int = Field(
+        default=300,
+        ge=0,
+        description="How long clients may cache the agent card (its Cache-Control max-age; 0 "
+        "sends no-cache).",
+    )
+    advertise_v0_3: bool = Field(
+        default=False,
+        description="Also list a JSON-RPC interface of protocol 0.3 in the agent card (with "
+        "the 0.3 card fields), so 0.3 clients find the endpoint; A2A 1.0 wants only 1.0 "
+        "interfaces, so strict 1.0 checks flag it.",
+        json_schema_extra={"env": "AIPARTNERUPFLOW_A2A_ADVERTISE_V0_3"},
     )
     #: uvicorn's log level; the variable is the core's AIPARTNERUPFLOW_LOG_LEVEL (unset: info).
     log_level: str = Field(default="info", json_schema_extra=_NO_ENV)

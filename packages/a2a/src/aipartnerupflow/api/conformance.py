@@ -37,7 +37,16 @@ from google.protobuf.struct_pb2 import Value
 from aipartnerupflow.api.card import build_agent_card
 from aipartnerupflow.api.config import ServerSettings
 
-__all__ = ["SCENARIOS", "ConformanceAgentExecutor", "conformance_card", "streaming_timeout"]
+__all__ = [
+    "INPUT_REQUIRED_PREFIX",
+    "SCENARIOS",
+    "ConformanceAgentExecutor",
+    "conformance_card",
+    "streaming_timeout",
+]
+
+#: messageId prefix of the TCK's input-required scenario; a follow-up with it stays waiting.
+INPUT_REQUIRED_PREFIX = "tck-input-required"
 
 Scenario = Callable[[TaskUpdater, RequestContext], Awaitable[None]]
 _TERMINAL = {
@@ -122,7 +131,7 @@ SCENARIOS: dict[str, Scenario] = {
         Part(url="https://example.com/output.txt", media_type="text/plain", filename="output.txt")
     ),
     "tck-delayed-complete": _delayed,
-    "tck-input-required": _input_required,
+    INPUT_REQUIRED_PREFIX: _input_required,
     "tck-complete-task": _complete,
     "tck-artifact-text": _artifact_then_complete(Part(text="Generated text content")),
     "tck-artifact-file": _artifact_then_complete(_file()),
@@ -176,8 +185,11 @@ class ConformanceAgentExecutor(AgentExecutor):
                 task.history.append(message)
             await event_queue.enqueue_event(task)
         updater = TaskUpdater(event_queue, task_id, context_id)
-        if current is not None:  # a follow-up (e.g. the input a task asked for): finish it
-            await updater.complete(_text(updater, "Input received"))
+        if current is not None:  # a follow-up (e.g. the input a task asked for)
+            if message_id.startswith(INPUT_REQUIRED_PREFIX):  # the TCK asks to stay waiting
+                await updater.requires_input(_text(updater, "Input still required"))
+            else:
+                await updater.complete(_text(updater, "Input received"))
             return
         scenario = next(
             (run for prefix, run in SCENARIOS.items() if message_id.startswith(prefix)), None

@@ -11,6 +11,7 @@ from google.protobuf.json_format import MessageToDict, ParseDict
 from google.protobuf.struct_pb2 import Value
 
 __all__ = [
+    "EVENT_KEY",
     "STATE_OF_STATUS",
     "data_part",
     "from_value",
@@ -18,6 +19,9 @@ __all__ = [
     "parse_task_request",
     "to_value",
 ]
+
+#: Key of the engine event carried by each status update's metadata (never kept on the Task).
+EVENT_KEY = "aipartnerupflow_event"
 
 #: Engine task/tree status -> A2A task state.
 STATE_OF_STATUS: dict[str, int] = {

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import uuid
 from dataclasses import dataclass, field
@@ -20,10 +21,15 @@ from a2a.server.agent_execution import AgentExecutor, RequestContext
 from a2a.server.events import EventQueue
 from a2a.server.tasks import TaskUpdater
 from a2a.types import Message, Part, Role, Task, TaskState, TaskStatus
-from a2a.utils.errors import InternalError, InvalidParamsError, TaskNotFoundError
+from a2a.utils.errors import (
+    InternalError,
+    InvalidParamsError,
+    TaskNotFoundError,
+    UnsupportedOperationError,
+)
 from google.protobuf.json_format import MessageToDict
 
-from aipartnerupflow.api.convert import data_part
+from aipartnerupflow.api.convert import EVENT_KEY, data_part
 from aipartnerupflow.core.errors import (
     ExecutorNotFoundError,
     TaskAlreadyExistsError,
@@ -44,8 +50,6 @@ log = logging.getLogger("aipartnerupflow.api.flow")
 
 #: Key of our entry in A2A task metadata (``root_task_id``, ``task_count``).
 META_KEY = "aipartnerupflow"
-#: Key of the engine event carried by each status update's metadata.
-EVENT_KEY = "aipartnerupflow_event"
 
 
 @dataclass(slots=True)
@@ -82,6 +86,8 @@ class FlowService:
         self.prepared: dict[str, PreparedRun] = {}
         self.runs: dict[str, RunState] = {}
         self.background: set[asyncio.Task[Any]] = set()
+        #: Cluster mode: trees go to the PostgreSQL queue, run by any replica's worker.
+        self.queued = False
 
     async def prepare(
         self, context_id: str, tasks: list[dict[str, Any]], user_id: str | None
@@ -108,7 +114,9 @@ class FlowService:
             limits=TaskLimits(max_tasks=self.max_tasks),
         )
         try:
-            created = await service.create({"tasks": tasks, "id_conflict": "fail"})
+            created = await service.create(
+                {"tasks": tasks, "id_conflict": "fail", "queue": self.queued}
+            )
             tree = created.tree
         except TaskTreeValidationError as exc:
             raise InvalidParamsError(message=str(exc), data={"problems": exc.problems}) from None
@@ -135,6 +143,11 @@ class FlowService:
         self, context_id: str, mode: str, caller_id: str | None, admin: bool
     ) -> PreparedRun:
         """Prepare another run of the stored tree whose root id is ``context_id``."""
+        if self.queued:
+            raise UnsupportedOperationError(
+                message="'rerun' is not available when several replicas share the database "
+                "(AIPARTNERUPFLOW_A2A_CLUSTER): send the tree's tasks again as a new tree"
+            )
         root = await self.manager.task_repository.get_task_by_id(context_id)
         visible = root is not None and (admin or caller_id is None or root.user_id == caller_id)
         if root is None or not visible or root.parent_id:
@@ -217,6 +230,9 @@ class FlowAgentExecutor(AgentExecutor):
             self.service.runs.pop(task_id, None)
 
     async def _run(self, run: PreparedRun, state: RunState) -> None:
+        if self.service.queued:
+            await self._follow_queued(run, state)
+            return
         manager = self.service.manager
         updater = state.updater
         artifacts: set[str] = set()
@@ -256,6 +272,36 @@ class FlowAgentExecutor(AgentExecutor):
                 if outcome.status == "completed" and outcome.id not in artifacts:
                     await self._artifact(updater, outcome.id, outcome.name, outcome.result)
         await self._finish(updater, run.root_id, result, finished, crash)
+
+    async def _follow_queued(self, run: PreparedRun, state: RunState) -> None:
+        """Cluster mode: the tree runs on the workers (of any replica); relay its events."""
+        manager = self.service.manager
+        artifacts: set[str] = set()
+        finished: TaskEvent | None = None
+        crash: BaseException | None = None
+        # Queued now (a worker may have started it already: its first events can come before
+        # this replica listens), so the A2A task is WORKING from here on.
+        await state.updater.start_work()
+        try:
+            async for event in manager.stream(run.root_id):
+                if event.kind == "tree_finished":
+                    finished = event
+                    break
+                if event.kind == "task_status" and event.status == "completed":
+                    stored = await manager.storage.get_task(event.task_id)  # not in NOTIFY
+                    event = dataclasses.replace(
+                        event, result=stored.result if stored is not None else None
+                    )
+                await self._publish(state.updater, event, artifacts)
+        except Exception as exc:  # the database went away: report what is stored
+            crash = exc
+            log.warning("lost the events of tree %s: %s", run.root_id, type(exc).__name__)
+        result = await _stored_result(manager, run.root_id)
+        if result is not None:
+            for outcome in result.tasks:
+                if outcome.status == "completed" and outcome.id not in artifacts:
+                    await self._artifact(state.updater, outcome.id, outcome.name, outcome.result)
+        await self._finish(state.updater, run.root_id, result, finished, crash)
 
     async def _publish(self, updater: TaskUpdater, event: TaskEvent, artifacts: set[str]) -> None:
         info: dict[str, Any] = {

@@ -15,6 +15,7 @@ import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 from a2a.server.tasks import PushNotificationConfigStore, PushNotificationEvent
@@ -53,7 +54,8 @@ def push_policy(
 @dataclass(slots=True)
 class _Target:
     config: TaskPushNotificationConfig
-    queue: asyncio.Queue[PushNotificationEvent] = field(default_factory=asyncio.Queue)
+    #: Bodies serialised when queued: each delivery is the state of its moment.
+    queue: asyncio.Queue[dict[str, Any]] = field(default_factory=asyncio.Queue)
     worker: asyncio.Task[None] | None = None
 
 
@@ -112,12 +114,17 @@ class QueuedPushSender(PushNotificationSender):
         except Exception:
             log.exception("cannot read push configs of task %s", task_id)
             return
+        if not configs:
+            return
+        # The SDK hands over live objects (the Task keeps changing as events apply): serialise
+        # now, so a delivery sent later still shows the state this event produced.
+        body = MessageToDict(to_stream_response(event))
         for config in configs:
             key = (task_id, config.id, config.url)
             target = self._targets.get(key)
             if target is None:
                 target = self._targets[key] = _Target(config)
-            target.queue.put_nowait(event)
+            target.queue.put_nowait(body)
             if target.worker is None or target.worker.done():
                 target.worker = asyncio.create_task(
                     self._drain(key, target), name=f"push:{task_id}:{config.id}"
@@ -126,14 +133,14 @@ class QueuedPushSender(PushNotificationSender):
     async def _drain(self, key: tuple[str, str, str], target: _Target) -> None:
         try:
             while not target.queue.empty():
-                event = target.queue.get_nowait()
-                await self._deliver(key[0], target.config, event)
+                body = target.queue.get_nowait()
+                await self._deliver(key[0], target.config, body)
         finally:
             if target.queue.empty() and self._targets.get(key) is target:
                 del self._targets[key]
 
     async def _deliver(
-        self, task_id: str, config: TaskPushNotificationConfig, event: PushNotificationEvent
+        self, task_id: str, config: TaskPushNotificationConfig, body: dict[str, Any]
     ) -> None:
         try:
             self._policy.check_url(config.url)
@@ -146,7 +153,6 @@ class QueuedPushSender(PushNotificationSender):
         auth = config.authentication
         if config.HasField("authentication") and auth.scheme and auth.credentials:
             headers["Authorization"] = f"{auth.scheme} {auth.credentials}"
-        body = MessageToDict(to_stream_response(event))
         delay = self._backoff
         for attempt in range(1, self._max_attempts + 1):
             try:

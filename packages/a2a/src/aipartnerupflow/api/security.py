@@ -26,6 +26,7 @@ __all__ = [
     "BodySizeLimitMiddleware",
     "Caller",
     "JwtVerifier",
+    "LoopbackOnlyMiddleware",
     "caller_of",
     "create_token",
 ]
@@ -240,8 +241,56 @@ def _reason(exc: jwt.InvalidTokenError) -> str:
     return "invalid token"
 
 
+class LoopbackOnlyMiddleware:
+    """ASGI middleware of a server without authentication: only loopback clients are served.
+
+    However the app is started (``uvicorn ... --host 0.0.0.0`` included), a request from
+    another machine gets HTTP 403 saying how to turn auth on; nothing else is read. Requests
+    without a client address (a Unix socket) are local. Used unless ``insecure`` is set.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self._warned = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        from aipartnerupflow.api.config import is_loopback_host
+
+        client = scope.get("client") if scope["type"] in {"http", "websocket"} else None
+        if client is None or is_loopback_host(str(client[0])):
+            await self.app(scope, receive, send)
+            return
+        if not self._warned:
+            self._warned = True
+            log.warning(
+                "refused a request from %s: this server has no authentication and serves only "
+                "loopback clients (set AIPARTNERUPFLOW_JWT_SECRET_KEY, or AIPARTNERUPFLOW_INSECURE"
+                "=true to serve everyone)",
+                client[0],
+            )
+        if scope["type"] == "websocket":
+            await send({"type": "websocket.close", "code": 4403, "reason": "loopback only"})
+            return
+        await _send_json(
+            send,
+            403,
+            {
+                "error": "forbidden",
+                "message": "this server has no authentication and answers only loopback "
+                "clients: its operator must set AIPARTNERUPFLOW_JWT_SECRET_KEY (or "
+                "AIPARTNERUPFLOW_JWT_PUBLIC_KEY), or AIPARTNERUPFLOW_INSECURE=true",
+            },
+        )
+
+
 class BodySizeLimitMiddleware:
-    """ASGI middleware: HTTP 413 for request bodies larger than ``max_bytes``."""
+    """ASGI middleware: HTTP 413 for request bodies larger than ``max_bytes``.
+
+    A declared ``Content-Length`` over the limit is refused at once. A body without one
+    (chunked) is read here first, up to the limit, and handed on whole; one more byte and the
+    answer is 413, before the application saw anything (so no handler can turn the refusal
+    into a 200 with an error inside).
+    """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -251,15 +300,23 @@ class BodySizeLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        declared: int | None = None
         for name, value in scope.get("headers", []):
             if name == b"content-length":
                 try:
                     declared = int(value)
                 except ValueError:
-                    declared = 0
-                if declared > self.max_bytes:
+                    declared = None
+                if declared is not None and declared > self.max_bytes:
                     await self._too_large(send)
                     return
+        if declared is None:
+            body = await self._read_limited(receive)
+            if body is None:
+                await self._too_large(send)
+                return
+            await self.app(scope, _replay(body, receive), send)
+            return
         received = 0
         started = False
 
@@ -284,6 +341,22 @@ class BodySizeLimitMiddleware:
             if not started:
                 await self._too_large(send)
 
+    async def _read_limited(self, receive: Receive) -> bytes | None:
+        """The whole body, or None as soon as it passes ``max_bytes``."""
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return b"".join(chunks)
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                return None
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks)
+
     async def _too_large(self, send: Send) -> None:
         await _send_json(
             send,
@@ -293,6 +366,20 @@ class BodySizeLimitMiddleware:
                 "message": f"request body exceeds {self.max_bytes} bytes",
             },
         )
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A ``receive`` giving ``body`` once, then what the connection says (a disconnect)."""
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
 
 
 class _TooLargeError(Exception):

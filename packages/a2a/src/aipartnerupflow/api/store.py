@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -25,21 +25,25 @@ from a2a.types import (
     TaskState,
 )
 from a2a.utils.constants import DEFAULT_LIST_TASKS_PAGE_SIZE
-from a2a.utils.errors import InvalidParamsError
+from a2a.utils.errors import A2AError, InternalError, InvalidParamsError
 from a2a.utils.task import ListTasksCursor, decode_list_tasks_cursor, encode_list_tasks_cursor
 from google.protobuf.json_format import MessageToJson, Parse
 
+from aipartnerupflow.api.convert import EVENT_KEY
 from aipartnerupflow.api.security import caller_of
 from aipartnerupflow.core.storage.base import TaskStorage
 
 __all__ = [
     "A2A_PUSH_TABLE",
     "A2A_TASK_TABLE",
+    "STORAGE_ERROR_MESSAGE",
     "SqlPushConfigStore",
     "SqlTaskStore",
+    "guarded",
     "owner_of",
     "run_sql",
     "sees_all",
+    "strip_engine_event",
 ]
 
 log = logging.getLogger("aipartnerupflow.api.store")
@@ -76,6 +80,31 @@ async def run_sql(storage: TaskStorage, fn: Callable[[sa.Connection], R]) -> R:
     return await storage.run_sql(fn)
 
 
+#: What a client is told when the database fails (the detail goes to the log only).
+STORAGE_ERROR_MESSAGE = (
+    "the task database could not complete the request (the server logged why); try again"
+)
+
+
+async def guarded(call: Awaitable[R]) -> R:
+    """``await call``, with a database failure turned into a generic A2A ``InternalError``.
+
+    The driver's text (SQL, parameters, addresses) never reaches the client; the log gets
+    one line with the values masked (:func:`~aipartnerupflow.core.storage.db_error_text`).
+    """
+    from aipartnerupflow.core.storage import db_error_text, is_database_error
+
+    try:
+        return await call
+    except A2AError:
+        raise
+    except Exception as exc:
+        if not is_database_error(exc):
+            raise
+        log.error("task database error (%s): %s", type(exc).__name__, db_error_text(exc))
+        raise InternalError(message=STORAGE_ERROR_MESSAGE) from None
+
+
 def _tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
     return sa.Table(
         name,
@@ -86,6 +115,7 @@ def _tasks_table(metadata: sa.MetaData, name: str) -> sa.Table:
         sa.Column("state", sa.String(40), nullable=False),
         sa.Column("updated_ns", sa.BigInteger),
         sa.Column("task", sa.Text, nullable=False),
+        sa.Column("version", sa.BigInteger),  # cluster mode's compare-and-swap (a2a_0002)
     )
 
 
@@ -113,9 +143,20 @@ class _SqlStore:
             from aipartnerupflow.api.migrations import MIGRATIONS
             from aipartnerupflow.core.storage.plugin_migrations import apply_migrations
 
-            await apply_migrations(self.storage, [MIGRATIONS])
+            await guarded(apply_migrations(self.storage, [MIGRATIONS]))
             self._ready = True
-        return await run_sql(self.storage, fn)
+        return await guarded(run_sql(self.storage, fn))
+
+
+def strip_engine_event(task: Task) -> None:
+    """Drop the engine event the SDK merges into the Task from each status update's metadata.
+
+    It belongs to the update (streams and push keep it); the Task itself keeps only its own
+    ``aipartnerupflow`` entry. The SDK's in-memory Task is changed too, so what a call returns
+    matches what is stored.
+    """
+    if task.HasField("metadata") and EVENT_KEY in task.metadata:
+        del task.metadata[EVENT_KEY]
 
 
 def _updated_ns(task: Task) -> int | None:
@@ -152,6 +193,7 @@ class SqlTaskStore(_SqlStore, TaskStore):
         self._flush_lock = asyncio.Lock()
 
     async def save(self, task: Task, context: ServerCallContext) -> None:
+        strip_engine_event(task)
         owner = owner_of(context)
         if not self.cache_enabled:
             await self._write({task.id: (owner, task)})

@@ -42,6 +42,7 @@ from aipartnerupflow.core.service import (
     params_schema,
 )
 from aipartnerupflow.core.status import TaskStatus
+from aipartnerupflow.core.storage import is_database_error
 from aipartnerupflow.core.tree import TaskTreeNode
 
 __all__ = ["METHODS", "RpcError", "TasksApi", "create_tasks_routes", "nest", "task_caller"]
@@ -281,10 +282,21 @@ def _translate(exc: Exception) -> RpcError:
         return RpcError(NOT_FOUND, str(exc))
     if isinstance(exc, ValidationError | ExecutorNotFoundError):
         return RpcError(INVALID_PARAMS, str(exc), getattr(exc, "problems", None))
+    if is_database_error(exc):
+        return _storage_failure(exc)
     if isinstance(exc, AipartnerupflowError):
         return RpcError(CONFLICT, str(exc))
     log.exception("tasks API method failed")
     return RpcError(-32603, "internal error")
+
+
+def _storage_failure(exc: BaseException) -> RpcError:
+    """The generic storage error for clients; the masked detail for the log."""
+    from aipartnerupflow.api.store import STORAGE_ERROR_MESSAGE
+    from aipartnerupflow.core.storage import db_error_text
+
+    log.error("tasks API: task database error (%s): %s", type(exc).__name__, db_error_text(exc))
+    return RpcError(-32603, STORAGE_ERROR_MESSAGE)
 
 
 def create_tasks_routes(service: FlowService, task_store: SqlTaskStore) -> list[BaseRoute]:

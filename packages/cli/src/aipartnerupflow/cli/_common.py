@@ -294,13 +294,10 @@ def err_console() -> Console:
 
 
 def redact_url(url: str) -> str:
-    """A database URL with its password hidden."""
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        creds, host = rest.rsplit("@", 1)
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+    """A database URL with its password hidden (user-info and ``?password=``-style values)."""
+    from aipartnerupflow.core.storage import redact_url as redact
+
+    return redact(url)
 
 
 # -- errors -------------------------------------------------------------------------------

@@ -9,5 +9,5 @@ from aipartnerupflow.core.storage.plugin_migrations import MigrationSet
 __all__ = ["MIGRATIONS"]
 
 MIGRATIONS = MigrationSet(
-    name="a2a", versions=str(Path(__file__).with_name("versions")), head="a2a_0001"
+    name="a2a", versions=str(Path(__file__).with_name("versions")), head="a2a_0002"
 )

@@ -7,6 +7,7 @@ its output appended to ``daemon.log``. ``daemon.json`` records how it was starte
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 import time
@@ -19,6 +20,7 @@ from aipartnerupflow.cli import _daemon as files
 from aipartnerupflow.cli._common import DATABASE_ENV, CliError, get_state, print_json
 from aipartnerupflow.cli._daemon import DaemonConfig
 from aipartnerupflow.cli.commands.serve import (
+    SECRET_OPTIONS_ENV,
     InsecureOpt,
     OptionOpt,
     normalize_protocol,
@@ -45,6 +47,31 @@ TimeoutOpt = Annotated[
 ]
 
 
+#: How a secret option is recorded in ``daemon.json`` (its value is never written).
+_HIDDEN = "***"
+
+
+def _is_secret(item: str) -> bool:
+    from aipartnerupflow.core.executors.secrets import is_sensitive_name
+
+    return is_sensitive_name(item.partition("=")[0].strip())
+
+
+def _recorded(options: list[str]) -> list[str]:
+    """``options`` as ``daemon.json`` keeps them: credential-like values hidden."""
+    return [f"{o.partition('=')[0]}={_HIDDEN}" if _is_secret(o) else o for o in options]
+
+
+def _refuse_hidden_secrets(options: list[str]) -> None:
+    """A recorded option whose secret value was not kept cannot be repeated: say so."""
+    hidden = [o.partition("=")[0] for o in options if _is_secret(o) and o.endswith(f"={_HIDDEN}")]
+    if hidden:
+        raise CliError(
+            f"the option(s) {', '.join(hidden)} hold a secret, which daemon.json does not keep: "
+            "give them again with -o KEY=VALUE (or set them as environment variables)"
+        )
+
+
 def _argv(config: DaemonConfig) -> list[str]:
     # The database URL goes through the environment (see start_daemon), never the command
     # line: every user can read a process's arguments, and the URL may carry a password.
@@ -53,13 +80,15 @@ def _argv(config: DaemonConfig) -> list[str]:
         argv += ["--plugin", module]
     argv += ["serve", config.protocol, "--host", config.host, "--port", str(config.port)]
     for item in config.options:
-        argv += ["--option", item]
+        if not _is_secret(item):  # secrets go through the environment (start_daemon)
+            argv += ["--option", item]
     return argv
 
 
 def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
     """Start the daemon and wait for it to answer; raises CliError when it cannot start."""
     parse_options(config.options)  # validate before spawning
+    _refuse_hidden_secrets(config.options)
     require_server(config.protocol)
     running = files.read_running_state()
     if running is not None:
@@ -87,8 +116,12 @@ def start_daemon(config: DaemonConfig, wait: float) -> files.DaemonState:
     env["PYTHONUNBUFFERED"] = "1"
     if config.database_url:
         env[DATABASE_ENV] = config.database_url
+    secrets = [o for o in config.options if _is_secret(o)]
+    if secrets:
+        env[SECRET_OPTIONS_ENV] = json.dumps(secrets)
     pid = files.spawn(argv, env, log)
-    state = files.DaemonState(**asdict(config), pid=pid, started_at=time.time())
+    recorded = {**asdict(config), "options": _recorded(config.options)}
+    state = files.DaemonState(**recorded, pid=pid, started_at=time.time())
     files.write_state(state)
     outcome = files.wait_ready(pid, config.host, config.port, wait)
     if outcome == "exited":
@@ -242,6 +275,7 @@ def restart(
         options=list(option) if option else base.options,
     )
     require_server(config.protocol)
+    _refuse_hidden_secrets(config.options)  # before stopping what runs
     old, stopped = stop_daemon(timeout)
     if stopped and old is not None:
         typer.echo(f"Daemon stopped (pid {old.pid}).")

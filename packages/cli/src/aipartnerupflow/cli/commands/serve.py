@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -14,6 +15,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "INSTALL_HINTS",
+    "SECRET_OPTIONS_ENV",
     "InsecureOpt",
     "OptionOpt",
     "app",
@@ -30,6 +32,11 @@ INSTALL_HINTS: dict[str, str] = {
     "a2a": 'pip install "aipartnerupflow[a2a]"',
     "mcp": 'pip install "aipartnerupflow[mcp-server]"',
 }
+#: How ``apflow daemon`` hands credential-like ``--option`` values to its server process:
+#: in the environment (private to the user), never in the argument list every user can read.
+#: Internal, not a setting; ``serve`` removes it from the environment as it reads it.
+SECRET_OPTIONS_ENV = "_AIPARTNERUPFLOW_SECRET_OPTIONS"
+
 #: Servers of the original project whose packages this release does not publish yet.
 UNRELEASED_SERVERS: dict[str, str] = {}
 
@@ -146,6 +153,13 @@ def serve(
     state = get_state(ctx)
     protocol = normalize_protocol(protocol)
     options = parse_options(option)
+    handed = os.environ.pop(SECRET_OPTIONS_ENV, None)
+    if handed:
+        try:
+            items = json.loads(handed)
+        except ValueError:
+            raise CliError(f"{SECRET_OPTIONS_ENV} is not a JSON list of key=value") from None
+        options.update(parse_options([str(i) for i in items]))
     if insecure:
         options["insecure"] = True
     serve_fn = load_server(protocol)

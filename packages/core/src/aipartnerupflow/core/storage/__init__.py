@@ -6,6 +6,7 @@ URL: the embedded DuckDB file by default, ``duckdb:///:memory:`` for tests and e
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -17,8 +18,10 @@ __all__ = [
     "TaskStorage",
     "connect_error",
     "create_session",
+    "db_error_text",
     "default_database_url",
     "get_default_session",
+    "is_database_error",
     "redact_url",
     "reset_default_session",
 ]
@@ -64,16 +67,50 @@ def connect_error(exc: BaseException) -> str:
     return lines[0].rsplit(" failed: ", 1)[-1].replace("FATAL:  ", "")
 
 
+#: Query or DSN keys whose values are secrets (``?password=``, ``sslpassword=`` …).
+_SECRET_KEYS = re.compile(
+    r"(?i)((?:^|[?&;\s])(?:password|passwd|pwd|sslpassword|sslkey|secret|token|api_?key)=)"
+    r"([^&;\s]*)"
+)
+
+
 def redact_url(url: str) -> str:
-    """The URL with its password replaced by ``***``."""
+    """The URL with its password (user-info or query/DSN values such as ``?password=``)
+    replaced by ``***``."""
     if "@" in url and "://" in url:
         scheme, rest = url.split("://", 1)
         creds, host = rest.rsplit("@", 1)
-        if ":" not in creds:
-            return url
-        user = creds.split(":", 1)[0]
-        return f"{scheme}://{user}:***@{host}"
-    return url
+        if ":" in creds.split("/", 1)[0]:
+            user = creds.split(":", 1)[0]
+            url = f"{scheme}://{user}:***@{host}"
+    return _SECRET_KEYS.sub(lambda m: m.group(1) + "***", url)
+
+
+#: Values quoted in driver messages: DuckDB's 'value', PostgreSQL's ``: "value"``.
+_QUOTED_VALUE = re.compile(r"'[^']*'|(?<=: )\"[^\"]*\"")
+
+
+def db_error_text(exc: BaseException) -> str:
+    """A database error in one line, safe to log or store: the driver's first line with the
+    values it quotes masked (no SQL text, parameters or DETAIL lines, which carry data)."""
+    cause = getattr(exc, "orig", None) or exc
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = lines[0] if lines else type(cause).__name__
+    text = text.split(" [SQL: ", 1)[0].split("[SQL: ", 1)[0]
+    return redact_url(_QUOTED_VALUE.sub(lambda m: m.group(0)[0] + "***" + m.group(0)[-1], text))
+
+
+def is_database_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is the database failing (a :class:`StorageError` other than "not
+    found"/"already exists", or a driver's own error), not a problem with the request."""
+    from aipartnerupflow.core.errors import StorageError, TaskAlreadyExistsError, TaskNotFoundError
+
+    if isinstance(exc, TaskNotFoundError | TaskAlreadyExistsError):
+        return False
+    if isinstance(exc, StorageError):
+        return True
+    module = type(getattr(exc, "orig", None) or exc).__module__.split(".")[0]
+    return module in {"sqlalchemy", "psycopg", "psycopg2", "duckdb", "_duckdb", "alembic"}
 
 
 def create_session(url: str | None = None, **engine_kwargs: Any) -> TaskStorage:

@@ -117,7 +117,10 @@ class DuckDBDriver(Driver):
         if self._revision() != HEAD_REVISION:
             from aipartnerupflow.core.storage.migrate import upgrade
 
-            upgrade(self.sa_connection(), self.table)
+            try:
+                upgrade(self.sa_connection(), self.table)
+            except StorageError as exc:
+                raise StorageError(f"cannot use the task database {self.path}: {exc}") from None
 
     def _revision(self) -> str | None:
         import duckdb
@@ -285,5 +288,15 @@ def _duckdb_open_error(url: str, exc: BaseException) -> StorageError:
             "DuckDB allows one process per file: stop that process, talk to it through its API "
             "server, or set AIPARTNERUPFLOW_DATABASE_URL to another database."
         )
-    first = text.strip().splitlines()[0] if text.strip() else type(exc).__name__
-    return StorageError(f"cannot open the task database {url.removeprefix('duckdb:///')}: {first}")
+    first = text.strip().splitlines()[0].rstrip("!") if text.strip() else type(exc).__name__
+    hint = ""
+    if "Could not read enough bytes" in text or "not a valid DuckDB database" in text:
+        hint = (
+            ". The file is truncated or damaged: restore it from a backup, or move it away to "
+            "start with an empty database"
+        )
+    elif "newer version" in text.lower() or "storage version" in text.lower():
+        hint = ". A newer DuckDB wrote it: upgrade the duckdb package"
+    return StorageError(
+        f"cannot open the task database {url.removeprefix('duckdb:///')}: {first}{hint}"
+    )

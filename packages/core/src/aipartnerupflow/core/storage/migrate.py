@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 
+from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.storage.schema import HEAD_REVISION, version_table_name
 
 __all__ = ["current_revision", "upgrade", "upgrade_versions"]
@@ -53,10 +55,10 @@ def upgrade_versions(
     if postgres:
         conn.execute(sa.text("SELECT pg_advisory_lock(:k)"), {"k": _MIGRATION_LOCK})
     try:
-        revision = current_revision(conn, table, version_table=version_table)
-        if revision == head:
+        applied = current_revision(conn, table, version_table=version_table)
+        if applied == head:
             return False
-        if revision is None and versions is None:
+        if applied is None and versions is None:
             _refuse_legacy_table(conn, table)
         if conn.in_transaction():
             conn.commit()
@@ -71,6 +73,8 @@ def upgrade_versions(
             cfg.set_main_option("version_locations", versions)
         cfg.attributes["connection"] = conn
         cfg.attributes["version_table"] = version_table
+        if applied is not None:
+            _refuse_unknown_revision(cfg, applied, head, version_table)
         with conn.begin():
             command.upgrade(cfg, "head")
         return True
@@ -88,6 +92,21 @@ def _refuse_legacy_table(conn: sa.Connection, table: str) -> None:
 
     if is_legacy_table(conn, table):
         raise legacy_table_error(table)
+
+
+def _refuse_unknown_revision(cfg: Any, applied: str, head: str, version_table: str) -> None:
+    """A database whose recorded revision this release does not know was written by a newer
+    release (or another branch): say so, instead of Alembic's "Can't locate revision"."""
+    from alembic.script import ScriptDirectory
+
+    try:
+        ScriptDirectory.from_config(cfg).get_revision(applied)
+    except Exception:
+        raise StorageError(
+            f"the database's schema revision {applied!r} (in {version_table}) is unknown to "
+            f"this release, whose newest is {head!r}: a newer aipartnerupflow wrote it. "
+            "Upgrade aipartnerupflow (and its plugins), or use another database"
+        ) from None
 
 
 def _register_duckdb_impl() -> None:

@@ -163,9 +163,9 @@ _RECONNECTS = 5
 
 
 def _cause(exc: BaseException) -> str:
-    cause = getattr(exc, "orig", None) or exc
-    text = str(cause).strip().splitlines()
-    return text[0] if text else type(cause).__name__
+    from aipartnerupflow.core.storage import db_error_text
+
+    return db_error_text(exc)
 
 
 def _disconnected(exc: BaseException) -> bool:
@@ -301,7 +301,7 @@ class _DbThread(threading.Thread):
                     return
                 # The server ended the session, so its open transaction was rolled back:
                 # run the call again on a new connection.
-                log.warning("database connection lost (%s); running the call again", exc)
+                log.warning("database connection lost (%s); running the call again", _cause(exc))
                 self._disconnect()
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -339,7 +339,7 @@ class _DbThread(threading.Thread):
                 if not _disconnected(exc) or attempt == _RECONNECTS:
                     error: BaseException = exc
                     break
-                log.warning("database connection lost (%s); writing the batch again", exc)
+                log.warning("database connection lost (%s); writing the batch again", _cause(exc))
                 self._disconnect()
                 time.sleep(delay)
                 delay = min(delay * 2, 2.0)
@@ -382,7 +382,7 @@ class _DbThread(threading.Thread):
                 with driver.transaction():
                     self.store._sql.update_many(driver, {task_id: fallback})
             except BaseException as exc:
-                log.error("task %s: could not even record that failure: %s", task_id, exc)
+                log.error("task %s: could not even record that failure: %s", task_id, _cause(exc))
                 self.write_error = exc
         return failed
 
@@ -521,8 +521,9 @@ class SqlTaskStorage(TaskStorage):
                 taken = self._existing(driver, [t.id for t in rows])
                 if taken:
                     raise taken_ids_error(sorted(taken)) from None
-                cause = getattr(exc, "orig", None) or exc
-                raise StorageError(f"could not insert tasks into {self.label}: {cause}") from exc
+                raise StorageError(
+                    f"could not insert tasks into {self.label}: {_cause(exc)}"
+                ) from exc
 
         await self._call(insert)
 
@@ -586,7 +587,9 @@ class SqlTaskStorage(TaskStorage):
         thread = self._thread
         if thread is not None and thread.write_error is not None:
             exc, thread.write_error = thread.write_error, None
-            raise StorageError(f"task changes could not be written to {self.label}: {exc}") from exc
+            raise StorageError(
+                f"task changes could not be written to {self.label}: {_cause(exc)}"
+            ) from exc
 
     async def delete_tasks(self, task_ids: Sequence[str]) -> int:
         ids = list(task_ids)
