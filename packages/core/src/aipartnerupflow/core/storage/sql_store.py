@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -27,7 +28,15 @@ from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.storable import storable_text
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
-from aipartnerupflow.core.storage.drivers import Driver, open_driver, taken_ids_error
+from aipartnerupflow.core.storage import deferred
+from aipartnerupflow.core.storage.deferred import JournaledWrites
+from aipartnerupflow.core.storage.drivers import (
+    Driver,
+    DuckDBDriver,
+    open_driver,
+    taken_ids_error,
+)
+from aipartnerupflow.core.storage.journal import MAGIC, Journal, journal_path
 from aipartnerupflow.core.storage.schema import COLUMN_KINDS, task_table_name
 
 if TYPE_CHECKING:
@@ -220,6 +229,8 @@ class _Call:
     fn: Callable[[Any], Any]
     future: Future[Any]
     sqlalchemy: bool
+    #: False for calls that read nothing (flush): journaled changes need not be applied.
+    reads: bool = True
 
 
 class _DbThread(threading.Thread):
@@ -232,12 +243,28 @@ class _DbThread(threading.Thread):
         self.driver: Driver | None = None
         self.write_error: BaseException | None = None
         self.batches = 0
+        self.writes: JournaledWrites | None = None
+
+    def _next_job(self) -> Any:
+        """The next job; while changes are durable only in the journal, an idle store
+        commits them to the file (a checkpoint) and empties the journal."""
+        writes = self.writes
+        while writes is not None and writes.dirty:
+            try:
+                return self.jobs.get(timeout=deferred.IDLE_CHECKPOINT_SECONDS)
+            except queue.Empty:
+                try:
+                    writes.checkpoint()
+                except Exception:  # the journal still holds the changes: replayed on open
+                    log.exception("checkpoint of %s failed", self.store.label)
+                    break
+        return self.jobs.get()
 
     def run(self) -> None:
         pending: dict[str, dict[str, Any]] = {}
         waiters: list[_Ahead] = []
         while True:
-            batch = [self.jobs.get()]
+            batch = [self._next_job()]
             while True:
                 try:
                     batch.append(self.jobs.get_nowait())
@@ -275,14 +302,21 @@ class _DbThread(threading.Thread):
         for attempt in range(_RECONNECTS + 1):
             try:
                 driver = self._driver()
+                writes = self.writes
+                if writes is not None and (job.reads or job.sqlalchemy):
+                    writes.before_call(job.sqlalchemy)
                 result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
                 driver.end_call(failed=False)
+                if writes is not None:
+                    writes.after_call()
                 job.future.set_result(result)
                 return
             except BaseException as exc:
                 if self.driver is not None:
                     try:
                         self.driver.end_call(failed=True)
+                        if self.writes is not None:
+                            self.writes.failed_call()
                     except Exception:  # pragma: no cover - connection already broken
                         log.exception("rollback failed")
                 if not _disconnected(exc) or attempt == _RECONNECTS:
@@ -302,6 +336,7 @@ class _DbThread(threading.Thread):
             driver = self.store._new_driver()
             try:
                 driver.open()
+                self.writes = _journaled_writes(driver, self.store._sql)
             except BaseException:
                 driver.close()
                 raise
@@ -317,6 +352,21 @@ class _DbThread(threading.Thread):
         """
         if not pending:
             return {}
+        if self.driver is None and self.store.dialect == "duckdb":
+            with contextlib.suppress(Exception):  # reported by the write below
+                self._driver()
+        writes = self.writes
+        if writes is not None:
+            try:
+                failed = writes.write(pending)
+            except Exception as exc:  # the journal cannot be written: none of these is stored
+                log.error("task changes could not be journaled: %s", exc)
+                self.write_error = exc
+                reason = storable_text(f"the task's state could not be stored: {_cause(exc)}")
+                failed = dict.fromkeys(pending, reason or "")
+            self.batches += 1
+            pending.clear()
+            return failed
         delay = 0.05
         for attempt in range(_RECONNECTS + 1):
             try:
@@ -378,9 +428,32 @@ class _DbThread(threading.Thread):
         return failed
 
     def _disconnect(self) -> None:
+        writes, self.writes = self.writes, None
+        if writes is not None:
+            try:
+                writes.close()
+            except Exception:  # the journal keeps the changes: replayed on the next open
+                log.exception("final checkpoint of %s failed", self.store.label)
         if self.driver is not None:
             self.driver.close()
             self.driver = None
+
+
+def _journaled_writes(driver: Driver, sql: _Sql) -> JournaledWrites | None:
+    """The journal of a DuckDB file (replayed now), or None for other databases."""
+    if not isinstance(driver, DuckDBDriver) or driver.path.startswith(":memory:"):
+        return None
+    path = journal_path(driver.path)
+    if not driver.journaled:
+        if os.path.getsize(path) > len(MAGIC) if os.path.exists(path) else False:
+            raise StorageError(
+                f"the task database {driver.path} has journaled changes that are not in the "
+                "file yet; open it once without access_mode=READ_ONLY to apply them"
+            )
+        return None
+    writes = JournaledWrites(driver, sql, Journal(path))
+    writes.open()
+    return writes
 
 
 class SqlTaskStorage(TaskStorage):
@@ -443,9 +516,9 @@ class SqlTaskStorage(TaskStorage):
                 thread = self._thread
         return thread
 
-    def _submit(self, fn: Callable[[Any], R], sqlalchemy: bool) -> Future[R]:
+    def _submit(self, fn: Callable[[Any], R], sqlalchemy: bool, reads: bool = True) -> Future[R]:
         fut: Future[R] = Future()
-        self._ensure_thread().jobs.put(_Call(fn, fut, sqlalchemy))
+        self._ensure_thread().jobs.put(_Call(fn, fut, sqlalchemy, reads))
         return fut
 
     async def _call(self, fn: Callable[[Driver], R]) -> R:
@@ -505,7 +578,11 @@ class SqlTaskStorage(TaskStorage):
                 row.updated_at = now
 
         def insert(driver: Driver) -> None:
+            writes = self._thread.writes if self._thread is not None else None
             try:
+                if writes is not None:
+                    writes.insert(rows)  # durable by the journal
+                    return
                 with driver.transaction():
                     self._sql.insert(driver, rows)
             except Exception as exc:
@@ -573,7 +650,7 @@ class SqlTaskStorage(TaskStorage):
         return ahead.future
 
     async def flush(self) -> None:
-        await self._call(lambda driver: None)
+        await asyncio.wrap_future(self._submit(lambda driver: None, False, reads=False))
         thread = self._thread
         if thread is not None and thread.write_error is not None:
             exc, thread.write_error = thread.write_error, None
