@@ -212,10 +212,11 @@ def _row(name: str, r: dict[str, Any]) -> str:
             f"| import | {r['seconds'] * 1000:.0f} ms (TaskManager: "
             f"{r['full_seconds'] * 1000:.0f} ms) | | | | {TARGETS[name]} |"
         )
+    label = name
     if "ms_per_call" in r:
-        name = f"{name} ({r['ms_per_call']:.2f} ms/call; run {r['run_seconds']:.3f} s)"
+        label = f"{name} ({r['ms_per_call']:.2f} ms/call; run {r['run_seconds']:.3f} s)"
     return (
-        f"| {name} | {r['seconds']:.3f} s | {r['tasks_per_s']:,.0f} | {r['sql_per_task']:.3f} "
+        f"| {label} | {r['seconds']:.3f} s | {r['tasks_per_s']:,.0f} | {r['sql_per_task']:.3f} "
         f"| {r['peak_rss_mb']:.0f} MB | {TARGETS[name]} |"
     )
 

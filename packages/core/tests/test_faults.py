@@ -230,7 +230,7 @@ async def test_kill_at_the_journal_crash_points_duckdb_2000_tasks(
     print(report.summary("duckdb journal crash points, 2,000 tasks"), by_point)
     assert report.crash_points >= crashes * 3 // 4, by_point
     assert len(by_point) >= 4, by_point  # most kinds of crash point were reached
-    assert report.kills_mid_run >= crashes // 2, report.lines_at_kill
+    assert report.kills_mid_run >= crashes // 3, report.lines_at_kill
     assert report.violations == []
     assert len(stored) == len(tasks)
 

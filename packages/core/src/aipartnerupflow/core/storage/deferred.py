@@ -214,6 +214,8 @@ class JournaledWrites:
         """
         payload = _encode_rows(rows)
         self.apply()
+        if not self.driver.deferred:
+            self.driver.begin_deferred()
         try:
             self.sql.insert(self.driver, rows)
             self.journal.append(payload)
@@ -223,11 +225,11 @@ class JournaledWrites:
 
     def apply(self) -> None:
         """Apply the changes kept in memory to DuckDB (in the open transaction)."""
+        if not self.overlay:
+            return
         driver = self.driver
         if not driver.deferred:
             driver.begin_deferred()
-        if not self.overlay:
-            return
         changes, self.overlay = self.overlay, {}
         try:
             self.sql.update_many(driver, changes)

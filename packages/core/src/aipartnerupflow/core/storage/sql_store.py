@@ -69,6 +69,8 @@ _SQL_TYPES = {
 _COLUMNS = ", ".join(TASK_COLUMNS)
 _JSON_AT = tuple(i for i, name in enumerate(TASK_COLUMNS) if COLUMN_KINDS[name] == "json")
 _CHUNK = 5000
+#: Up to this many rows, an INSERT binds each value (cheaper than arrays to unnest).
+_FEW_ROWS = 4
 
 
 def _to_json(value: Any) -> str | None:
@@ -109,7 +111,13 @@ class _Sql:
         return f"SELECT {_COLUMNS} FROM {self.table} WHERE {where}{order}"
 
     def insert(self, driver: Driver, rows: Sequence[TaskModel]) -> None:
-        """Every row in one columnar statement."""
+        """Every row in one statement: a VALUES list for a few rows (``create_task``), one
+        columnar statement for more."""
+        if len(rows) <= _FEW_ROWS:
+            one = "(" + ", ".join(self._param(n) for n in TASK_COLUMNS) + ")"
+            sql = f"INSERT INTO {self.table} ({_COLUMNS}) VALUES " + ", ".join([one] * len(rows))
+            driver.fetch(sql, [self.value(n, getattr(r, n)) for r in rows for n in TASK_COLUMNS])
+            return
         exprs = ", ".join(self._array(n) for n in TASK_COLUMNS)
         sql = f"INSERT INTO {self.table} ({_COLUMNS}) SELECT {exprs}"
         driver.fetch(sql, [self.column(n, [getattr(r, n) for r in rows]) for n in TASK_COLUMNS])
