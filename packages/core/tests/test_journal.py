@@ -272,3 +272,24 @@ def test_the_journal_payload_is_json(tmp_path: Path) -> None:
     journal.append(json.dumps({"u": {}}).encode())
     assert journal.read() == [{"u": {}}]
     journal.close()
+
+
+async def test_two_stores_of_one_process_on_one_file_see_each_others_writes(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "t.duckdb"
+    first = create_session(f"duckdb:///{db}")
+    await first.insert_tasks([TaskModel(name="a", id="a")])
+    first.write_behind("a", {"status": "in_progress"})
+    await first.flush()  # durable in the journal, not yet committed to the file
+    second = create_session(f"duckdb:///{db}")  # DuckDB allows this within one process
+    got = await second.get_task("a")
+    assert got is not None and got.status == "in_progress"
+    assert await second.update_task("a", {"status": "completed"})  # no conflict
+    first.write_behind("a", {"progress": 0.5})
+    await first.flush()
+    got = await second.get_task("a")
+    assert got is not None and (got.status, got.progress) == ("completed", 0.5)
+    await second.close()
+    assert not Path(journal_path(str(db))).exists() or _records(Path(journal_path(str(db)))) == 0
+    await first.close()

@@ -105,6 +105,8 @@ class JournaledWrites:
         self.sql = sql
         self.journal = journal
         self.overlay: dict[str, dict[str, Any]] = {}
+        #: Another store of this process has the file open: commit every write at once.
+        self.shared = False
 
     @property
     def dirty(self) -> bool:
@@ -169,9 +171,7 @@ class JournaledWrites:
                         log.exception("task %s: could not even record that failure", task_id)
 
     def _existing(self, ids: Sequence[str]) -> set[str]:
-        sql = (
-            f"SELECT id FROM {self.sql.table} WHERE id IN (SELECT unnest(CAST(? AS TEXT[])))"
-        )
+        sql = f"SELECT id FROM {self.sql.table} WHERE id IN (SELECT unnest(CAST(? AS TEXT[])))"
         return {r[0] for r in self.driver.fetch(sql, [list(ids)])}
 
     # -- writing -----------------------------------------------------------------------------
@@ -202,7 +202,7 @@ class JournaledWrites:
                 mine.update(fields)
         if len(overlay) >= _OVERLAY_ROWS:
             self.apply()
-        if self.journal.size >= CHECKPOINT_BYTES:
+        if self.shared or self.journal.size >= CHECKPOINT_BYTES:
             self.checkpoint()
         return failed
 
@@ -222,6 +222,8 @@ class JournaledWrites:
         except BaseException:
             self.recover()
             raise
+        if self.shared:
+            self.checkpoint()
 
     def apply(self) -> None:
         """Apply the changes kept in memory to DuckDB (in the open transaction)."""
@@ -242,7 +244,11 @@ class JournaledWrites:
         if self.overlay:
             self.apply()
         if self.driver.deferred:
-            self.driver.commit_deferred()
+            try:
+                self.driver.commit_deferred()
+            except BaseException:  # the file did not take them: reads must still see them
+                self.recover()
+                raise
         crash_point("journal.checkpoint.committed")
         self.journal.reset()
 
@@ -258,7 +264,7 @@ class JournaledWrites:
 
     def before_call(self, sqlalchemy: bool) -> None:
         """Reads see every journaled change; SQLAlchemy callers get a committed file."""
-        if sqlalchemy:
+        if sqlalchemy or self.shared:
             self.checkpoint()
         else:
             self.apply()

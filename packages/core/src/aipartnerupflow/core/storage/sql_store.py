@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.storable import storable_text
-from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 from aipartnerupflow.core.storage import deferred
+from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
 from aipartnerupflow.core.storage.deferred import JournaledWrites
 from aipartnerupflow.core.storage.drivers import (
     Driver,
@@ -344,7 +344,7 @@ class _DbThread(threading.Thread):
             driver = self.store._new_driver()
             try:
                 driver.open()
-                self.writes = _journaled_writes(driver, self.store._sql)
+                self.writes = _journaled_writes(driver, self.store)
             except BaseException:
                 driver.close()
                 raise
@@ -442,16 +442,58 @@ class _DbThread(threading.Thread):
                 writes.close()
             except Exception:  # the journal keeps the changes: replayed on the next open
                 log.exception("final checkpoint of %s failed", self.store.label)
+        if isinstance(self.driver, DuckDBDriver):
+            _leave_file(self.driver.path, self.store)
         if self.driver is not None:
             self.driver.close()
             self.driver = None
 
 
-def _journaled_writes(driver: Driver, sql: _Sql) -> JournaledWrites | None:
+#: The stores of this process that have a DuckDB file open, by its real path. DuckDB lets one
+#: process open a file more than once; only the first store keeps a journal, and while others
+#: share the file it commits every write at once (so they see it and never meet its open
+#: transaction).
+_files: dict[str, list[SqlTaskStorage]] = {}
+_files_lock = threading.Lock()
+
+
+def _share_file(path: str, store: SqlTaskStorage) -> bool:
+    """Register ``store`` on a DuckDB file; True when it is the only store of the process on
+    it (it may keep a journal). Otherwise the journaling store commits what it holds first."""
+    key = os.path.realpath(path)
+    with _files_lock:
+        stores = _files.setdefault(key, [])
+        others = [s for s in stores if s is not store]
+        stores.append(store)
+    for other in others:
+        other._share_journal()
+    return not others
+
+
+def _leave_file(path: str, store: SqlTaskStorage) -> None:
+    key = os.path.realpath(path)
+    with _files_lock:
+        stores = [s for s in _files.get(key, []) if s is not store]
+        if stores:
+            _files[key] = stores
+        else:
+            _files.pop(key, None)
+    if len(stores) == 1:
+        thread = stores[0]._thread
+        if thread is not None and thread.writes is not None:
+            thread.writes.shared = False
+
+
+def _journaled_writes(driver: Driver, store: SqlTaskStorage) -> JournaledWrites | None:
     """The journal of a DuckDB file (replayed now), or None for other databases."""
     if not isinstance(driver, DuckDBDriver) or driver.path.startswith(":memory:"):
         return None
+    alone = _share_file(driver.path, store)
+    sql = store._sql
     path = journal_path(driver.path)
+    if alone and not driver.journaled:
+        _leave_file(driver.path, store)
+        alone = False
     if not driver.journaled:
         if os.path.getsize(path) > len(MAGIC) if os.path.exists(path) else False:
             raise StorageError(
@@ -459,8 +501,16 @@ def _journaled_writes(driver: Driver, sql: _Sql) -> JournaledWrites | None:
                 "file yet; open it once without access_mode=READ_ONLY to apply them"
             )
         return None
+    if not alone:
+        return None  # another store of this process journals this file
     writes = JournaledWrites(driver, sql, Journal(path))
-    writes.open()
+    try:
+        writes.open()
+    except BaseException:
+        _leave_file(driver.path, store)
+        raise
+    with _files_lock:  # another store may have opened the file meanwhile
+        writes.shared = len(_files.get(os.path.realpath(driver.path), [])) > 1
     return writes
 
 
@@ -511,6 +561,16 @@ class SqlTaskStorage(TaskStorage):
         driver = open_driver(self.url, self._table_name, self._engine_kwargs)
         self._json_loads = driver.decode_json
         return driver
+
+    def _share_journal(self) -> None:
+        """Another store of this process opened our DuckDB file: from now on commit every
+        write at once, starting with what the journal holds (waits for it)."""
+        thread = self._thread
+        if thread is None or thread.writes is None:
+            return
+        thread.writes.shared = True
+        with contextlib.suppress(Exception):  # closing meanwhile commits it anyway
+            self._submit(lambda driver: None, sqlalchemy=False).result(timeout=60)
 
     def _ensure_thread(self) -> _DbThread:
         thread = self._thread
