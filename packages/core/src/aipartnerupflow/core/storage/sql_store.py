@@ -485,25 +485,21 @@ def _leave_file(path: str, store: SqlTaskStorage) -> None:
 
 
 def _journaled_writes(driver: Driver, store: SqlTaskStorage) -> JournaledWrites | None:
-    """The journal of a DuckDB file (replayed now), or None for other databases."""
+    """The journal of a DuckDB file (replayed now), or None for other databases, a file
+    opened read-only, and a file another store of this process journals already."""
     if not isinstance(driver, DuckDBDriver) or driver.path.startswith(":memory:"):
         return None
-    alone = _share_file(driver.path, store)
-    sql = store._sql
     path = journal_path(driver.path)
-    if alone and not driver.journaled:
-        _leave_file(driver.path, store)
-        alone = False
-    if not driver.journaled:
-        if os.path.getsize(path) > len(MAGIC) if os.path.exists(path) else False:
+    if not driver.journaled:  # read-only: it cannot apply a journal, so it must be empty
+        if os.path.exists(path) and os.path.getsize(path) > len(MAGIC):
             raise StorageError(
                 f"the task database {driver.path} has journaled changes that are not in the "
                 "file yet; open it once without access_mode=READ_ONLY to apply them"
             )
         return None
-    if not alone:
-        return None  # another store of this process journals this file
-    writes = JournaledWrites(driver, sql, Journal(path))
+    if not _share_file(driver.path, store):
+        return None
+    writes = JournaledWrites(driver, store._sql, Journal(path))
     try:
         writes.open()
     except BaseException:
