@@ -293,3 +293,20 @@ async def test_two_stores_of_one_process_on_one_file_see_each_others_writes(
     await second.close()
     assert not Path(journal_path(str(db))).exists() or _records(Path(journal_path(str(db)))) == 0
     await first.close()
+
+
+async def test_a_journaled_value_the_file_refuses_fails_only_its_row(tmp_path: Path) -> None:
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    await store.insert_tasks([TaskModel(name=n, id=n) for n in ("a", "b")])
+    # JSON holds it, so the journal takes it; DuckDB cannot cast it to INTEGER when applying.
+    failed = await store.write_ahead(
+        {"a": {"attempts": "not a number"}, "b": {"status": "completed", "attempts": 1}}
+    )
+    assert failed == {}
+    rows = await _all(store)  # the read applies the batch, which fails, and is isolated
+    assert rows["a"].status == "failed" and "could not be stored" in (rows["a"].error or "")
+    assert (rows["b"].status, rows["b"].attempts) == ("completed", 1)
+    await store.close()
+    again = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    assert (await _all(again))["b"].status == "completed"
+    await again.close()

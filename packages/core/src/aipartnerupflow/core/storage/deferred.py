@@ -235,9 +235,9 @@ class JournaledWrites:
         changes, self.overlay = self.overlay, {}
         try:
             self.sql.update_many(driver, changes)
-        except BaseException:
+        except Exception as exc:  # a value the file refuses: the replay isolates its row
+            log.warning("journaled changes could not be applied (%s); replaying the journal", exc)
             self.recover()
-            raise
 
     def checkpoint(self) -> None:
         """Commit everything to the file and empty the journal."""
