@@ -94,9 +94,14 @@ EXECUTORS = textwrap.dedent('''
 ''')
 
 RUNNER = textwrap.dedent("""
-    import asyncio, json, sys
+    import asyncio, json, os, sys
     import fault_executors  # noqa: F401  (registers the executors)
     from aipartnerupflow import TaskManager, create_session
+    from aipartnerupflow.core.storage import deferred
+
+    # Small checkpoints, so the journal's commit-then-empty moment comes during runs too.
+    if os.environ.get("FAULT_CHECKPOINT_BYTES"):
+        deferred.CHECKPOINT_BYTES = int(os.environ["FAULT_CHECKPOINT_BYTES"])
 
     async def main():
         url, tasks_file, root = sys.argv[1], sys.argv[2], sys.argv[3]
@@ -180,8 +185,15 @@ class Report:
         )
 
 
-def spawn_runner(directory: Path, url: str, tasks_file: Path, root: str, log: Path) -> Any:
-    env = {**os.environ, "PYTHONPATH": str(directory), "FAULT_LOG": str(log)}
+def spawn_runner(
+    directory: Path,
+    url: str,
+    tasks_file: Path,
+    root: str,
+    log: Path,
+    extra_env: dict[str, str] | None = None,
+) -> Any:
+    env = {**os.environ, "PYTHONPATH": str(directory), "FAULT_LOG": str(log), **(extra_env or {})}
     return subprocess.Popen(
         [sys.executable, str(directory / "fault_runner.py"), url, str(tasks_file), root],
         env=env,
@@ -272,3 +284,40 @@ def tree_file(directory: Path, tasks: list[dict[str, Any]]) -> Path:
     path = directory / "tree.json"
     path.write_text(json.dumps(tasks))
     return path
+
+
+#: The journal's crash points (``aipartnerupflow.core.storage.journal.crash_point``) and how
+#: many times each may be reached before the process dies there.
+JOURNAL_POINTS: dict[str, tuple[int, int]] = {
+    "journal.torn": (1, 15),
+    "journal.appended": (1, 15),
+    "journal.checkpoint.committed": (1, 4),
+}
+#: Points reached while opening a file whose journal holds records (after a crash).
+REPLAY_POINTS = ("journal.replay.applied", "journal.replay.committed")
+
+
+def snapshot_duckdb(database: Path, into: Path) -> Path:
+    """Copy a DuckDB file with its WAL and journal, so a reader replays the copy's journal and
+    leaves the original's for the next run."""
+    into.mkdir(parents=True, exist_ok=True)
+    copy = into / database.name
+    for suffix in ("", ".wal", ".journal"):
+        source = Path(f"{database}{suffix}")
+        if source.exists():
+            Path(f"{copy}{suffix}").write_bytes(source.read_bytes())
+    return copy
+
+
+def journal_records(database: Path) -> int:
+    """How many records the journal of a DuckDB file holds (0 when it has none)."""
+    from aipartnerupflow.core.storage.journal import Journal, journal_path
+
+    path = journal_path(str(database))
+    if not os.path.exists(path):
+        return 0
+    journal = Journal(str(snapshot_duckdb(database, database.parent / "peek")) + ".journal")
+    try:
+        return len(journal.open())
+    finally:
+        journal.close()

@@ -153,6 +153,89 @@ async def test_kill_minus_9_at_random_points_duckdb_2000_tasks(
 
 
 @pytest.mark.slow
+async def test_kill_at_the_journal_crash_points_duckdb_2000_tasks(
+    fault_dir: Path, registry: ExecutorRegistry
+) -> None:
+    """The process dies at the journal's own critical moments (a torn append, right after an
+    append, between a checkpoint's commit and emptying the journal, in the middle of a replay)
+    and at random moments; the invariants hold for the durable state seen at each crash."""
+    rng = random.Random(27)
+    crashes = 24
+    tasks = random_tree(rng, 2000, crashes + 1, "j")
+    root = tasks[0]["id"]
+    database = fault_dir / "journal.duckdb"
+    url = f"duckdb:///{database}"
+    effects = fault_dir / "effects.log"
+    tasks_file = _faults.tree_file(fault_dir, tasks)
+    report = Report()
+    ended_before: list[tuple[float, set[str]]] = []
+    by_point: dict[str, int] = {}
+    env = {"FAULT_CHECKPOINT_BYTES": str(64 * 1024)}
+    lines_before = 0
+    for cycle in range(crashes * 3):
+        if report.crash_points >= crashes:
+            break
+        if _faults.journal_records(database) and rng.random() < 0.3:
+            point = f"{rng.choice(_faults.REPLAY_POINTS)}:1"
+        elif rng.random() < 0.75:
+            name = rng.choice(list(_faults.JOURNAL_POINTS))
+            low, high = _faults.JOURNAL_POINTS[name]
+            point = f"{name}:{rng.randint(low, high)}"
+        else:
+            point = ""  # a SIGKILL from outside at a random moment
+        proc = _faults.spawn_runner(
+            fault_dir, url, tasks_file, root, effects, {**env, "_APFLOW_CRASH_AT": point}
+        )
+        if point:
+            _, err = await asyncio.to_thread(proc.communicate)
+            killed = proc.returncode == -signal.SIGKILL
+            if killed:
+                report.crash_points += 1
+            else:
+                assert proc.returncode == 0, err
+        else:
+            span = max(1, 2 * (len(tasks) - len(read_log(effects))) // crashes)
+            killed = await asyncio.to_thread(
+                _faults.kill_at_random, proc, rng, effects, report, span
+            )
+            proc.communicate()
+            if not killed:
+                assert proc.returncode == 0
+        if killed:
+            lines = len(read_log(effects))
+            report.kills_mid_run += lines > lines_before
+            lines_before = lines
+            label = point.split(":")[0] or "random SIGKILL"
+            by_point[label] = by_point.get(label, 0) + 1
+            copy = _faults.snapshot_duckdb(database, fault_dir / f"seen{cycle}")
+            stored = await _stored(f"duckdb:///{copy}", registry, root)
+            done = {i for i, t in stored.items() if t.status in ("completed", "failed")}
+            ended_before.append((time.time(), done))
+            if stored and all(t.status == "completed" for t in stored.values()):
+                break
+        else:
+            break  # the run finished
+    proc = _faults.spawn_runner(fault_dir, url, tasks_file, root, effects, env)
+    _, err = await asyncio.to_thread(proc.communicate)
+    assert proc.returncode == 0, err
+    stored = await _stored(url, registry, root)
+    if any(t.status != "completed" for t in stored.values()):
+        async with TaskManager(create_session(url), registry=registry) as tm:
+            if root not in await tm.storage.interrupted_roots([]):
+                report.violations += [] if not read_log(effects) else ["resume missed a tree"]
+                await tm.execute_tree(root)
+        stored = await _stored(url, registry, root)
+    rows = read_log(effects)
+    check_invariants(tasks, stored, rows, crashes + 1, ended_before, report)
+    print(report.summary("duckdb journal crash points, 2,000 tasks"), by_point)
+    assert report.crash_points >= crashes * 3 // 4, by_point
+    assert len(by_point) >= 4, by_point  # most kinds of crash point were reached
+    assert report.kills_mid_run >= crashes // 3, report.lines_at_kill
+    assert report.violations == []
+    assert len(stored) == len(tasks)
+
+
+@pytest.mark.slow
 @pytest.mark.postgres
 async def test_kill_minus_9_at_random_points_postgres_in_process(
     fault_dir: Path, registry: ExecutorRegistry, pg_db: str

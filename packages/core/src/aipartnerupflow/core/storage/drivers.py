@@ -105,6 +105,33 @@ class DuckDBDriver(Driver):
         }
         self.path = url.removeprefix("duckdb:///") or ":memory:"
         self.raw: duckdb.DuckDBPyConnection | None = None
+        #: A transaction holding journaled changes is open (committed at a checkpoint).
+        self.deferred = False
+        #: A statement inside that transaction wrote without the journal: commit it soon.
+        self.unjournaled = False
+
+    @property
+    def journaled(self) -> bool:
+        """Writes to this database go through a journal beside the file (not in memory, and
+        not opened read-only)."""
+        mode = str(self.config.get("access_mode", "")).upper()
+        return not self.path.startswith(":memory:") and mode != "READ_ONLY"
+
+    def begin_deferred(self) -> None:
+        self._conn().begin()
+        self.deferred = True
+
+    def commit_deferred(self) -> None:
+        self.deferred = False
+        self._conn().commit()
+
+    def rollback_deferred(self) -> None:
+        """Roll back the deferred transaction (or whatever a failed statement left open)."""
+        self.deferred = False
+        self.unjournaled = False
+        if self.raw is not None:
+            with contextlib.suppress(Exception):  # no transaction was open
+                self.raw.rollback()
 
     def open(self) -> None:
         import duckdb
@@ -144,6 +171,10 @@ class DuckDBDriver(Driver):
     @contextlib.contextmanager
     def transaction(self) -> Iterator[None]:
         conn = self._conn()
+        if self.deferred:  # inside the journal's transaction: committed right after the call
+            self.unjournaled = True
+            yield
+            return
         conn.begin()
         try:
             yield
@@ -174,11 +205,11 @@ class DuckDBDriver(Driver):
             else:
                 self._sa.commit()
         elif failed and self.raw is not None:
-            with contextlib.suppress(Exception):  # no transaction was open
-                self.raw.rollback()
+            self.rollback_deferred()
 
     def close(self) -> None:
         self._close_sqlalchemy()
+        self.deferred = False
         if self.raw is not None:
             self.raw.close()
             self.raw = None

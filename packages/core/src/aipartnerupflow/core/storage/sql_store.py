@@ -13,6 +13,7 @@ import atexit
 import contextlib
 import json
 import logging
+import os
 import queue
 import threading
 import time
@@ -26,8 +27,16 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from aipartnerupflow.core.errors import StorageError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.storable import storable_text
+from aipartnerupflow.core.storage import deferred
 from aipartnerupflow.core.storage.base import TaskQuery, TaskStorage
-from aipartnerupflow.core.storage.drivers import Driver, open_driver, taken_ids_error
+from aipartnerupflow.core.storage.deferred import JournaledWrites
+from aipartnerupflow.core.storage.drivers import (
+    Driver,
+    DuckDBDriver,
+    open_driver,
+    taken_ids_error,
+)
+from aipartnerupflow.core.storage.journal import MAGIC, Journal, journal_path
 from aipartnerupflow.core.storage.schema import COLUMN_KINDS, task_table_name
 
 if TYPE_CHECKING:
@@ -60,6 +69,8 @@ _SQL_TYPES = {
 _COLUMNS = ", ".join(TASK_COLUMNS)
 _JSON_AT = tuple(i for i, name in enumerate(TASK_COLUMNS) if COLUMN_KINDS[name] == "json")
 _CHUNK = 5000
+#: Up to this many rows, an INSERT binds each value (cheaper than arrays to unnest).
+_FEW_ROWS = 4
 
 
 def _to_json(value: Any) -> str | None:
@@ -100,7 +111,13 @@ class _Sql:
         return f"SELECT {_COLUMNS} FROM {self.table} WHERE {where}{order}"
 
     def insert(self, driver: Driver, rows: Sequence[TaskModel]) -> None:
-        """Every row in one columnar statement."""
+        """Every row in one statement: a VALUES list for a few rows (``create_task``), one
+        columnar statement for more."""
+        if len(rows) <= _FEW_ROWS:
+            one = "(" + ", ".join(self._param(n) for n in TASK_COLUMNS) + ")"
+            sql = f"INSERT INTO {self.table} ({_COLUMNS}) VALUES " + ", ".join([one] * len(rows))
+            driver.fetch(sql, [self.value(n, getattr(r, n)) for r in rows for n in TASK_COLUMNS])
+            return
         exprs = ", ".join(self._array(n) for n in TASK_COLUMNS)
         sql = f"INSERT INTO {self.table} ({_COLUMNS}) SELECT {exprs}"
         driver.fetch(sql, [self.column(n, [getattr(r, n) for r in rows]) for n in TASK_COLUMNS])
@@ -229,6 +246,8 @@ class _Call:
     fn: Callable[[Any], Any]
     future: Future[Any]
     sqlalchemy: bool
+    #: False for calls that read nothing (flush): journaled changes need not be applied.
+    reads: bool = True
 
 
 class _DbThread(threading.Thread):
@@ -241,12 +260,28 @@ class _DbThread(threading.Thread):
         self.driver: Driver | None = None
         self.write_error: BaseException | None = None
         self.batches = 0
+        self.writes: JournaledWrites | None = None
+
+    def _next_job(self) -> Any:
+        """The next job; while changes are durable only in the journal, an idle store
+        commits them to the file (a checkpoint) and empties the journal."""
+        writes = self.writes
+        while writes is not None and writes.dirty:
+            try:
+                return self.jobs.get(timeout=deferred.IDLE_CHECKPOINT_SECONDS)
+            except queue.Empty:
+                try:
+                    writes.checkpoint()
+                except Exception:  # the journal still holds the changes: replayed on open
+                    log.exception("checkpoint of %s failed", self.store.label)
+                    break
+        return self.jobs.get()
 
     def run(self) -> None:
         pending: dict[str, dict[str, Any]] = {}
         waiters: list[_Ahead] = []
         while True:
-            batch = [self.jobs.get()]
+            batch = [self._next_job()]
             while True:
                 try:
                     batch.append(self.jobs.get_nowait())
@@ -284,14 +319,21 @@ class _DbThread(threading.Thread):
         for attempt in range(_RECONNECTS + 1):
             try:
                 driver = self._driver()
+                writes = self.writes
+                if writes is not None and (job.reads or job.sqlalchemy):
+                    writes.before_call(job.sqlalchemy)
                 result = job.fn(driver.sa_connection() if job.sqlalchemy else driver)
                 driver.end_call(failed=False)
+                if writes is not None:
+                    writes.after_call()
                 job.future.set_result(result)
                 return
             except BaseException as exc:
                 if self.driver is not None:
                     try:
                         self.driver.end_call(failed=True)
+                        if self.writes is not None:
+                            self.writes.failed_call()
                     except Exception:  # pragma: no cover - connection already broken
                         log.exception("rollback failed")
                 if not _disconnected(exc) or attempt == _RECONNECTS:
@@ -311,6 +353,7 @@ class _DbThread(threading.Thread):
             driver = self.store._new_driver()
             try:
                 driver.open()
+                self.writes = _journaled_writes(driver, self.store)
             except BaseException:
                 driver.close()
                 raise
@@ -326,6 +369,21 @@ class _DbThread(threading.Thread):
         """
         if not pending:
             return {}
+        if self.driver is None and self.store.dialect == "duckdb":
+            with contextlib.suppress(Exception):  # reported by the write below
+                self._driver()
+        writes = self.writes
+        if writes is not None:
+            try:
+                failed = writes.write(pending)
+            except Exception as exc:  # the journal cannot be written: none of these is stored
+                log.error("task changes could not be journaled: %s", exc)
+                self.write_error = exc
+                reason = storable_text(f"the task's state could not be stored: {_cause(exc)}")
+                failed = dict.fromkeys(pending, reason or "")
+            self.batches += 1
+            pending.clear()
+            return failed
         delay = 0.05
         for attempt in range(_RECONNECTS + 1):
             try:
@@ -387,9 +445,78 @@ class _DbThread(threading.Thread):
         return failed
 
     def _disconnect(self) -> None:
+        writes, self.writes = self.writes, None
+        if writes is not None:
+            try:
+                writes.close()
+            except Exception:  # the journal keeps the changes: replayed on the next open
+                log.exception("final checkpoint of %s failed", self.store.label)
+        if isinstance(self.driver, DuckDBDriver):
+            _leave_file(self.driver.path, self.store)
         if self.driver is not None:
             self.driver.close()
             self.driver = None
+
+
+#: The stores of this process that have a DuckDB file open, by its real path. DuckDB lets one
+#: process open a file more than once; only the first store keeps a journal, and while others
+#: share the file it commits every write at once (so they see it and never meet its open
+#: transaction).
+_files: dict[str, list[SqlTaskStorage]] = {}
+_files_lock = threading.Lock()
+
+
+def _share_file(path: str, store: SqlTaskStorage) -> bool:
+    """Register ``store`` on a DuckDB file; True when it is the only store of the process on
+    it (it may keep a journal). Otherwise the journaling store commits what it holds first."""
+    key = os.path.realpath(path)
+    with _files_lock:
+        stores = _files.setdefault(key, [])
+        others = [s for s in stores if s is not store]
+        stores.append(store)
+    for other in others:
+        other._share_journal()
+    return not others
+
+
+def _leave_file(path: str, store: SqlTaskStorage) -> None:
+    key = os.path.realpath(path)
+    with _files_lock:
+        stores = [s for s in _files.get(key, []) if s is not store]
+        if stores:
+            _files[key] = stores
+        else:
+            _files.pop(key, None)
+    if len(stores) == 1:
+        thread = stores[0]._thread
+        if thread is not None and thread.writes is not None:
+            thread.writes.shared = False
+
+
+def _journaled_writes(driver: Driver, store: SqlTaskStorage) -> JournaledWrites | None:
+    """The journal of a DuckDB file (replayed now), or None for other databases, a file
+    opened read-only, and a file another store of this process journals already."""
+    if not isinstance(driver, DuckDBDriver) or driver.path.startswith(":memory:"):
+        return None
+    path = journal_path(driver.path)
+    if not driver.journaled:  # read-only: it cannot apply a journal, so it must be empty
+        if os.path.exists(path) and os.path.getsize(path) > len(MAGIC):
+            raise StorageError(
+                f"the task database {driver.path} has journaled changes that are not in the "
+                "file yet; open it once without access_mode=READ_ONLY to apply them"
+            )
+        return None
+    if not _share_file(driver.path, store):
+        return None
+    writes = JournaledWrites(driver, store._sql, Journal(path))
+    try:
+        writes.open()
+    except BaseException:
+        _leave_file(driver.path, store)
+        raise
+    with _files_lock:  # another store may have opened the file meanwhile
+        writes.shared = len(_files.get(os.path.realpath(driver.path), [])) > 1
+    return writes
 
 
 class SqlTaskStorage(TaskStorage):
@@ -440,6 +567,16 @@ class SqlTaskStorage(TaskStorage):
         self._json_loads = driver.decode_json
         return driver
 
+    def _share_journal(self) -> None:
+        """Another store of this process opened our DuckDB file: from now on commit every
+        write at once, starting with what the journal holds (waits for it)."""
+        thread = self._thread
+        if thread is None or thread.writes is None:
+            return
+        thread.writes.shared = True
+        with contextlib.suppress(Exception):  # closing meanwhile commits it anyway
+            self._submit(lambda driver: None, sqlalchemy=False).result(timeout=60)
+
     def _ensure_thread(self) -> _DbThread:
         thread = self._thread
         if thread is None:
@@ -452,9 +589,9 @@ class SqlTaskStorage(TaskStorage):
                 thread = self._thread
         return thread
 
-    def _submit(self, fn: Callable[[Any], R], sqlalchemy: bool) -> Future[R]:
+    def _submit(self, fn: Callable[[Any], R], sqlalchemy: bool, reads: bool = True) -> Future[R]:
         fut: Future[R] = Future()
-        self._ensure_thread().jobs.put(_Call(fn, fut, sqlalchemy))
+        self._ensure_thread().jobs.put(_Call(fn, fut, sqlalchemy, reads))
         return fut
 
     async def _call(self, fn: Callable[[Driver], R]) -> R:
@@ -514,7 +651,11 @@ class SqlTaskStorage(TaskStorage):
                 row.updated_at = now
 
         def insert(driver: Driver) -> None:
+            writes = self._thread.writes if self._thread is not None else None
             try:
+                if writes is not None:
+                    writes.insert(rows)  # durable by the journal
+                    return
                 with driver.transaction():
                     self._sql.insert(driver, rows)
             except Exception as exc:
@@ -583,7 +724,7 @@ class SqlTaskStorage(TaskStorage):
         return ahead.future
 
     async def flush(self) -> None:
-        await self._call(lambda driver: None)
+        await asyncio.wrap_future(self._submit(lambda driver: None, False, reads=False))
         thread = self._thread
         if thread is not None and thread.write_error is not None:
             exc, thread.write_error = thread.write_error, None

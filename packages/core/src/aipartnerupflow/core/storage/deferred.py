@@ -1,0 +1,287 @@
+"""Journaled writes of a DuckDB file: durable by the journal, committed to the file later.
+
+The store's database thread hands every batch of task changes and every insert to
+:class:`JournaledWrites`. A batch is appended to the :class:`~.journal.Journal` (one record,
+one ``fdatasync``: durable when the call returns) and kept in memory; it is applied to DuckDB,
+inside one long transaction, before the next read, so reads see it. That transaction is
+committed at a checkpoint (the store idle, the journal large, a write that is not journaled,
+closing), after which the journal is emptied. A kill -9 loses only the uncommitted
+transaction: the next open replays the journal into the file.
+
+Replay is idempotent: the committed file is either older than every record (crash before the
+checkpoint's commit) or already holds them all and nothing newer (crash between the commit
+and emptying the journal), and records set columns to values or insert rows that are missing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
+from aipartnerupflow.core.storable import storable_text
+from aipartnerupflow.core.storage.journal import Journal, crash_point
+from aipartnerupflow.core.storage.schema import COLUMN_KINDS
+
+if TYPE_CHECKING:
+    from aipartnerupflow.core.storage.drivers import DuckDBDriver
+    from aipartnerupflow.core.storage.sql_store import _Sql
+
+__all__ = ["CHECKPOINT_BYTES", "IDLE_CHECKPOINT_SECONDS", "JournaledWrites"]
+
+log = logging.getLogger("aipartnerupflow.storage")
+
+#: Commit to the file and empty the journal once it holds this many bytes.
+CHECKPOINT_BYTES = 32 << 20
+#: ... or once the store has had nothing to do for this long.
+IDLE_CHECKPOINT_SECONDS = 0.25
+#: Apply the changes kept in memory to DuckDB once this many rows are waiting.
+_OVERLAY_ROWS = 20_000
+
+_TIMESTAMPS = frozenset(n for n, kind in COLUMN_KINDS.items() if kind == "timestamp")
+_ID_AT = TASK_COLUMNS.index("id")
+_TIMESTAMP_AT = tuple(i for i, n in enumerate(TASK_COLUMNS) if n in _TIMESTAMPS)
+
+
+def _encode_fields(fields: dict[str, Any]) -> str:
+    """One row's changes as JSON (timestamps as ISO text); raises for values no store holds."""
+    out = {
+        name: value.isoformat() if name in _TIMESTAMPS and value is not None else value
+        for name, value in fields.items()
+    }
+    return json.dumps(out, allow_nan=False, separators=(",", ":"))
+
+
+def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    for name in _TIMESTAMPS.intersection(fields):
+        value = fields[name]
+        if isinstance(value, str):
+            fields[name] = datetime.fromisoformat(value)
+    return fields
+
+
+def _encode_rows(rows: Sequence[TaskModel]) -> bytes:
+    values = []
+    for row in rows:
+        line = [getattr(row, name) for name in TASK_COLUMNS]
+        for i in _TIMESTAMP_AT:
+            if line[i] is not None:
+                line[i] = line[i].isoformat()
+        values.append(line)
+    return json.dumps({"i": values}, allow_nan=False, separators=(",", ":")).encode()
+
+
+def _decode_rows(values: list[list[Any]]) -> list[TaskModel]:
+    rows = []
+    for line in values:
+        for i in _TIMESTAMP_AT:
+            if isinstance(line[i], str):
+                line[i] = datetime.fromisoformat(line[i])
+        rows.append(TaskModel(*line))
+    return rows
+
+
+def _failed_fields(reason: str) -> dict[str, Any]:
+    now = datetime.now(UTC)
+    return {
+        "status": "failed",
+        "error": reason,
+        "completed_at": now,
+        "updated_at": now,
+        "lease_owner": None,
+        "lease_expires_at": None,
+    }
+
+
+class JournaledWrites:
+    """The journal, the changes not yet applied to DuckDB, and the transaction holding the
+    applied but uncommitted ones. Used only by the store's database thread."""
+
+    def __init__(self, driver: DuckDBDriver, sql: _Sql, journal: Journal) -> None:
+        self.driver = driver
+        self.sql = sql
+        self.journal = journal
+        self.overlay: dict[str, dict[str, Any]] = {}
+        #: Another store of this process has the file open: commit every write at once.
+        self.shared = False
+
+    @property
+    def dirty(self) -> bool:
+        """Something is durable only in the journal (a checkpoint is due when idle)."""
+        return bool(self.overlay) or self.driver.deferred or self.journal.records > 0
+
+    # -- opening -----------------------------------------------------------------------------
+
+    def open(self) -> None:
+        """Open the journal and replay what a crashed process left in it."""
+        payloads = self.journal.open()
+        if payloads:
+            log.info("journal %s: replaying %d record(s)", self.journal.path, len(payloads))
+            self._replay(payloads)
+
+    def _replay(self, payloads: list[Any]) -> None:
+        """Apply records to the file and commit them (row by row if the batch fails)."""
+        driver = self.driver
+        try:
+            with driver.transaction():
+                for payload in payloads:
+                    self._apply_record(payload)
+                crash_point("journal.replay.applied")
+        except Exception as exc:
+            log.warning("journal replay as one transaction failed (%s); row by row", exc)
+            for payload in payloads:
+                self._apply_isolated(payload)
+        crash_point("journal.replay.committed")
+        self.journal.reset()
+
+    def _apply_record(self, payload: dict[str, Any]) -> None:
+        if "i" in payload:
+            rows = _decode_rows(payload["i"])
+            taken = self._existing([r.id for r in rows])
+            fresh = [r for r in rows if r.id not in taken]
+            if fresh:
+                self.sql.insert(self.driver, fresh)
+        else:
+            changes = {i: _decode_fields(f) for i, f in payload["u"].items()}
+            if changes:
+                self.sql.update_many(self.driver, changes)
+
+    def _apply_isolated(self, payload: dict[str, Any]) -> None:
+        driver = self.driver
+        if "i" in payload:
+            parts: list[dict[str, Any]] = [{"i": [row]} for row in payload["i"]]
+        else:
+            parts = [{"u": {i: f}} for i, f in payload["u"].items()]
+        for part in parts:
+            try:
+                with driver.transaction():
+                    self._apply_record(part)
+            except Exception as exc:
+                task_id = next(iter(part["u"])) if "u" in part else part["i"][0][_ID_AT]
+                log.error("task %s: its journaled change could not be applied: %s", task_id, exc)
+                if "u" in part:
+                    reason = storable_text(f"the task's state could not be stored: {exc}") or ""
+                    try:
+                        with driver.transaction():
+                            self.sql.update_many(driver, {task_id: _failed_fields(reason)})
+                    except Exception:
+                        log.exception("task %s: could not even record that failure", task_id)
+
+    def _existing(self, ids: Sequence[str]) -> set[str]:
+        sql = f"SELECT id FROM {self.sql.table} WHERE id IN (SELECT unnest(CAST(? AS TEXT[])))"
+        return {r[0] for r in self.driver.fetch(sql, [list(ids)])}
+
+    # -- writing -----------------------------------------------------------------------------
+
+    def write(self, pending: dict[str, dict[str, Any]]) -> dict[str, str]:
+        """Make a batch of changes durable (one journal record); returns the rows that could
+        not be stored, with the reason (those rows are recorded as failed instead)."""
+        parts: list[str] = []
+        failed: dict[str, str] = {}
+        for task_id, fields in pending.items():
+            try:
+                encoded = _encode_fields(fields)
+            except (TypeError, ValueError, RecursionError) as exc:
+                reason = storable_text(f"the task's state could not be stored: {exc}") or ""
+                failed[task_id] = reason
+                log.error("task %s: %s", task_id, reason)
+                fields = _failed_fields(reason)
+                pending[task_id] = fields
+                encoded = _encode_fields(fields)
+            parts.append(f"{json.dumps(task_id)}:{encoded}")
+        self.journal.append(('{"u":{' + ",".join(parts) + "}}").encode())
+        overlay = self.overlay
+        for task_id, fields in pending.items():
+            mine = overlay.get(task_id)
+            if mine is None:
+                overlay[task_id] = dict(fields)
+            else:
+                mine.update(fields)
+        if len(overlay) >= _OVERLAY_ROWS:
+            self.apply()
+        if self.shared or self.journal.size >= CHECKPOINT_BYTES:
+            self.checkpoint()
+        return failed
+
+    def insert(self, rows: Sequence[TaskModel]) -> None:
+        """Insert rows in the open transaction, then journal them (durable on return).
+
+        On any error the transaction is rolled back and the journal replayed (so the store
+        is as before the call), and the error is raised.
+        """
+        payload = _encode_rows(rows)
+        self.apply()
+        if not self.driver.deferred:
+            self.driver.begin_deferred()
+        try:
+            self.sql.insert(self.driver, rows)
+            self.journal.append(payload)
+        except BaseException:
+            self.recover()
+            raise
+        if self.shared:
+            self.checkpoint()
+
+    def apply(self) -> None:
+        """Apply the changes kept in memory to DuckDB (in the open transaction)."""
+        if not self.overlay:
+            return
+        driver = self.driver
+        if not driver.deferred:
+            driver.begin_deferred()
+        changes, self.overlay = self.overlay, {}
+        try:
+            self.sql.update_many(driver, changes)
+        except Exception as exc:  # a value the file refuses: the replay isolates its row
+            log.warning("journaled changes could not be applied (%s); replaying the journal", exc)
+            self.recover()
+
+    def checkpoint(self) -> None:
+        """Commit everything to the file and empty the journal."""
+        if self.overlay:
+            self.apply()
+        if self.driver.deferred:
+            try:
+                self.driver.commit_deferred()
+            except BaseException:  # the file did not take them: reads must still see them
+                self.recover()
+                raise
+        crash_point("journal.checkpoint.committed")
+        self.journal.reset()
+
+    def recover(self) -> None:
+        """After a failed statement: roll back, then replay the journal and commit it."""
+        self.overlay = {}
+        self.driver.rollback_deferred()
+        payloads = self.journal.read()
+        if payloads:
+            self._replay(payloads)
+
+    # -- the database thread's calls ---------------------------------------------------------
+
+    def before_call(self, sqlalchemy: bool) -> None:
+        """Reads see every journaled change; SQLAlchemy callers get a committed file."""
+        if sqlalchemy or self.shared:
+            self.checkpoint()
+        else:
+            self.apply()
+
+    def after_call(self) -> None:
+        """A call that wrote without the journal is committed at once (with the journal)."""
+        if self.driver.unjournaled:
+            self.driver.unjournaled = False
+            self.checkpoint()
+
+    def failed_call(self) -> None:
+        """A call failed inside the open transaction: restore what the journal holds."""
+        self.driver.unjournaled = False
+        self.recover()
+
+    def close(self) -> None:
+        try:
+            self.checkpoint()
+        finally:
+            self.journal.close()

@@ -1,0 +1,312 @@
+"""The DuckDB file's journal: records framed by length and CRC, replayed on open, idempotent.
+
+The crash tests kill a real process with SIGKILL (no mocks): at a random moment after a write
+was reported durable, and at the journal's own crash points (a torn append, after an append,
+between a checkpoint's commit and emptying the journal, in the middle of a replay).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import textwrap
+import zlib
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from aipartnerupflow.core.errors import StorageError, TaskAlreadyExistsError
+from aipartnerupflow.core.models import TaskModel
+from aipartnerupflow.core.storage import create_session
+from aipartnerupflow.core.storage.journal import MAGIC, Journal, journal_path
+from aipartnerupflow.core.storage.sql_store import SqlTaskStorage
+
+WRITER = textwrap.dedent("""
+    import asyncio, os, signal, sys
+    from datetime import UTC, datetime
+    from aipartnerupflow.core.models import TaskModel
+    from aipartnerupflow.core.storage import create_session
+
+    async def main():
+        url, n, how = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+        store = create_session(url)
+        await store.initialize()
+        await store.insert_tasks([TaskModel(name=f"t{i}", id=f"t{i}") for i in range(n)])
+        for i in range(n):
+            now = datetime.now(UTC)
+            failed = await store.write_ahead(
+                {f"t{i}": {"status": "in_progress", "attempts": 1, "started_at": now}}
+            )
+            assert failed == {}, failed
+            store.write_behind(f"t{i}", {"status": "completed", "result": {"i": i}})
+        await store.flush()
+        print("durable", flush=True)
+        if how == "kill":
+            os.kill(os.getpid(), signal.SIGKILL)
+        await store.close()  # a crash point may end the process in here
+
+    asyncio.run(main())
+""")
+
+
+def _run_writer(tmp_path: Path, url: str, n: int, how: str, crash_at: str | None = None) -> str:
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    env = {k: v for k, v in os.environ.items() if k != "_APFLOW_CRASH_AT"}
+    if crash_at:
+        env["_APFLOW_CRASH_AT"] = crash_at
+    proc = subprocess.run(
+        [sys.executable, str(script), url, str(n), how],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return f"{proc.returncode}|{proc.stdout}|{proc.stderr}"
+
+
+async def _rows(url: str) -> dict[str, TaskModel]:
+    store = create_session(url)
+    try:
+        return await _all(store)
+    finally:
+        await store.close()
+
+
+async def _all(store: object) -> dict[str, TaskModel]:
+    assert isinstance(store, SqlTaskStorage)
+    from aipartnerupflow.core.storage.base import TaskQuery
+
+    return {t.id: t for t in await store.list_tasks(TaskQuery(limit=100_000))}
+
+
+def _records(path: Path) -> int:
+    journal = Journal(str(path))
+    try:
+        return len(journal.open())
+    finally:
+        journal.close()
+
+
+def _frame(payload: bytes) -> bytes:
+    return struct.pack(">II", len(payload), zlib.crc32(payload)) + payload
+
+
+# -- the file format -------------------------------------------------------------------------
+
+
+def test_records_round_trip_and_a_torn_last_record_is_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    journal = Journal(str(path))
+    assert journal.open() == []
+    journal.append(b'{"u":{"a":{"status":"x"}}}')
+    journal.append(b'{"u":{"b":{"status":"y"}}}')
+    journal.close()
+    whole = path.read_bytes()
+    torn = _frame(b'{"u":{"c":{"status":"z"}}}')
+    for cut in (1, 7, 8, len(torn) - 1):  # inside the header, at its end, inside the payload
+        path.write_bytes(whole + torn[:cut])
+        again = Journal(str(path))
+        assert [list(p["u"]) for p in again.open()] == [["a"], ["b"]]
+        again.close()
+        assert path.read_bytes() == whole  # the torn tail is cut off, the rest kept
+
+
+def test_a_record_with_a_wrong_checksum_ends_the_readable_part(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    good = _frame(b'{"u":{"a":{}}}')
+    bad = bytearray(_frame(b'{"u":{"b":{}}}'))
+    bad[-2] ^= 0xFF  # one flipped byte in the payload
+    path.write_bytes(MAGIC + good + bytes(bad) + _frame(b'{"u":{"c":{}}}'))
+    journal = Journal(str(path))
+    assert [list(p["u"]) for p in journal.open()] == [["a"]]
+    journal.close()
+
+
+def test_a_foreign_file_where_the_journal_belongs_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "j"
+    path.write_bytes(b"something else entirely\n")
+    with pytest.raises(StorageError, match="not an aipartnerupflow journal"):
+        Journal(str(path)).open()
+
+
+# -- the store -------------------------------------------------------------------------------
+
+
+async def test_writes_are_journaled_and_the_journal_is_empty_after_close(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    store = create_session(f"duckdb:///{db}")
+    await store.insert_tasks([TaskModel(name="a", id="a")])
+    now = datetime.now(UTC)
+    assert await store.write_ahead({"a": {"status": "in_progress", "started_at": now}}) == {}
+    assert _records(Path(journal_path(str(db)))) == 2  # the insert, the start
+    got = await store.get_task("a")  # reads see journaled changes
+    assert got is not None and got.status == "in_progress" and got.started_at == now
+    await store.close()
+    assert Path(journal_path(str(db))).read_bytes() == MAGIC
+
+
+async def test_kill_9_after_durable_writes_another_process_sees_them(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    out = _run_writer(tmp_path, url, 50, "kill")
+    assert out.startswith(f"{-signal.SIGKILL}|durable"), out
+    assert _records(Path(journal_path(str(db)))) > 0  # the file alone does not hold them
+    rows = await _rows(url)  # this process opens the file: the journal is replayed
+    assert sorted(rows) == sorted(f"t{i}" for i in range(50))
+    assert all(t.status == "completed" and t.attempts == 1 for t in rows.values())
+    assert rows["t7"].result == {"i": 7}
+    assert Path(journal_path(str(db))).read_bytes() == MAGIC
+
+
+async def test_replaying_the_same_journal_twice_gives_the_same_rows(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    out = _run_writer(tmp_path, url, 20, "kill")
+    assert out.startswith(f"{-signal.SIGKILL}|"), out
+    saved = Path(journal_path(str(db))).read_bytes()
+    first = await _rows(url)
+    Path(journal_path(str(db))).write_bytes(saved)  # a crash before the journal was emptied
+    second = await _rows(url)
+    assert {i: (t.status, t.attempts, t.result) for i, t in first.items()} == {
+        i: (t.status, t.attempts, t.result) for i, t in second.items()
+    }
+    assert len(second) == 20
+
+
+@pytest.mark.parametrize(
+    "crash_at",
+    [
+        "journal.torn:3",
+        "journal.appended:5",
+        "journal.checkpoint.committed:1",
+    ],
+)
+async def test_crash_points_of_the_journal_lose_nothing_reported_durable(
+    tmp_path: Path, crash_at: str
+) -> None:
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    out = _run_writer(tmp_path, url, 30, "close", crash_at=crash_at)
+    assert out.startswith(f"{-signal.SIGKILL}|"), out
+    durable = "|durable" in out
+    rows = await _rows(url)
+    if durable:  # everything was reported durable before the crash
+        assert len(rows) == 30 and all(t.status == "completed" for t in rows.values())
+    else:
+        # Died before: the insert (the first record) is there or not at all, and every row
+        # has a state it was given (never half a batch).
+        assert len(rows) in (0, 30)
+        assert {t.status for t in rows.values()} <= {"pending", "in_progress", "completed"}
+
+
+async def test_a_crash_in_the_middle_of_a_replay_is_replayed_again(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    assert _run_writer(tmp_path, url, 25, "kill").startswith(f"{-signal.SIGKILL}|durable")
+    for point in ("journal.replay.applied:1", "journal.replay.committed:1"):
+        reader = tmp_path / "reader.py"
+        reader.write_text(
+            "import asyncio, sys\nfrom aipartnerupflow.core.storage import create_session\n"
+            "asyncio.run(create_session(sys.argv[1]).initialize())\n"
+        )
+        env = {**os.environ, "_APFLOW_CRASH_AT": point}
+        proc = subprocess.run([sys.executable, str(reader), url], env=env, timeout=60)
+        assert proc.returncode == -signal.SIGKILL
+    rows = await _rows(url)
+    assert len(rows) == 25 and all(t.status == "completed" for t in rows.values())
+
+
+async def test_a_duplicate_insert_fails_alone_and_keeps_journaled_changes(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    store = create_session(f"duckdb:///{db}")
+    await store.insert_tasks([TaskModel(name="a", id="a")])
+    store.write_behind("a", {"status": "completed"})
+    with pytest.raises(TaskAlreadyExistsError):
+        await store.insert_tasks([TaskModel(name="b", id="b"), TaskModel(name="a2", id="a")])
+    got = await store.get_task("a")
+    assert got is not None and got.status == "completed"
+    assert await store.get_task("b") is None  # nothing of the failed insert
+    await store.close()
+    again = create_session(f"duckdb:///{db}")
+    assert [t.id for t in (await _all(again)).values()] == ["a"]
+    await again.close()
+
+
+async def test_read_only_open_refuses_a_journal_not_yet_applied(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    assert _run_writer(tmp_path, url, 5, "kill").startswith(f"{-signal.SIGKILL}|durable")
+    copy = tmp_path / "copy.duckdb"
+    for suffix in ("", ".wal", ".journal"):
+        if Path(f"{db}{suffix}").exists():
+            shutil.copy(f"{db}{suffix}", f"{copy}{suffix}")
+    ro = create_session(f"duckdb:///{copy}", connect_args={"config": {"access_mode": "READ_ONLY"}})
+    with pytest.raises(StorageError, match="journaled changes"):
+        await ro.initialize()
+    await ro.close()
+    assert len(await _rows(f"duckdb:///{copy}")) == 5  # read-write open applies them
+
+
+async def test_a_value_no_store_holds_fails_only_its_row(tmp_path: Path) -> None:
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    await store.insert_tasks([TaskModel(name=n, id=n) for n in ("a", "b")])
+    failed = await store.write_ahead(
+        {"a": {"status": "completed", "result": {"x": float("nan")}}, "b": {"status": "completed"}}
+    )
+    assert list(failed) == ["a"] and "could not be stored" in failed["a"]
+    rows = await _all(store)
+    assert rows["a"].status == "failed" and rows["b"].status == "completed"
+    await store.close()
+
+
+def test_the_journal_payload_is_json(tmp_path: Path) -> None:
+    journal = Journal(str(tmp_path / "j"))
+    journal.open()
+    journal.append(json.dumps({"u": {}}).encode())
+    assert journal.read() == [{"u": {}}]
+    journal.close()
+
+
+async def test_two_stores_of_one_process_on_one_file_see_each_others_writes(
+    tmp_path: Path,
+) -> None:
+    db = tmp_path / "t.duckdb"
+    first = create_session(f"duckdb:///{db}")
+    await first.insert_tasks([TaskModel(name="a", id="a")])
+    first.write_behind("a", {"status": "in_progress"})
+    await first.flush()  # durable in the journal, not yet committed to the file
+    second = create_session(f"duckdb:///{db}")  # DuckDB allows this within one process
+    got = await second.get_task("a")
+    assert got is not None and got.status == "in_progress"
+    assert await second.update_task("a", {"status": "completed"})  # no conflict
+    first.write_behind("a", {"progress": 0.5})
+    await first.flush()
+    got = await second.get_task("a")
+    assert got is not None and (got.status, got.progress) == ("completed", 0.5)
+    await second.close()
+    assert not Path(journal_path(str(db))).exists() or _records(Path(journal_path(str(db)))) == 0
+    await first.close()
+
+
+async def test_a_journaled_value_the_file_refuses_fails_only_its_row(tmp_path: Path) -> None:
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    await store.insert_tasks([TaskModel(name=n, id=n) for n in ("a", "b")])
+    # JSON holds it, so the journal takes it; DuckDB cannot cast it to INTEGER when applying.
+    failed = await store.write_ahead(
+        {"a": {"attempts": "not a number"}, "b": {"status": "completed", "attempts": 1}}
+    )
+    assert failed == {}
+    rows = await _all(store)  # the read applies the batch, which fails, and is isolated
+    assert rows["a"].status == "failed" and "could not be stored" in (rows["a"].error or "")
+    assert (rows["b"].status, rows["b"].attempts) == ("completed", 1)
+    await store.close()
+    again = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    assert (await _all(again))["b"].status == "completed"
+    await again.close()
