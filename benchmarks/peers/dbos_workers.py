@@ -9,9 +9,9 @@ own ``executor_id``) and listen on a queue; a ``DBOSClient`` enqueues the work.
 * throughput: 2,001 no-op workflows enqueued by the client in one transaction
   (``enqueue_in_transaction``), to worker processes already launched and idle; the time from
   before the enqueue to the last ``completed_at``;
-* latency: a chain of 200 no-op workflows across 2 workers, each enqueueing the next as its
-  last act; ready-to-start is the time from the enqueue (``created_at``) to the claim
-  (``started_at_epoch_ms``), both in the system database.
+* latency: a chain of ``--links`` (200) no-op workflows across 2 workers, each enqueueing
+  the next as its last act; ready-to-start is the time from the enqueue (``created_at``) to
+  the claim (``started_at_epoch_ms``), both in the system database.
 
 Every run gets a fresh database ``bench_dbos`` on 127.0.0.1:5432.
 """
@@ -133,7 +133,7 @@ def throughput(workers: int, tasks: int, timeout: float) -> dict[str, Any]:
     return {"workers": workers, "tasks": tasks + 1, "seconds": seconds}
 
 
-def latency(timeout: float) -> dict[str, Any]:
+def latency(links: int, timeout: float) -> dict[str, Any]:
     with postgres_database("bench_dbos") as url:
         procs = _start_workers(url, 2)
         try:
@@ -143,8 +143,8 @@ def latency(timeout: float) -> dict[str, Any]:
                 "workflow_name": "chain_link",
                 "application_name": APP,
             }
-            client.enqueue(options, 0, 200)
-            rows = _wait_done(client, url, 200, timeout)
+            client.enqueue(options, 0, links)
+            rows = _wait_done(client, url, links, timeout)
             client.destroy()
         finally:
             _stop(procs)
@@ -161,6 +161,7 @@ def main() -> None:
     parser.add_argument("--throughput", type=int, metavar="WORKERS")
     parser.add_argument("--latency", action="store_true")
     parser.add_argument("--tasks", type=int, default=2000)
+    parser.add_argument("--links", type=int, default=200, help="chain length for --latency")
     parser.add_argument("--timeout", type=float, default=120.0)
     args = parser.parse_args()
     if args.serve:
@@ -168,7 +169,7 @@ def main() -> None:
     elif args.throughput:
         print(json.dumps(throughput(args.throughput, args.tasks, args.timeout)), flush=True)
     elif args.latency:
-        print(json.dumps(latency(args.timeout)), flush=True)
+        print(json.dumps(latency(args.links, args.timeout)), flush=True)
     else:
         parser.error("one of --throughput WORKERS or --latency")
 
