@@ -30,11 +30,13 @@ import argparse
 import asyncio
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -75,13 +77,19 @@ def _json_line(stdout: str) -> dict[str, Any]:
 
 def run_process(cmd: list[str], timeout: float) -> dict[str, Any]:
     """One benchmark process; its JSON line, or ``{"timeout": s}`` / ``{"error": text}``."""
+    # Its own process group, so a timeout also ends what it started (Prefect's server).
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        stdout, stderr = proc.communicate(timeout=timeout)
     except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate()
         return {"timeout": timeout}
     if proc.returncode != 0:
-        return {"error": (proc.stderr or proc.stdout).strip().splitlines()[-1:]}
-    return _json_line(proc.stdout)
+        return {"error": (stderr or stdout).strip().splitlines()[-1:]}
+    return _json_line(stdout)
 
 
 def _rotated(items: list[str], rep: int) -> list[str]:
@@ -89,18 +97,27 @@ def _rotated(items: list[str], rep: int) -> list[str]:
     return items[k:] + items[:k]
 
 
-def engine(reps: int, workloads: list[str], sides: list[str], timeout: float) -> dict[str, Any]:
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {
-        w: {s: [] for s in sides} for w in workloads
-    }
+def engine(
+    reps: int,
+    workloads: list[str],
+    sides: list[str],
+    timeouts: dict[str, float],
+    runs: dict[str, dict[str, list[dict[str, Any]]]],
+    checkpoint: Callable[[], None],
+) -> dict[str, Any]:
+    """Fills ``runs`` (workload -> side -> results), saving after every run."""
+    for w in workloads:
+        for side in sides:
+            runs.setdefault(w, {}).setdefault(side, [])
     for rep in range(reps):
         for workload in workloads:
             for side in _rotated(sides, rep):
                 done = runs[workload][side]
                 if any("timeout" in r for r in done):
                     continue  # capped once: not tried again
-                result = run_process([*SIDES[side], workload], timeout)
+                result = run_process([*SIDES[side], workload], timeouts[workload])
                 done.append(result)
+                checkpoint()
                 print(f"  rep {rep + 1} {workload:<15} {side:<16} {_brief(result)}", flush=True)
     return runs
 
@@ -145,6 +162,8 @@ def engine_table(runs: dict[str, Any], sides: list[str]) -> list[str]:
     head = ["workload", *sides, *(f"{COUNTERPART[p]} / {p}" for p in peers)]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for workload, by_side in runs.items():
+        if not all(s in by_side for s in sides):
+            continue
         cells = [_cell(by_side[s]) for s in sides]
         ratios = [_ratio(by_side[COUNTERPART[p]], by_side[p]) for p in peers]
         lines.append("| " + " | ".join([workload, *cells, *ratios]) + " |")
@@ -359,42 +378,80 @@ def main() -> None:
     parser.add_argument("--sections", nargs="*", choices=SECTIONS, default=SECTIONS)
     parser.add_argument("--only", nargs="*", choices=WORKLOADS, default=WORKLOADS)
     parser.add_argument("--sides", nargs="*", choices=list(SIDES), default=list(SIDES))
-    parser.add_argument("--timeout", type=float, default=90.0, help="cap per run (s)")
+    parser.add_argument("--timeout", type=float, default=150.0, help="cap per run (s)")
+    parser.add_argument(
+        "--cap-10000", type=float, default=60.0, help="cap per fanout_10000 run (s)"
+    )
     parser.add_argument("--save", type=Path, help="write every figure to this JSON file")
+    parser.add_argument(
+        "--render", type=Path, nargs="*", help="print the tables of saved runs (merged), run none"
+    )
     args = parser.parse_args()
+    if args.render:
+        merged: dict[str, Any] = {}
+        for path in args.render:
+            merged = _merge(merged, json.loads(path.read_text()))
+        print("\n".join(tables(merged, list(SIDES))))
+        return
     started = time.perf_counter()
-    report: dict[str, Any] = {"load_before": load(), "reps": args.reps}
-    tables: list[str] = []
-    if "engine" in args.sections:
-        print(f"engine workloads (load {load()})", flush=True)
-        report["engine"] = engine(args.reps, args.only, args.sides, args.timeout)
-        tables += ["", "engine workloads:", *engine_table(report["engine"], args.sides)]
-    if "workers" in args.sections:
-        print(f"PostgreSQL workers (load {load()})", flush=True)
-        report["workers"] = workers_section(args.reps, args.timeout)
-        tables += ["", "PostgreSQL workers:", *workers_table(report["workers"])]
-    if "cli" in args.sections:
-        print(f"whole-process CLI runs (load {load()})", flush=True)
-        report["cli"] = cli_section(args.reps, args.timeout)
-        tables += ["", "whole process:", *cli_table(report["cli"])]
-    if "a2a" in args.sections:
-        print(f"A2A GetTask (load {load()})", flush=True)
-        report["a2a"] = a2a_section(args.reps)
-        tables += ["", "A2A:", *a2a_table(report["a2a"])]
-    if "floor" in args.sections:
-        print(f"storage floor (load {load()})", flush=True)
-        report["floor"] = floor_section()
-        tables += ["", "storage floor:", *floor_table(report["floor"], report.get("engine"))]
-    report["load_after"] = load()
-    report["wall_s"] = time.perf_counter() - started
-    print("\n".join(tables))
+    report: dict[str, Any] = {"load_before": load(), "reps": args.reps, "loads": {}}
+
+    def checkpoint() -> None:
+        report["load_after"] = load()
+        report["wall_s"] = time.perf_counter() - started
+        if args.save:
+            args.save.parent.mkdir(parents=True, exist_ok=True)
+            args.save.write_text(json.dumps(report, indent=2) + "\n")
+
+    timeouts = {w: args.cap_10000 if w == "fanout_10000" else args.timeout for w in WORKLOADS}
+    for section in args.sections:
+        report["loads"][section] = load()
+        print(f"{section} (load {load()})", flush=True)
+        if section == "engine":
+            report["engine"] = {}
+            engine(args.reps, args.only, args.sides, timeouts, report["engine"], checkpoint)
+        elif section == "workers":
+            report["workers"] = workers_section(args.reps, args.timeout)
+        elif section == "cli":
+            report["cli"] = cli_section(args.reps, args.timeout)
+        elif section == "a2a":
+            report["a2a"] = a2a_section(args.reps)
+        elif section == "floor":
+            report["floor"] = floor_section()
+        checkpoint()
+    print("\n".join(tables(report, args.sides)))
     print(
         f"\nload average (1/5/15 min) before {report['load_before']}, after "
         f"{report['load_after']}; {report['wall_s']:.0f} s in all"
     )
-    if args.save:
-        args.save.parent.mkdir(parents=True, exist_ok=True)
-        args.save.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def _merge(into: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """Saved runs combined: sections from later files win, engine results are appended."""
+    out = dict(into)
+    for key, value in report.items():
+        if key == "engine" and "engine" in out:
+            for workload, by_side in value.items():
+                for side, results in by_side.items():
+                    out["engine"].setdefault(workload, {}).setdefault(side, []).extend(results)
+        else:
+            out[key] = value
+    return out
+
+
+def tables(report: dict[str, Any], sides: list[str]) -> list[str]:
+    lines: list[str] = []
+    if "engine" in report:
+        lines += ["", "engine workloads:", *engine_table(report["engine"], sides)]
+    if "workers" in report:
+        lines += ["", "PostgreSQL workers:", *workers_table(report["workers"])]
+    if "cli" in report:
+        lines += ["", "whole process:", *cli_table(report["cli"])]
+    if "a2a" in report:
+        lines += ["", "A2A:", *a2a_table(report["a2a"])]
+    if "floor" in report:
+        lines += ["", "storage floor:", *floor_table(report["floor"], report.get("engine"))]
+    return lines
 
 
 if __name__ == "__main__":
