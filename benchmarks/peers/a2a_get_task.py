@@ -2,13 +2,15 @@
 
     python benchmarks/peers/a2a_get_task.py [--seconds 5] [--reps 3]
 
-Both servers run at once, each in its own uvicorn process on loopback; the client (the same
-``bench_get_task`` as ``benchmarks/a2a_server.py``: 8 concurrent JSON-RPC ``GetTask`` calls
-for one finished task, over one httpx client) measures them in turn, alternating which goes
-first. Ours: ``python -m aipartnerupflow.api.main`` on a DuckDB file, as that benchmark runs
-it. Bare: a2a-sdk's ``DefaultRequestHandler`` with ``InMemoryTaskStore`` and an agent
-executor that completes every task at once, served by the SDK's JSON-RPC routes
-(``--serve-bare PORT`` runs it).
+Both servers run at once, each in its own uvicorn process on loopback; the client measures
+them in turn, alternating which goes first, the way ``benchmarks/a2a_server.py`` does: one
+``SendMessage`` (a 3-task tree, built by that module) makes a finished task, then 8 concurrent
+JSON-RPC ``GetTask`` calls for it over one httpx client for ``--seconds``.
+
+Ours: ``python -m aipartnerupflow.api.main`` on a DuckDB file, as that benchmark runs it.
+Bare: a2a-sdk's ``DefaultRequestHandler`` with ``InMemoryTaskStore`` and an agent executor
+that completes every task at once, served by the SDK's JSON-RPC routes (``--serve-bare PORT``
+runs it).
 """
 
 from __future__ import annotations
@@ -20,12 +22,13 @@ import os
 import statistics
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 import _common  # noqa: F401  (puts benchmarks/ on sys.path)
 import httpx
-from a2a_server import _free_port, bench_get_task
+from a2a_server import _free_port, _rpc, _send, _tree
 
 HERE = Path(__file__).resolve()
 
@@ -52,6 +55,8 @@ def serve_bare(port: int) -> None:
             await TaskUpdater(event_queue, task.id, task.context_id).complete()
 
         async def cancel(self, context: RequestContext, event_queue: EventQueue) -> None:
+            assert context.task_id is not None
+            assert context.context_id is not None
             await TaskUpdater(event_queue, context.task_id, context.context_id).cancel()
 
     card = AgentCard(
@@ -88,6 +93,22 @@ async def _ready(base: str, path: str) -> None:
     raise SystemExit(f"server at {base} did not start")
 
 
+async def get_task_rps(http: httpx.AsyncClient, task_id: str, seconds: float) -> float:
+    """``GetTask`` calls per second for one task, 8 at a time."""
+    done = 0
+    start = time.perf_counter()
+    stop = start + seconds
+
+    async def caller() -> None:
+        nonlocal done
+        while time.perf_counter() < stop:
+            await _rpc(http, "GetTask", {"id": task_id})
+            done += 1
+
+    await asyncio.gather(*(caller() for _ in range(8)))
+    return done / (time.perf_counter() - start)
+
+
 async def compare(seconds: float, reps: int) -> dict[str, Any]:
     ours_port, bare_port = _free_port(), _free_port()
     db = Path(tempfile.mkdtemp(prefix="a2a-peer-")) / "bench.duckdb"
@@ -110,11 +131,17 @@ async def compare(seconds: float, reps: int) -> dict[str, Any]:
     try:
         await _ready(bases["ours"], "/system/health")
         await _ready(bases["bare"], "/.well-known/agent-card.json")
+        task_ids = {}
+        for side, base in bases.items():
+            async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+                sent = await _rpc(http, "SendMessage", _send(_tree(3, "get"), "g"))
+                task_ids[side] = sent["result"]["task"]["id"]
         for rep in range(reps):
             order = ["ours", "bare"] if rep % 2 == 0 else ["bare", "ours"]
             for side in order:
                 async with httpx.AsyncClient(base_url=bases[side], timeout=60) as http:
-                    samples[side].append((await bench_get_task(http, seconds))["rps"])
+                    rps = await get_task_rps(http, task_ids[side], seconds)
+                    samples[side].append(round(rps, 1))
     finally:
         for proc in (ours, bare):
             proc.terminate()

@@ -55,7 +55,6 @@ def serve(url: str) -> None:
         "name": APP,
         "system_database_url": url,
         "executor_id": f"worker-{os.getpid()}",
-        "run_admin_server": False,
         "log_level": "WARNING",
     }
     DBOS(config=config)

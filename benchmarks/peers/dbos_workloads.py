@@ -106,7 +106,6 @@ def launch(url: str, poll: float | None) -> None:
     config: DBOSConfig = {
         "name": "apflow-peer-bench",
         "system_database_url": url,
-        "run_admin_server": False,
         "log_level": "WARNING",
     }
     DBOS(config=config)
