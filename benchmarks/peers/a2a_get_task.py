@@ -110,8 +110,13 @@ async def get_task_rps(http: httpx.AsyncClient, task_id: str, seconds: float) ->
 
 
 async def compare(seconds: float, reps: int) -> dict[str, Any]:
+    """Both servers' ``GetTask`` requests/s, ``reps`` samples each, and their medians."""
+    with tempfile.TemporaryDirectory(prefix="a2a-peer-") as tmp:
+        return await _compare(Path(tmp) / "bench.duckdb", seconds, reps)
+
+
+async def _compare(db: Path, seconds: float, reps: int) -> dict[str, Any]:
     ours_port, bare_port = _free_port(), _free_port()
-    db = Path(tempfile.mkdtemp(prefix="a2a-peer-")) / "bench.duckdb"
     env = {**os.environ, "AIPARTNERUPFLOW_DATABASE_URL": f"duckdb:///{db}"}
     ours = await asyncio.create_subprocess_exec(
         sys.executable,
