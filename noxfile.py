@@ -290,6 +290,23 @@ def bench(session: nox.Session) -> None:
         session.run("python", str(bench_dir / script))
 
 
+#: The peers ``bench_peers`` measures the engine against (issue 27), from PyPI.
+PEER_PACKAGES = ["dbos>=3.4,<4", "prefect>=3.9,<4"]
+
+
+@nox.session
+def bench_peers(session: nox.Session) -> None:
+    """The engine beside DBOS Transact and Prefect 3 on the same workloads, interleaved.
+
+    Not in the default selection: it needs PostgreSQL on 127.0.0.1:5432 and takes minutes.
+    ``nox -s bench_peers -- --reps 3 --only fanout_1000 chain_200`` passes arguments to
+    ``benchmarks/peers/run.py``.
+    """
+    _uv_sync(session, "--all-packages", "--all-extras", "--group", "dev")
+    session.install(*PEER_PACKAGES)
+    session.run("python", str(ROOT / "benchmarks" / "peers" / "run.py"), *session.posargs)
+
+
 @nox.session(venv_backend="none")
 def ci(session: nox.Session) -> None:
     """What CI runs: the default selection, one after another."""
