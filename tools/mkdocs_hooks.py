@@ -13,8 +13,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from mkdocs.plugins import event_priority
-
 __all__ = ["merge_sources", "on_config"]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -42,8 +40,12 @@ def merge_sources(root: Path = ROOT, target: Path = MERGED) -> Path:
     return target
 
 
-@event_priority(100)  # before mkdocstrings reads its paths (they must exist by then)
 def on_config(config: Any) -> Any:
     """MkDocs entry point: merge the sources before mkdocstrings reads them."""
     merge_sources()
     return config
+
+
+# What mkdocs.plugins.event_priority(100) sets (its decorator is untyped): run before
+# mkdocstrings reads its paths, which must exist by then.
+on_config.mkdocs_priority = 100  # type: ignore[attr-defined]
