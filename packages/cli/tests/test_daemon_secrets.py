@@ -54,3 +54,10 @@ def test_secret_options_stay_out_of_argv_state_file_and_status(sandbox: Env, apf
         assert stopped.returncode == 0, stopped.stderr
     logs = (sandbox.daemon_dir / "daemon.log").read_text()
     assert SECRET not in logs
+
+
+def test_cli_shows_database_urls_through_the_core_redaction() -> None:
+    from aipartnerupflow.cli._common import redact_url as cli_redact
+
+    assert cli_redact("postgresql://u@h/db?password=hunter2") == "postgresql://u@h/db?password=***"
+    assert "hunter2" not in cli_redact("host=h dbname=d password=hunter2")

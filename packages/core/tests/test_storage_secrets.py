@@ -36,12 +36,6 @@ def test_a_refused_url_hides_its_password_parameter() -> None:
     assert "password=***" in str(info.value)
 
 
-def test_cli_shows_database_urls_through_the_same_redaction() -> None:
-    from aipartnerupflow.cli._common import redact_url as cli_redact
-
-    assert cli_redact("postgresql://u@h/db?password=hunter2") == "postgresql://u@h/db?password=***"
-
-
 def test_db_error_text_keeps_the_problem_and_masks_values() -> None:
     class Driver(Exception):
         pass
