@@ -16,6 +16,8 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from aipartnerupflow.core.compat.legacy_db import LEGACY_COLUMNS
+
 __all__ = ["LEGACY_COLUMNS", "LEGACY_SCHEMA_SQL", "legacy_row", "write_legacy_database"]
 
 LEGACY_SCHEMA_SQL = """
@@ -50,28 +52,6 @@ CREATE INDEX ix_{table}_original_task_id ON {table} (original_task_id);
 CREATE INDEX ix_{table}_has_copy ON {table} (has_copy)
 """
 
-LEGACY_COLUMNS: tuple[str, ...] = (
-    "id",
-    "parent_id",
-    "user_id",
-    "name",
-    "status",
-    "priority",
-    "dependencies",
-    "inputs",
-    "params",
-    "result",
-    "error",
-    "schemas",
-    "progress",
-    "created_at",
-    "started_at",
-    "updated_at",
-    "completed_at",
-    "has_children",
-    "original_task_id",
-    "has_copy",
-)
 _JSON = ("dependencies", "inputs", "params", "result", "schemas")
 
 
