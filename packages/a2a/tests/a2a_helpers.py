@@ -227,9 +227,10 @@ async def in_process(**settings: Any) -> AsyncIterator[Server]:
 
 
 @contextlib.asynccontextmanager
-async def on_loopback(app: Starlette) -> AsyncIterator[str]:
-    """Serve ``app`` with uvicorn on 127.0.0.1 (a free port) in this event loop."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+async def on_loopback(app: Starlette, host: str = "127.0.0.1") -> AsyncIterator[str]:
+    """Serve ``app`` with uvicorn on ``host`` (a free port) in this event loop; yields the
+    loopback URL of that port (``host="0.0.0.0"`` listens on every interface)."""
+    config = uvicorn.Config(app, host=host, port=0, log_level="warning", lifespan="on")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -7,11 +7,9 @@ import asyncio
 import contextlib
 import socket
 from collections.abc import AsyncIterator
-from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from a2a_helpers import SECRET, chain, collect, in_process, on_loopback, over_http, send_request
 from google.protobuf.json_format import MessageToDict
 from test_conformance import rpc, tck_message
@@ -167,22 +165,6 @@ def _non_loopback_address() -> str | None:
     return None
 
 
-@contextlib.asynccontextmanager
-async def _on_all_interfaces(app: Any) -> AsyncIterator[int]:
-    config = uvicorn.Config(app, host="0.0.0.0", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        if task.done():
-            task.result()
-        await asyncio.sleep(0.01)
-    try:
-        yield server.servers[0].sockets[0].getsockname()[1]
-    finally:
-        server.should_exit = True
-        await task
-
-
 async def test_an_unauthenticated_app_started_by_uvicorn_on_0_0_0_0_serves_only_loopback(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -191,7 +173,8 @@ async def test_an_unauthenticated_app_started_by_uvicorn_on_0_0_0_0_serves_only_
     address = _non_loopback_address()
     assert address is not None, "this test needs a non-loopback interface"
     app = create_app(ServerSettings.from_env(database_url="duckdb:///:memory:"))
-    async with _on_all_interfaces(app) as port, httpx.AsyncClient(timeout=30) as http:
+    async with on_loopback(app, host="0.0.0.0") as url, httpx.AsyncClient(timeout=30) as http:
+        port = url.rsplit(":", 1)[1]
         remote = await http.get(f"http://{address}:{port}/.well-known/agent-card.json")
         send = await http.post(
             f"http://{address}:{port}/",

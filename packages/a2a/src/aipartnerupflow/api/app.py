@@ -177,13 +177,13 @@ def create_app(
             )
         )
     middleware.append(Middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes))
+    verifier = JwtVerifier(settings) if settings.auth_enabled else None  # one for both
     if settings.ui:  # the dashboard at /ui, outside auth: its data comes through the API below
         from aipartnerupflow.api.ui import UiGate
 
-        verifier = JwtVerifier(settings) if settings.auth_enabled else None
         middleware.append(Middleware(UiGate, verifier=verifier))
-    if settings.auth_enabled:
-        middleware.append(Middleware(AuthMiddleware, verifier=JwtVerifier(settings)))
+    if verifier is not None:
+        middleware.append(Middleware(AuthMiddleware, verifier=verifier))
     elif not settings.insecure:
         middleware.insert(0, Middleware(LoopbackOnlyMiddleware))
 
