@@ -104,25 +104,17 @@ def _latencies(url: str) -> list[float]:
     return [float(r[0]) for r in rows]
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
-    parser.add_argument("--tasks", type=int, default=2000)
-    args = parser.parse_args()
-    print("| workers | no-op tasks | time | tasks/s |")
-    print("|---|---|---|---|")
-    fanout = [{"id": "root", "name": "root", "schemas": {"method": "bench_noop"}}] + [
+def fanout_tree(children: int) -> list[dict[str, Any]]:
+    """A root and ``children`` no-op tasks under it (the throughput workload)."""
+    return [{"id": "root", "name": "root", "schemas": {"method": "bench_noop"}}] + [
         {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "schemas": {"method": "bench_noop"}}
-        for i in range(args.tasks)
+        for i in range(children)
     ]
-    for n in (1, 2, 4):
-        url, handle = _database(args.url)
-        try:
-            seconds, _ = asyncio.run(_run(url, fanout, n))
-        finally:
-            _drop(handle)
-        print(f"| {n} | {len(fanout):,} | {seconds:.2f} s | {len(fanout) / seconds:,.0f} |")
-    chain = [{"id": "t0", "name": "t0", "schemas": {"method": "bench_noop"}}] + [
+
+
+def chain_tree(length: int) -> list[dict[str, Any]]:
+    """``length`` no-op tasks, each depending on the one before (the latency workload)."""
+    return [{"id": "t0", "name": "t0", "schemas": {"method": "bench_noop"}}] + [
         {
             "id": f"t{i}",
             "name": f"t{i}",
@@ -130,8 +122,26 @@ def main() -> None:
             "dependencies": [f"t{i - 1}"],
             "schemas": {"method": "bench_noop"},
         }
-        for i in range(1, 200)
+        for i in range(1, length)
     ]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="postgresql://postgres@127.0.0.1:5432/postgres")
+    parser.add_argument("--tasks", type=int, default=2000)
+    args = parser.parse_args()
+    print("| workers | no-op tasks | time | tasks/s |")
+    print("|---|---|---|---|")
+    fanout = fanout_tree(args.tasks)
+    for n in (1, 2, 4):
+        url, handle = _database(args.url)
+        try:
+            seconds, _ = asyncio.run(_run(url, fanout, n))
+        finally:
+            _drop(handle)
+        print(f"| {n} | {len(fanout):,} | {seconds:.2f} s | {len(fanout) / seconds:,.0f} |")
+    chain = chain_tree(200)
     url, handle = _database(args.url)
     try:
         asyncio.run(_run(url, chain, 2))

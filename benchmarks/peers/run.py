@@ -173,20 +173,8 @@ def engine_table(runs: dict[str, Any], sides: list[str]) -> list[str]:
 def workers_section(reps: int, timeout: float) -> dict[str, Any]:
     import workers as ours_workers  # benchmarks/workers.py
 
-    fanout = [{"id": "root", "name": "root", "schemas": {"method": "bench_noop"}}] + [
-        {"id": f"t{i}", "name": f"t{i}", "parent_id": "root", "schemas": {"method": "bench_noop"}}
-        for i in range(2000)
-    ]
-    chain = [{"id": "t0", "name": "t0", "schemas": {"method": "bench_noop"}}] + [
-        {
-            "id": f"t{i}",
-            "name": f"t{i}",
-            "parent_id": "t0",
-            "dependencies": [f"t{i - 1}"],
-            "schemas": {"method": "bench_noop"},
-        }
-        for i in range(1, 200)
-    ]
+    fanout = ours_workers.fanout_tree(2000)
+    chain = ours_workers.chain_tree(200)
 
     def ours_throughput(n: int) -> dict[str, Any]:
         url, handle = ours_workers._database(POSTGRES_ADMIN_URL)
