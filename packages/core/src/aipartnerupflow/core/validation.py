@@ -185,11 +185,18 @@ def tasks_from_array(
 def _without_legacy_fields(raw: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The task objects with aipartnerupflow 0.9's extra fields checked and removed
     (:mod:`aipartnerupflow.core.compat.task_json`)."""
-    from aipartnerupflow.core.compat.task_json import normalize_legacy_task
+    from aipartnerupflow.core.compat.task_json import LEGACY_FIELDS, normalize_legacy_task
 
     problems: list[str] = []
     cleaned: list[dict[str, Any]] = []
     for index, item in enumerate(raw):
+        if isinstance(item, dict) and LEGACY_FIELDS.isdisjoint(item):
+            deps = item.get("dependencies")
+            if not isinstance(deps, list) or all(
+                isinstance(d, dict) and "id" in d and "type" not in d for d in deps
+            ):
+                cleaned.append(item)  # our own shape (the common case): nothing to convert
+                continue
         out, found = normalize_legacy_task(item)
         problems.extend(f"{_label(index, item)}: {p}" for p in found)
         cleaned.append(out)

@@ -21,6 +21,7 @@ from typing import Any
 
 __all__ = [
     "IGNORED_FIELDS",
+    "LEGACY_FIELDS",
     "PENDING_STATE_FIELDS",
     "check_manager_options",
     "legacy_create_options",
@@ -41,6 +42,8 @@ IGNORED_FIELDS: tuple[str, ...] = (
 )
 #: Row-state fields accepted only with the value a new (pending) task has.
 PENDING_STATE_FIELDS: tuple[str, ...] = ("status", "progress", "result", "error")
+#: Every field of the original's task JSON that ours does not have.
+LEGACY_FIELDS: frozenset[str] = frozenset(IGNORED_FIELDS + PENDING_STATE_FIELDS)
 
 _STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled")
 _BOOLEAN_FIELDS = ("has_children", "has_copy")
@@ -122,9 +125,7 @@ def normalize_legacy_task(item: dict[str, Any]) -> tuple[dict[str, Any], list[st
     """``item`` without the original's extra fields and with dependencies in our shape, and
     the problems found (when there are problems the returned object must not be used)."""
     problems = legacy_task_problems(item)
-    out = {
-        k: v for k, v in item.items() if k not in IGNORED_FIELDS and k not in PENDING_STATE_FIELDS
-    }
+    out = {k: v for k, v in item.items() if k not in LEGACY_FIELDS}
     deps = item.get("dependencies")
     if isinstance(deps, list):
         out["dependencies"] = [normalize_dependency(dep)[0] for dep in deps]
@@ -141,7 +142,7 @@ def legacy_create_options(name: str, options: dict[str, Any]) -> tuple[dict[str,
     from aipartnerupflow.core.errors import ValidationError
     from aipartnerupflow.core.spec import TaskSpec
 
-    legacy = {k: v for k, v in options.items() if k in IGNORED_FIELDS or k in PENDING_STATE_FIELDS}
+    legacy = {k: v for k, v in options.items() if k in LEGACY_FIELDS}
     problems = legacy_task_problems(legacy)
     rest = {k: v for k, v in options.items() if k not in legacy}
     unknown = sorted(set(rest) - set(TaskSpec.model_fields))
