@@ -60,8 +60,13 @@ def _assert_gone(marker: str, pids: list[int], expected: int = 2) -> None:
     assert len(pids) == expected, "the program did not start its grandchild"
     assert _alive(marker) == [], "a process of the group survived"
     for pid in pids:
-        if psutil.pid_exists(pid):
-            assert psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        try:
+            process = psutil.Process(pid)
+            status, cmdline = process.status(), " ".join(process.cmdline())
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            continue
+        if marker in cmdline:  # not a reused pid: it may only be waiting to be reaped
+            assert status == psutil.STATUS_ZOMBIE
 
 
 # -- argv, environment, stdin ---------------------------------------------------------------

@@ -310,3 +310,102 @@ async def test_a_journaled_value_the_file_refuses_fails_only_its_row(tmp_path: P
     again = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
     assert (await _all(again))["b"].status == "completed"
     await again.close()
+
+
+# -- create_task: one journal record per call, applied to the file by the next read ------------
+
+CREATOR = textwrap.dedent("""
+    import asyncio, os, signal, sys
+    from aipartnerupflow import TaskManager, create_session
+
+    async def main():
+        url, n = sys.argv[1], int(sys.argv[2])
+        store = create_session(url)
+        repo = TaskManager(store).task_repository
+        root = await repo.create_task("root", user_id="u")
+        print("created", root.id, flush=True)
+        for i in range(n):
+            child = await repo.create_task(f"c{i}", user_id="u", parent_id=root.id)
+            grandchild = await repo.create_task(f"g{i}", parent_id=child.id, id=f"g{i}")
+            print("created", child.id, grandchild.id, flush=True)
+        os.kill(os.getpid(), signal.SIGKILL)  # nothing was read, checkpointed or closed
+
+    asyncio.run(main())
+""")
+
+
+async def test_created_tasks_survive_kill_9_with_their_tree_links(tmp_path: Path) -> None:
+    db = tmp_path / "t.duckdb"
+    script = tmp_path / "creator.py"
+    script.write_text(CREATOR)
+    proc = subprocess.run(
+        [sys.executable, str(script), f"duckdb:///{db}", "40"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == -signal.SIGKILL, proc.stderr
+    reported = [line.split()[1:] for line in proc.stdout.splitlines()]
+    root_id = reported[0][0]
+    assert len(reported) == 41
+    assert _records(Path(journal_path(str(db)))) > 0  # the file alone does not hold them
+    rows = await _rows(f"duckdb:///{db}")
+    assert len(rows) == 81
+    assert rows[root_id].has_children and rows[root_id].root_id is None
+    for child_id, grandchild_id in reported[1:]:
+        child, grandchild = rows[child_id], rows[grandchild_id]
+        assert (child.parent_id, child.root_id, child.has_children) == (root_id, root_id, True)
+        assert (grandchild.parent_id, grandchild.root_id) == (child_id, root_id)
+        assert not grandchild.has_children
+
+
+async def test_create_task_refuses_a_taken_id_still_waiting_for_the_file(tmp_path: Path) -> None:
+    from aipartnerupflow import TaskManager
+
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    repo = TaskManager(store).task_repository
+    root = await repo.create_task("root", id="r")
+    await repo.create_task("child", parent_id=root.id, id="c")
+    with pytest.raises(TaskAlreadyExistsError, match="'?c'?"):
+        await repo.create_task("again", parent_id=root.id, id="c")  # "c" is in memory only
+    with pytest.raises(TaskAlreadyExistsError):
+        await repo.create_task("again", id="r")
+    rows = await _all(store)  # the read applies the inserts; the refused ones left nothing
+    assert sorted(rows) == ["c", "r"] and rows["c"].name == "child"
+    with pytest.raises(TaskAlreadyExistsError):
+        await repo.create_task("again", id="c")  # now looked up in the file
+    await store.close()
+
+
+async def test_create_task_sees_deletes_and_updates_made_without_the_journal(
+    tmp_path: Path,
+) -> None:
+    from aipartnerupflow import TaskManager
+    from aipartnerupflow.core.errors import TaskNotFoundError
+
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    repo = TaskManager(store).task_repository
+    root = await repo.create_task("root", id="r")
+    await repo.create_task("child", parent_id="r", id="c")
+    assert await store.update_task("r", {"has_children": False})  # remembered fact is stale
+    await repo.create_task("second", parent_id="r", id="d")
+    got = await store.get_task("r")
+    assert got is not None and got.has_children
+    assert await store.delete_tasks(["c", "d", "r"]) == 3
+    with pytest.raises(TaskNotFoundError, match="parent task 'r' does not exist"):
+        await repo.create_task("orphan", parent_id=root.id)
+    assert await _all(store) == {}
+    await store.close()
+
+
+async def test_the_returned_task_is_the_callers_own_object(tmp_path: Path) -> None:
+    from aipartnerupflow import TaskManager
+
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    repo = TaskManager(store).task_repository
+    task = await repo.create_task("t", inputs={"n": 1})
+    task.name = "changed after the call"
+    task.inputs["n"] = 2
+    got = await store.get_task(task.id)
+    assert got is not None and (got.name, got.inputs) == ("t", {"n": 1})
+    await store.close()

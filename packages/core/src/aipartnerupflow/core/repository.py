@@ -83,19 +83,10 @@ class TaskRepository(LegacyRepositoryMethods):
         )
         if problems:
             raise ValidationError("; ".join(problems))
-        parent: TaskModel | None = None
-        if spec.parent_id:
-            parent = await self.storage.get_task(spec.parent_id)
-            if parent is None:
-                raise TaskNotFoundError(
-                    f"create_task({name!r}): parent task {spec.parent_id!r} "
-                    "does not exist; create the parent first"
-                )
         task = TaskModel(
             id=spec.id or new_task_id(),
             name=spec.name,
             parent_id=spec.parent_id,
-            root_id=(parent.root_id or parent.id) if parent else None,
             user_id=spec.user_id,
             priority=spec.priority,
             position=next(_positions),
@@ -107,9 +98,11 @@ class TaskRepository(LegacyRepositoryMethods):
             timeout_seconds=spec.timeout_seconds,
             original_task_id=original_task_id,
         )
-        await self.storage.insert_tasks([task])
-        if parent is not None and not parent.has_children:
-            await self.storage.update_task(parent.id, {"has_children": True})
+        if not await self.storage.add_task(task, fresh_id=spec.id is None):
+            raise TaskNotFoundError(
+                f"create_task({name!r}): parent task {spec.parent_id!r} "
+                "does not exist; create the parent first"
+            )
         return task
 
     async def get_task_by_id(self, task_id: str) -> TaskModel | None:

@@ -56,6 +56,25 @@ class TaskStorage(ABC):
     async def insert_tasks(self, tasks: Sequence[TaskModel]) -> None:
         """Insert tasks in one transaction; nothing is written if any id already exists."""
 
+    async def add_task(self, task: TaskModel, fresh_id: bool = False) -> bool:
+        """Insert one task (``create_task``): its ``root_id`` comes from its parent, and the
+        parent gets ``has_children``. False when ``task.parent_id`` names no stored task
+        (nothing is written); a taken id raises like :meth:`insert_tasks`. Durable on return.
+        ``fresh_id`` says the id was just generated, so a store may skip looking it up.
+
+        Stores may do it in one round trip; this default uses the other methods.
+        """
+        parent: TaskModel | None = None
+        if task.parent_id:
+            parent = await self.get_task(task.parent_id)
+            if parent is None:
+                return False
+            task.root_id = parent.root_id or parent.id
+        await self.insert_tasks([task])
+        if parent is not None and not parent.has_children:
+            await self.update_task(parent.id, {"has_children": True})
+        return True
+
     @abstractmethod
     async def get_task(self, task_id: str) -> TaskModel | None:
         """One task, or None."""

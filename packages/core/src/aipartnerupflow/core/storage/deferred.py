@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.storable import storable_text
+from aipartnerupflow.core.storage.drivers import taken_ids_error
 from aipartnerupflow.core.storage.journal import Journal, crash_point
 from aipartnerupflow.core.storage.schema import COLUMN_KINDS
 
@@ -40,6 +41,8 @@ CHECKPOINT_BYTES = 32 << 20
 IDLE_CHECKPOINT_SECONDS = 0.25
 #: Apply the changes kept in memory to DuckDB once this many rows are waiting.
 _OVERLAY_ROWS = 20_000
+#: How many rows' ``(root_id, has_children)`` :meth:`JournaledWrites.add` keeps in memory.
+_KNOWN_ROWS = 10_000
 
 _TIMESTAMPS = frozenset(n for n, kind in COLUMN_KINDS.items() if kind == "timestamp")
 _ID_AT = TASK_COLUMNS.index("id")
@@ -105,13 +108,23 @@ class JournaledWrites:
         self.sql = sql
         self.journal = journal
         self.overlay: dict[str, dict[str, Any]] = {}
+        #: Rows journaled by :meth:`add` and not yet inserted into DuckDB (before the overlay).
+        self.inserts: dict[str, TaskModel] = {}
+        #: ``(root_id, has_children)`` of rows this store added or looked up as parents;
+        #: forgotten on any write that does not go through the journal.
+        self.known: dict[str, tuple[str | None, bool]] = {}
         #: Another store of this process has the file open: commit every write at once.
         self.shared = False
 
     @property
     def dirty(self) -> bool:
         """Something is durable only in the journal (a checkpoint is due when idle)."""
-        return bool(self.overlay) or self.driver.deferred or self.journal.records > 0
+        return (
+            bool(self.overlay)
+            or bool(self.inserts)
+            or self.driver.deferred
+            or self.journal.records > 0
+        )
 
     # -- opening -----------------------------------------------------------------------------
 
@@ -138,23 +151,22 @@ class JournaledWrites:
         self.journal.reset()
 
     def _apply_record(self, payload: dict[str, Any]) -> None:
+        """A record inserts rows (``i``), changes rows (``u``), or both, in that order."""
         if "i" in payload:
             rows = _decode_rows(payload["i"])
             taken = self._existing([r.id for r in rows])
             fresh = [r for r in rows if r.id not in taken]
             if fresh:
                 self.sql.insert(self.driver, fresh)
-        else:
+        if "u" in payload:
             changes = {i: _decode_fields(f) for i, f in payload["u"].items()}
             if changes:
                 self.sql.update_many(self.driver, changes)
 
     def _apply_isolated(self, payload: dict[str, Any]) -> None:
         driver = self.driver
-        if "i" in payload:
-            parts: list[dict[str, Any]] = [{"i": [row]} for row in payload["i"]]
-        else:
-            parts = [{"u": {i: f}} for i, f in payload["u"].items()]
+        parts: list[dict[str, Any]] = [{"i": [row]} for row in payload.get("i", ())]
+        parts += [{"u": {i: f}} for i, f in payload.get("u", {}).items()]
         for part in parts:
             try:
                 with driver.transaction():
@@ -194,7 +206,10 @@ class JournaledWrites:
             parts.append(f"{json.dumps(task_id)}:{encoded}")
         self.journal.append(('{"u":{' + ",".join(parts) + "}}").encode())
         overlay = self.overlay
+        known = self.known
         for task_id, fields in pending.items():
+            if known and "has_children" in fields:
+                known.pop(task_id, None)
             mine = overlay.get(task_id)
             if mine is None:
                 overlay[task_id] = dict(fields)
@@ -225,23 +240,91 @@ class JournaledWrites:
         if self.shared:
             self.checkpoint()
 
+    def add(self, row: TaskModel, fresh_id: bool = False) -> bool:
+        """``create_task``'s insert: the parent's ``root_id`` and ``has_children`` looked up
+        (in memory or with one statement), the row and the parent's flag journaled as one
+        record (durable on return), and both kept in memory until the next read applies
+        them. False when the parent does not exist; raises for a taken id. ``fresh_id``:
+        the id was just generated (a UUID), so it is not looked up."""
+        parent_id = row.parent_id
+        wanted = [] if fresh_id else [row.id]
+        if parent_id is not None:
+            wanted.append(parent_id)
+        if self.shared:
+            self.known.clear()
+        known: dict[str, tuple[str | None, bool]] = {}
+        for task_id in wanted:
+            fact = self.known.get(task_id)
+            if fact is not None:
+                known[task_id] = fact
+        missing = [i for i in wanted if i not in known]
+        if missing:
+            sql = (
+                f"SELECT id, root_id, has_children FROM {self.sql.table} "
+                f"WHERE id IN ({', '.join('?' * len(missing))})"
+            )
+            for task_id, root_id, has_children in self.driver.fetch(sql, missing):
+                known[task_id] = (root_id, bool(has_children))
+            if parent_id in known:
+                self._remember(parent_id, known[parent_id])
+        if row.id in known:
+            raise taken_ids_error([row.id])
+        flag_parent: str | None = None
+        if parent_id is not None:
+            if parent_id not in known:
+                return False
+            parent_root, has_children = known[parent_id]
+            row.root_id = parent_root or parent_id
+            if not has_children:
+                flag_parent = parent_id
+        record = _encode_rows([row])
+        if flag_parent is not None:
+            flag = json.dumps({flag_parent: {"has_children": True}}).encode()
+            record = record[:-1] + b',"u":' + flag + b"}"
+        self.journal.append(record)
+        # a copy: the caller keeps (and may change) its own object
+        self.inserts[row.id] = _decode_rows(json.loads(record)["i"])[0]
+        self._remember(row.id, (row.root_id, False))
+        if flag_parent is not None:
+            self.overlay.setdefault(flag_parent, {})["has_children"] = True
+            self._remember(flag_parent, (known[flag_parent][0], True))
+            pending_parent = self.inserts.get(flag_parent)
+            if pending_parent is not None:
+                pending_parent.has_children = True
+        if len(self.inserts) + len(self.overlay) >= _OVERLAY_ROWS:
+            self.apply()
+        if self.shared or self.journal.size >= CHECKPOINT_BYTES:
+            self.checkpoint()
+        return True
+
+    def _remember(self, task_id: str, fact: tuple[str | None, bool]) -> None:
+        if self.shared:
+            return
+        if len(self.known) >= _KNOWN_ROWS:
+            self.known.clear()
+        self.known[task_id] = fact
+
     def apply(self) -> None:
-        """Apply the changes kept in memory to DuckDB (in the open transaction)."""
-        if not self.overlay:
+        """Apply the rows and changes kept in memory to DuckDB (in the open transaction)."""
+        if not self.overlay and not self.inserts:
             return
         driver = self.driver
         if not driver.deferred:
             driver.begin_deferred()
+        rows, self.inserts = list(self.inserts.values()), {}
         changes, self.overlay = self.overlay, {}
         try:
-            self.sql.update_many(driver, changes)
+            if rows:
+                self.sql.insert(driver, rows)
+            if changes:
+                self.sql.update_many(driver, changes)
         except Exception as exc:  # a value the file refuses: the replay isolates its row
             log.warning("journaled changes could not be applied (%s); replaying the journal", exc)
             self.recover()
 
     def checkpoint(self) -> None:
         """Commit everything to the file and empty the journal."""
-        if self.overlay:
+        if self.overlay or self.inserts:
             self.apply()
         if self.driver.deferred:
             try:
@@ -255,6 +338,8 @@ class JournaledWrites:
     def recover(self) -> None:
         """After a failed statement: roll back, then replay the journal and commit it."""
         self.overlay = {}
+        self.inserts = {}
+        self.known.clear()
         self.driver.rollback_deferred()
         payloads = self.journal.read()
         if payloads:
@@ -265,6 +350,7 @@ class JournaledWrites:
     def before_call(self, sqlalchemy: bool) -> None:
         """Reads see every journaled change; SQLAlchemy callers get a committed file."""
         if sqlalchemy or self.shared:
+            self.known.clear()  # SQLAlchemy callers may change any row
             self.checkpoint()
         else:
             self.apply()
@@ -273,6 +359,7 @@ class JournaledWrites:
         """A call that wrote without the journal is committed at once (with the journal)."""
         if self.driver.unjournaled:
             self.driver.unjournaled = False
+            self.known.clear()
             self.checkpoint()
 
     def failed_call(self) -> None:

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from aipartnerupflow.core.errors import StorageError
+from aipartnerupflow.core.errors import StorageError, TaskAlreadyExistsError
 from aipartnerupflow.core.models import TASK_COLUMNS, TaskModel
 from aipartnerupflow.core.storable import storable_text
 from aipartnerupflow.core.storage import deferred
@@ -667,6 +667,61 @@ class SqlTaskStorage(TaskStorage):
                 ) from exc
 
         await self._call(insert)
+
+    async def add_task(self, task: TaskModel, fresh_id: bool = False) -> bool:
+        """One round trip: on a DuckDB file the row is durable by the journal (one
+        ``fdatasync``) and reaches the file with the next read; elsewhere parent lookup,
+        insert and the parent's flag are one transaction."""
+        now = datetime.now(UTC)
+        if task.created_at is None:
+            task.created_at = now
+        if task.updated_at is None:
+            task.updated_at = now
+
+        def add(driver: Driver) -> str:
+            writes = self._thread.writes if self._thread is not None else None
+            try:
+                if writes is not None:
+                    return "ok" if writes.add(task, fresh_id) else "no parent"
+                with driver.transaction():
+                    return self._add_in_transaction(driver, task)
+            except TaskAlreadyExistsError:
+                return "taken"
+            except StorageError:
+                raise
+            except Exception as exc:
+                raise StorageError(
+                    f"could not insert a task into {self.label}: {_cause(exc)}"
+                ) from exc
+
+        journaled = (
+            self.dialect == "duckdb"
+            and self._thread is not None
+            and (self._thread.writes is not None)
+        )
+        outcome = await asyncio.wrap_future(self._submit(add, False, reads=not journaled))
+        if outcome == "taken":
+            raise taken_ids_error([task.id])
+        return outcome == "ok"
+
+    def _add_in_transaction(self, driver: Driver, task: TaskModel) -> str:
+        wanted = [task.id] if task.parent_id is None else [task.id, task.parent_id]
+        sql = (
+            f"SELECT id, root_id, has_children FROM {self._table_name} "
+            f"WHERE id IN ({', '.join('?' * len(wanted))})"
+        )
+        known = {r[0]: (r[1], bool(r[2])) for r in driver.fetch(sql, wanted)}
+        if task.id in known:
+            return "taken"
+        if task.parent_id is not None:
+            if task.parent_id not in known:
+                return "no parent"
+            root_id, has_children = known[task.parent_id]
+            task.root_id = root_id or task.parent_id
+        self._sql.insert(driver, [task])
+        if task.parent_id is not None and not has_children:
+            self._sql.update_one(driver, task.parent_id, {"has_children": True})
+        return "ok"
 
     def _existing(self, driver: Driver, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
