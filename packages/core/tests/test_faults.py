@@ -104,7 +104,8 @@ async def _kill_loop(
         assert cycles < crashes * 6, "the runner kept finishing before any crash point"
         proc = _faults.spawn_runner(directory, url, tasks_file, root, effects)
         left = max(1, crashes - report.crash_points)
-        span = max(1, 2 * (len(tasks) - len(read_log(effects))) // left)
+        # targets average a quarter of what is left per crash, so the tree rarely ends first
+        span = max(1, (len(tasks) - len(read_log(effects))) // (2 * left))
         killed = await asyncio.to_thread(_faults.kill_at_random, proc, rng, effects, report, span)
         if not killed:
             _, err = proc.communicate()

@@ -409,3 +409,61 @@ async def test_the_returned_task_is_the_callers_own_object(tmp_path: Path) -> No
     got = await store.get_task(task.id)
     assert got is not None and (got.name, got.inputs) == ("t", {"n": 1})
     await store.close()
+
+
+# -- the event loop's direct writes: order with queued jobs, fallback, idle checkpoint ---------
+
+
+async def test_gathered_changes_keep_their_order_with_queued_writes(tmp_path: Path) -> None:
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    await store.insert_tasks([TaskModel(name=n, id=n) for n in ("a", "b")])
+    store.write_behind("a", {"status": "in_progress", "progress": 0.5})  # kept in memory
+    assert await store.update_task("a", {"status": "completed"})  # queued after it: wins
+    assert await store.update_task("b", {"status": "completed"})
+    store.write_behind("b", {"status": "failed"})  # later than the update: wins
+    await store.flush()
+    rows = await _all(store)
+    assert (rows["a"].status, rows["a"].progress) == ("completed", 0.5)
+    assert rows["b"].status == "failed"
+    await store.close()
+
+
+async def test_write_ahead_waits_for_a_busy_database_thread(tmp_path: Path) -> None:
+    import asyncio
+    import time
+
+    store = create_session(f"duckdb:///{tmp_path / 't.duckdb'}")
+    await store.insert_tasks([TaskModel(name="a", id="a")])
+    assert isinstance(store, SqlTaskStorage)
+    busy = asyncio.ensure_future(store.run_sql(lambda conn: time.sleep(0.3)))
+    await asyncio.sleep(0.05)  # the database thread is inside the call now
+    ahead = store.write_ahead({"a": {"status": "in_progress", "attempts": 1}})
+    assert not ahead.done()  # queued behind the call, not written by the loop meanwhile
+    assert await ahead == {}
+    assert busy.done()
+    got = await store.get_task("a")
+    assert got is not None and (got.status, got.attempts) == ("in_progress", 1)
+    await store.close()
+
+
+async def test_direct_writes_are_checkpointed_once_the_store_is_idle(tmp_path: Path) -> None:
+    import asyncio
+
+    from aipartnerupflow.core.storage import deferred
+
+    db = tmp_path / "t.duckdb"
+    store = create_session(f"duckdb:///{db}")
+    await store.insert_tasks([TaskModel(name="a", id="a")])
+    await store.flush()
+    await asyncio.sleep(deferred.IDLE_CHECKPOINT_SECONDS * 3)
+    assert _records(Path(journal_path(str(db)))) == 0
+    for i in range(5):
+        assert await store.write_ahead({"a": {"attempts": i + 1}}) == {}
+    assert _records(Path(journal_path(str(db)))) >= 5  # durable by the journal alone
+    await asyncio.sleep(deferred.IDLE_CHECKPOINT_SECONDS * 4)
+    assert _records(Path(journal_path(str(db)))) == 0  # committed to the file meanwhile
+    await store.close()
+    again = create_session(f"duckdb:///{db}")
+    got = await again.get_task("a")
+    assert got is not None and got.attempts == 5
+    await again.close()

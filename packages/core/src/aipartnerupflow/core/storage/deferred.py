@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -108,20 +109,23 @@ class JournaledWrites:
         self.sql = sql
         self.journal = journal
         self.overlay: dict[str, dict[str, Any]] = {}
-        #: Rows journaled by :meth:`add` and not yet inserted into DuckDB (before the overlay).
-        self.inserts: dict[str, TaskModel] = {}
+        #: Journaled insert records not yet applied to DuckDB, and the ids they hold.
+        self.pending: list[bytes] = []
+        self.pending_ids: set[str] = set()
         #: ``(root_id, has_children)`` of rows this store added or looked up as parents;
         #: forgotten on any write that does not go through the journal.
         self.known: dict[str, tuple[str | None, bool]] = {}
         #: Another store of this process has the file open: commit every write at once.
         self.shared = False
+        #: ``time.monotonic()`` of the last batch of changes (an idle store checkpoints).
+        self.last_write = 0.0
 
     @property
     def dirty(self) -> bool:
         """Something is durable only in the journal (a checkpoint is due when idle)."""
         return (
             bool(self.overlay)
-            or bool(self.inserts)
+            or bool(self.pending)
             or self.driver.deferred
             or self.journal.records > 0
         )
@@ -188,9 +192,11 @@ class JournaledWrites:
 
     # -- writing -----------------------------------------------------------------------------
 
-    def write(self, pending: dict[str, dict[str, Any]]) -> dict[str, str]:
+    def write(self, pending: dict[str, dict[str, Any]], maintain: bool = True) -> dict[str, str]:
         """Make a batch of changes durable (one journal record); returns the rows that could
-        not be stored, with the reason (those rows are recorded as failed instead)."""
+        not be stored, with the reason (those rows are recorded as failed instead).
+        ``maintain=False`` touches only the journal and memory, never DuckDB (the event
+        loop's direct writes leave :meth:`maintain` to the database thread)."""
         parts: list[str] = []
         failed: dict[str, str] = {}
         for task_id, fields in pending.items():
@@ -205,6 +211,7 @@ class JournaledWrites:
                 encoded = _encode_fields(fields)
             parts.append(f"{json.dumps(task_id)}:{encoded}")
         self.journal.append(('{"u":{' + ",".join(parts) + "}}").encode())
+        self.last_write = time.monotonic()
         overlay = self.overlay
         known = self.known
         for task_id, fields in pending.items():
@@ -215,30 +222,61 @@ class JournaledWrites:
                 overlay[task_id] = dict(fields)
             else:
                 mine.update(fields)
-        if len(overlay) >= _OVERLAY_ROWS:
+        if maintain:
+            self.maintain()
+        return failed
+
+    @property
+    def maintenance_due(self) -> bool:
+        """Changes kept in memory or the journal have grown enough to apply or commit them."""
+        return (
+            len(self.overlay) >= _OVERLAY_ROWS
+            or self.shared
+            or self.journal.size >= CHECKPOINT_BYTES
+        )
+
+    def maintain(self) -> None:
+        """Apply the in-memory changes when there are many; checkpoint a large journal."""
+        if len(self.overlay) >= _OVERLAY_ROWS:
             self.apply()
         if self.shared or self.journal.size >= CHECKPOINT_BYTES:
             self.checkpoint()
-        return failed
 
-    def insert(self, rows: Sequence[TaskModel]) -> None:
-        """Insert rows in the open transaction, then journal them (durable on return).
-
-        On any error the transaction is rolled back and the journal replayed (so the store
-        is as before the call), and the error is raised.
-        """
-        payload = _encode_rows(rows)
-        self.apply()
-        if not self.driver.deferred:
-            self.driver.begin_deferred()
-        try:
-            self.sql.insert(self.driver, rows)
-            self.journal.append(payload)
-        except BaseException:
-            self.recover()
-            raise
-        if self.shared:
+    def insert(self, rows: Sequence[TaskModel]) -> list[str]:
+        """Journal new rows (one record, durable on return); they reach DuckDB with the next
+        read or checkpoint. Returns the ids that are already taken (or given twice), in
+        which case nothing is written."""
+        ids = [r.id for r in rows]
+        taken = self._taken(ids)
+        if taken:
+            return taken
+        self._journal_rows(_encode_rows(rows), ids)
+        if self.shared or self.journal.size >= CHECKPOINT_BYTES:
             self.checkpoint()
+        return []
+
+    def _taken(self, ids: Sequence[str]) -> list[str]:
+        taken: set[str] = set()
+        if len(set(ids)) != len(ids):
+            seen: set[str] = set()
+            for task_id in ids:
+                if task_id in seen:
+                    taken.add(task_id)
+                seen.add(task_id)
+        pending = self.pending_ids
+        taken.update(i for i in ids if i in pending)
+        stored = [i for i in ids if i not in pending]
+        if stored:
+            taken.update(self._existing(stored))
+        return sorted(taken)
+
+    def _journal_rows(self, payload: bytes, ids: Sequence[str]) -> None:
+        self.journal.append(payload)
+        self.pending.append(payload)
+        self.pending_ids.update(ids)
+        if self.overlay:  # changes to ids no row had yet changed nothing: drop them
+            for task_id in ids:
+                self.overlay.pop(task_id, None)
 
     def add(self, row: TaskModel, fresh_id: bool = False) -> bool:
         """``create_task``'s insert: the parent's ``root_id`` and ``has_children`` looked up
@@ -247,51 +285,43 @@ class JournaledWrites:
         them. False when the parent does not exist; raises for a taken id. ``fresh_id``:
         the id was just generated (a UUID), so it is not looked up."""
         parent_id = row.parent_id
+        if not fresh_id and row.id in self.pending_ids:
+            raise taken_ids_error([row.id])
         wanted = [] if fresh_id else [row.id]
-        if parent_id is not None:
-            wanted.append(parent_id)
         if self.shared:
             self.known.clear()
-        known: dict[str, tuple[str | None, bool]] = {}
-        for task_id in wanted:
-            fact = self.known.get(task_id)
-            if fact is not None:
-                known[task_id] = fact
-        missing = [i for i in wanted if i not in known]
-        if missing:
+        parent = self.known.get(parent_id) if parent_id is not None else None
+        if parent_id is not None and parent is None:
+            wanted.append(parent_id)
+            if parent_id in self.pending_ids:
+                self.apply()  # the parent is in memory only: put it where SELECT finds it
+        if wanted:
             sql = (
                 f"SELECT id, root_id, has_children FROM {self.sql.table} "
-                f"WHERE id IN ({', '.join('?' * len(missing))})"
+                f"WHERE id IN ({', '.join('?' * len(wanted))})"
             )
-            for task_id, root_id, has_children in self.driver.fetch(sql, missing):
-                known[task_id] = (root_id, bool(has_children))
-            if parent_id in known:
-                self._remember(parent_id, known[parent_id])
-        if row.id in known:
-            raise taken_ids_error([row.id])
+            for task_id, root_id, has_children in self.driver.fetch(sql, wanted):
+                if task_id == row.id:
+                    raise taken_ids_error([row.id])
+                parent = (root_id, bool(has_children))
+                self._remember(task_id, parent)
         flag_parent: str | None = None
         if parent_id is not None:
-            if parent_id not in known:
+            if parent is None:
                 return False
-            parent_root, has_children = known[parent_id]
-            row.root_id = parent_root or parent_id
-            if not has_children:
+            row.root_id = parent[0] or parent_id
+            if not parent[1]:
                 flag_parent = parent_id
         record = _encode_rows([row])
         if flag_parent is not None:
             flag = json.dumps({flag_parent: {"has_children": True}}).encode()
             record = record[:-1] + b',"u":' + flag + b"}"
-        self.journal.append(record)
-        # a copy: the caller keeps (and may change) its own object
-        self.inserts[row.id] = _decode_rows(json.loads(record)["i"])[0]
+        self._journal_rows(record, [row.id])
         self._remember(row.id, (row.root_id, False))
-        if flag_parent is not None:
+        if flag_parent is not None and parent is not None:
             self.overlay.setdefault(flag_parent, {})["has_children"] = True
-            self._remember(flag_parent, (known[flag_parent][0], True))
-            pending_parent = self.inserts.get(flag_parent)
-            if pending_parent is not None:
-                pending_parent.has_children = True
-        if len(self.inserts) + len(self.overlay) >= _OVERLAY_ROWS:
+            self._remember(flag_parent, (parent[0], True))
+        if len(self.overlay) >= _OVERLAY_ROWS:
             self.apply()
         if self.shared or self.journal.size >= CHECKPOINT_BYTES:
             self.checkpoint()
@@ -305,15 +335,23 @@ class JournaledWrites:
         self.known[task_id] = fact
 
     def apply(self) -> None:
-        """Apply the rows and changes kept in memory to DuckDB (in the open transaction)."""
-        if not self.overlay and not self.inserts:
+        """Apply the rows and changes kept in memory to DuckDB (in the open transaction):
+        journaled rows are inserted with their later changes already merged in."""
+        if not self.overlay and not self.pending:
             return
         driver = self.driver
         if not driver.deferred:
             driver.begin_deferred()
-        rows, self.inserts = list(self.inserts.values()), {}
+        payloads, self.pending, self.pending_ids = self.pending, [], set()
         changes, self.overlay = self.overlay, {}
         try:
+            rows = [r for payload in payloads for r in _decode_rows(json.loads(payload)["i"])]
+            if changes:
+                for r in rows:
+                    fields = changes.pop(r.id, None)
+                    if fields is not None:
+                        for name, value in fields.items():
+                            setattr(r, name, value)
             if rows:
                 self.sql.insert(driver, rows)
             if changes:
@@ -324,7 +362,7 @@ class JournaledWrites:
 
     def checkpoint(self) -> None:
         """Commit everything to the file and empty the journal."""
-        if self.overlay or self.inserts:
+        if self.overlay or self.pending:
             self.apply()
         if self.driver.deferred:
             try:
@@ -338,7 +376,7 @@ class JournaledWrites:
     def recover(self) -> None:
         """After a failed statement: roll back, then replay the journal and commit it."""
         self.overlay = {}
-        self.inserts = {}
+        self.pending, self.pending_ids = [], set()
         self.known.clear()
         self.driver.rollback_deferred()
         payloads = self.journal.read()

@@ -48,6 +48,8 @@ log = logging.getLogger("aipartnerupflow.storage")
 R = TypeVar("R")
 
 _STOP = object()
+#: A job that only lets the database thread apply or checkpoint what direct writes left.
+_MAINTAIN = object()
 _SQL_TYPES = {
     "duckdb": {
         "text": "VARCHAR",
@@ -211,32 +213,60 @@ def _disconnect_error(exc: BaseException) -> bool:
     return name in ("ResourceClosedError", "PendingRollbackError")
 
 
-class _Ahead:
-    """Changes that must be committed before the caller goes on (write-ahead)."""
+class _Waiter:
+    """One write-ahead caller: its loop, its future, the ids it waits for."""
 
-    __slots__ = ("changes", "future", "loop")
+    __slots__ = ("future", "ids", "loop")
 
-    def __init__(self, changes: dict[str, dict[str, Any]]) -> None:
-        self.changes = changes
+    def __init__(self, ids: Sequence[str]) -> None:
         self.loop = asyncio.get_running_loop()
         self.future: asyncio.Future[dict[str, str]] = self.loop.create_future()
+        self.ids = ids
 
 
-def _resolve_all(resolutions: list[tuple[_Ahead, dict[str, str]]]) -> None:
+class _Ahead:
+    """Changes to journal as one batch, in the order they were made, and the write-ahead
+    callers waiting until they are durable (none for gathered write-behind changes)."""
+
+    __slots__ = ("changes", "waiters")
+
+    def __init__(self) -> None:
+        self.changes: dict[str, dict[str, Any]] = {}
+        self.waiters: list[_Waiter] = []
+
+    def add(self, changes: dict[str, dict[str, Any]]) -> None:
+        mine = self.changes
+        for task_id, fields in changes.items():
+            known = mine.get(task_id)
+            if known is None:
+                mine[task_id] = dict(fields)
+            else:
+                known.update(fields)
+
+
+def _resolve_all(resolutions: list[tuple[_Waiter, dict[str, str]]]) -> None:
     """Resolve the futures of one batch (on their loop)."""
-    for ahead, failed in resolutions:
-        if not ahead.future.done():
-            ahead.future.set_result(failed)
+    for waiter, failed in resolutions:
+        if not waiter.future.done():
+            waiter.future.set_result(failed)
 
 
-def _tell(waiters: list[_Ahead], failed: dict[str, str]) -> None:
+def _tell(aheads: list[_Ahead], failed: dict[str, str]) -> None:
     """Tell the write-ahead callers of one batch which of their rows failed: one wake-up per
-    event loop for the whole batch, not one per caller."""
-    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Ahead, dict[str, str]]]] = {}
-    for waiter in waiters:
-        mine = {i: failed[i] for i in waiter.changes if i in failed} if failed else {}
-        by_loop.setdefault(waiter.loop, []).append((waiter, mine))
+    event loop for the whole batch, not one per caller (none for the caller's own loop)."""
+    by_loop: dict[asyncio.AbstractEventLoop, list[tuple[_Waiter, dict[str, str]]]] = {}
+    for ahead in aheads:
+        for waiter in ahead.waiters:
+            mine = {i: failed[i] for i in waiter.ids if i in failed} if failed else {}
+            by_loop.setdefault(waiter.loop, []).append((waiter, mine))
+    try:
+        running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+    except RuntimeError:
+        running = None
     for loop, resolutions in by_loop.items():
+        if loop is running:
+            _resolve_all(resolutions)
+            continue
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits any more
             loop.call_soon_threadsafe(_resolve_all, resolutions)
 
@@ -261,25 +291,122 @@ class _DbThread(threading.Thread):
         self.write_error: BaseException | None = None
         self.batches = 0
         self.writes: JournaledWrites | None = None
+        #: Held while this thread works on the store; an event loop that gets it while the
+        #: queue is empty journals a batch itself (:meth:`flush_gathered`).
+        self.lock = threading.Lock()
+        #: Guards the job counts and ``behind``, so jobs and direct writes keep their order.
+        self.gate = threading.Lock()
+        self.submitted = 0
+        self.processed = 0
+        #: Changes an event loop gathered while the queue was empty (:meth:`gather`).
+        self.gathered: _Ahead | None = None
+
+    def put(self, job: Any) -> None:
+        """Queue a job (after the changes an event loop gathered before it)."""
+        with self.gate:
+            gathered, self.gathered = self.gathered, None
+            if gathered is not None:
+                self.submitted += 1
+                self.jobs.put(gathered)
+            self.submitted += 1
+            self.jobs.put(job)
+
+    def gather(
+        self, loop: asyncio.AbstractEventLoop, changes: dict[str, dict[str, Any]], wait: bool
+    ) -> _Waiter | bool:
+        """While nothing is queued, keep changes in memory, to be journaled together when
+        ``loop`` ends its pass (:meth:`flush_gathered`): one record for the starts and ends
+        of the pass, and no thread hand-off for write-ahead callers. False when the changes
+        must be queued instead; with ``wait``, the caller's waiter."""
+        writes = self.writes
+        if writes is None or writes.shared:
+            return False
+        with self.gate:
+            if self.submitted != self.processed:
+                return False
+            gathered = self.gathered
+            first = gathered is None
+            if gathered is None:
+                gathered = self.gathered = _Ahead()
+            gathered.add(changes)
+            waiter = None
+            if wait:
+                waiter = _Waiter(list(changes))
+                gathered.waiters.append(waiter)
+        if first:
+            loop.call_soon(self.flush_gathered)
+        return waiter if waiter is not None else True
+
+    def flush_gathered(self) -> None:
+        """Journal what :meth:`gather` kept: on this thread when the database thread is
+        idle and someone waits for it (durable before this returns), else queued."""
+        writes = self.writes
+        with self.gate:
+            gathered, self.gathered = self.gathered, None
+            if gathered is None:
+                return
+            direct = (
+                bool(gathered.waiters)
+                and writes is not None
+                and not writes.shared
+                and self.submitted == self.processed
+                and self.lock.acquire(blocking=False)
+            )
+            if not direct:
+                self.submitted += 1
+                self.jobs.put(gathered)
+                return
+        assert writes is not None
+        try:
+            if self.writes is writes:
+                failed = self._journal(writes, gathered.changes, maintain=False)
+                self.batches += 1
+                due = writes.maintenance_due
+            else:  # reconnected meanwhile: let the database thread write them
+                with self.gate:
+                    self.submitted += 1
+                    self.jobs.put(gathered)
+                return
+        finally:
+            self.lock.release()
+        if due:
+            self.put(_MAINTAIN)
+        _tell([gathered], failed)
+
+    def _journal(
+        self, writes: JournaledWrites, pending: dict[str, dict[str, Any]], maintain: bool
+    ) -> dict[str, str]:
+        try:
+            return writes.write(pending, maintain)
+        except Exception as exc:  # the journal cannot be written: none of these is stored
+            log.error("task changes could not be journaled: %s", exc)
+            self.write_error = exc
+            reason = storable_text(f"the task's state could not be stored: {_cause(exc)}")
+            return dict.fromkeys(pending, reason or "")
 
     def _next_job(self) -> Any:
         """The next job; while changes are durable only in the journal, an idle store
         commits them to the file (a checkpoint) and empties the journal."""
-        writes = self.writes
-        while writes is not None and writes.dirty:
-            try:
+        while True:
+            writes = self.writes
+            if writes is None:
+                return self.jobs.get()
+            try:  # polls even when clean: an event loop's direct writes may dirty it
                 return self.jobs.get(timeout=deferred.IDLE_CHECKPOINT_SECONDS)
             except queue.Empty:
+                pass
+            with self.lock:
+                if self.writes is not writes or not writes.dirty:
+                    continue
+                if time.monotonic() - writes.last_write < deferred.IDLE_CHECKPOINT_SECONDS:
+                    continue  # an event loop is still writing directly
                 try:
                     writes.checkpoint()
                 except Exception:  # the journal still holds the changes: replayed on open
                     log.exception("checkpoint of %s failed", self.store.label)
-                    break
-        return self.jobs.get()
+                    return self.jobs.get()
 
     def run(self) -> None:
-        pending: dict[str, dict[str, Any]] = {}
-        waiters: list[_Ahead] = []
         while True:
             batch = [self._next_job()]
             while True:
@@ -287,24 +414,44 @@ class _DbThread(threading.Thread):
                     batch.append(self.jobs.get_nowait())
                 except queue.Empty:
                     break
-            for job in batch:
-                if job is _STOP:
-                    self._commit(pending, waiters)
-                    self._disconnect()
-                    return
-                if isinstance(job, _Ahead):
-                    for task_id, fields in job.changes.items():
-                        pending.setdefault(task_id, {}).update(fields)
-                    waiters.append(job)
-                    continue
-                if not isinstance(job, _Call):
-                    pending.setdefault(job[0], {}).update(job[1])
-                    continue
+            with self.lock:
+                stop = self._run_batch(batch)
+                with self.gate:
+                    self.processed += len(batch)
+            if stop:
+                return
+
+    def _run_batch(self, batch: list[Any]) -> bool:
+        """Run one batch of jobs in order; True when it ends with the stop job."""
+        pending: dict[str, dict[str, Any]] = {}
+        waiters: list[_Ahead] = []
+        for job in batch:
+            if job is _STOP:
                 self._commit(pending, waiters)
-                pending, waiters = {}, []
-                self._run_call(job)
+                self._disconnect()
+                return True
+            if job is _MAINTAIN:
+                continue
+            if isinstance(job, _Ahead):
+                for task_id, fields in job.changes.items():
+                    pending.setdefault(task_id, {}).update(fields)
+                if job.waiters:
+                    waiters.append(job)
+                continue
+            if not isinstance(job, _Call):
+                pending.setdefault(job[0], {}).update(job[1])
+                continue
             self._commit(pending, waiters)
             pending, waiters = {}, []
+            self._run_call(job)
+        self._commit(pending, waiters)
+        writes = self.writes
+        if writes is not None and writes.maintenance_due:
+            try:
+                writes.maintain()
+            except Exception:  # the journal still holds the changes: replayed on open
+                log.exception("checkpoint of %s failed", self.store.label)
+        return False
 
     def _commit(self, pending: dict[str, dict[str, Any]], waiters: list[_Ahead]) -> None:
         """Write one batch, then tell the write-ahead callers which of their rows failed."""
@@ -374,13 +521,7 @@ class _DbThread(threading.Thread):
                 self._driver()
         writes = self.writes
         if writes is not None:
-            try:
-                failed = writes.write(pending)
-            except Exception as exc:  # the journal cannot be written: none of these is stored
-                log.error("task changes could not be journaled: %s", exc)
-                self.write_error = exc
-                reason = storable_text(f"the task's state could not be stored: {_cause(exc)}")
-                failed = dict.fromkeys(pending, reason or "")
+            failed = self._journal(writes, pending, maintain=True)
             self.batches += 1
             pending.clear()
             return failed
@@ -591,7 +732,7 @@ class SqlTaskStorage(TaskStorage):
 
     def _submit(self, fn: Callable[[Any], R], sqlalchemy: bool, reads: bool = True) -> Future[R]:
         fut: Future[R] = Future()
-        self._ensure_thread().jobs.put(_Call(fn, fut, sqlalchemy, reads))
+        self._ensure_thread().put(_Call(fn, fut, sqlalchemy, reads))
         return fut
 
     async def _call(self, fn: Callable[[Driver], R]) -> R:
@@ -636,7 +777,7 @@ class SqlTaskStorage(TaskStorage):
             self._closed = True
             thread, self._thread = self._thread, None
         if thread is not None:
-            thread.jobs.put(_STOP)
+            thread.put(_STOP)
             thread.join()
 
     async def insert_tasks(self, tasks: Sequence[TaskModel]) -> None:
@@ -650,23 +791,27 @@ class SqlTaskStorage(TaskStorage):
             if row.updated_at is None:
                 row.updated_at = now
 
-        def insert(driver: Driver) -> None:
+        def insert(driver: Driver) -> list[str]:
             writes = self._thread.writes if self._thread is not None else None
             try:
                 if writes is not None:
-                    writes.insert(rows)  # durable by the journal
-                    return
+                    return writes.insert(rows)  # durable by the journal
                 with driver.transaction():
                     self._sql.insert(driver, rows)
+                return []
             except Exception as exc:
-                taken = self._existing(driver, [t.id for t in rows])
-                if taken:
-                    raise taken_ids_error(sorted(taken)) from None
+                if writes is None:
+                    taken = self._existing(driver, [t.id for t in rows])
+                    if taken:
+                        return sorted(taken)
                 raise StorageError(
                     f"could not insert tasks into {self.label}: {_cause(exc)}"
                 ) from exc
 
-        await self._call(insert)
+        journaled = self._journaled()
+        taken = await asyncio.wrap_future(self._submit(insert, False, reads=not journaled))
+        if taken:
+            raise taken_ids_error(taken)
 
     async def add_task(self, task: TaskModel, fresh_id: bool = False) -> bool:
         """One round trip: on a DuckDB file the row is durable by the journal (one
@@ -694,11 +839,7 @@ class SqlTaskStorage(TaskStorage):
                     f"could not insert a task into {self.label}: {_cause(exc)}"
                 ) from exc
 
-        journaled = (
-            self.dialect == "duckdb"
-            and self._thread is not None
-            and (self._thread.writes is not None)
-        )
+        journaled = self._journaled()
         outcome = await asyncio.wrap_future(self._submit(add, False, reads=not journaled))
         if outcome == "taken":
             raise taken_ids_error([task.id])
@@ -722,6 +863,11 @@ class SqlTaskStorage(TaskStorage):
         if task.parent_id is not None and not has_children:
             self._sql.update_one(driver, task.parent_id, {"has_children": True})
         return "ok"
+
+    def _journaled(self) -> bool:
+        """Writes go through the DuckDB file's journal (so they need no applied overlay)."""
+        thread = self._thread
+        return thread is not None and thread.writes is not None
 
     def _existing(self, driver: Driver, ids: Sequence[str]) -> set[str]:
         found: set[str] = set()
@@ -771,12 +917,24 @@ class SqlTaskStorage(TaskStorage):
         return await self._call(update)
 
     def write_behind(self, task_id: str, fields: dict[str, Any]) -> None:
-        self._ensure_thread().jobs.put((task_id, fields))
+        thread = self._ensure_thread()
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        if loop is None or not thread.gather(loop, {task_id: fields}, wait=False):
+            thread.put((task_id, fields))
 
     def write_ahead(self, changes: dict[str, dict[str, Any]]) -> asyncio.Future[dict[str, str]]:
-        ahead = _Ahead(changes)
-        self._ensure_thread().jobs.put(ahead)
-        return ahead.future
+        thread = self._ensure_thread()
+        waiter = thread.gather(asyncio.get_running_loop(), changes, wait=True)
+        if not isinstance(waiter, _Waiter):
+            ahead = _Ahead()
+            ahead.add(changes)
+            waiter = _Waiter(list(changes))
+            ahead.waiters.append(waiter)
+            thread.put(ahead)
+        return waiter.future
 
     async def flush(self) -> None:
         await asyncio.wrap_future(self._submit(lambda driver: None, False, reads=False))
