@@ -21,6 +21,7 @@ from aipartnerupflow.core.errors import (
     StorageError,
     TaskAlreadyExistsError,
 )
+from aipartnerupflow.core.storage.duckdb_head import create_head_schema
 from aipartnerupflow.core.storage.schema import HEAD_REVISION, version_table_name
 
 if TYPE_CHECKING:
@@ -141,7 +142,7 @@ class DuckDBDriver(Driver):
             self.raw = duckdb.connect(self.path, config=self.config)
         except duckdb.Error as exc:
             raise _duckdb_open_error(self.url, exc) from None
-        if self._revision() != HEAD_REVISION:
+        if self._revision() != HEAD_REVISION and not create_head_schema(self.raw, self.table):
             from aipartnerupflow.core.storage.migrate import upgrade
 
             try:
