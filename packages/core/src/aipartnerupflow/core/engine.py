@@ -349,7 +349,10 @@ class TreeRun:
                     self.store, {task.id: self._mark_started(node)}
                 )
             start, node.start = node.start, None
-            failed = (await asyncio.shield(start)).get(task.id)
+            if start.done():  # the usual case: the job began once its start was durable
+                failed = start.result().get(task.id)
+            else:
+                failed = (await asyncio.shield(start)).get(task.id)
             if failed is not None:
                 return (
                     _FAILED,
@@ -458,6 +461,8 @@ class Scheduler:
         self._heap: list[tuple[int, int, int, int, TreeRun, _Node]] = []
         self._tie = itertools.count()
         self._jobs: set[asyncio.Task[None]] = set()
+        #: Started nodes whose jobs wait for their starts to be durable (see :meth:`pump`).
+        self._launching: dict[int, list[tuple[TreeRun, _Node]]] = {}
 
     def push(self, run: TreeRun, node: _Node) -> None:
         task = node.task
@@ -491,9 +496,27 @@ class Scheduler:
             if run.may_start(node):
                 changes[node.task.id] = run._mark_started(node)
         start = self.record_starts(starting[0][0].store, changes) if changes else None
-        for run, node in starting:
+        for _, node in starting:
             if node.task.id in changes:
                 node.start = start
+        if start is None or start.done():
+            self._launch(loop, starting)
+            return
+        # The jobs begin once the starts are durable: their first step then calls the
+        # executor, instead of each job waiting for the batch (a wake-up per task).
+        key = next(self._tie)
+        self._launching[key] = starting
+        start.add_done_callback(lambda _: self._launch_waiting(loop, key))
+
+    def _launch_waiting(self, loop: asyncio.AbstractEventLoop, key: int) -> None:
+        starting = self._launching.pop(key, None)
+        if starting is not None:  # else launched already (engine shutdown)
+            self._launch(loop, starting)
+
+    def _launch(
+        self, loop: asyncio.AbstractEventLoop, starting: list[tuple[TreeRun, _Node]]
+    ) -> None:
+        for run, node in starting:
             job = loop.create_task(run.execute(node))
             node.job = job
             self._jobs.add(job)
@@ -520,6 +543,9 @@ class Scheduler:
     async def cancel_all(self) -> None:
         """Stop everything (engine shutdown)."""
         self._heap.clear()
+        loop = asyncio.get_running_loop()
+        for key in list(self._launching):
+            self._launch_waiting(loop, key)  # to be cancelled with the others
         for job in list(self._jobs):
             job.cancel()
         if self._jobs:

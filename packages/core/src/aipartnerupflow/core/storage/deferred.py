@@ -59,6 +59,21 @@ def _encode_fields(fields: dict[str, Any]) -> str:
     return json.dumps(out, allow_nan=False, separators=(",", ":"))
 
 
+def _encode_changes(pending: dict[str, dict[str, Any]]) -> bytes:
+    """A batch of row changes as one record (timestamps as ISO text)."""
+    out: dict[str, dict[str, Any]] = {}
+    for task_id, fields in pending.items():
+        stamps = _TIMESTAMPS.intersection(fields)
+        if stamps:
+            fields = dict(fields)
+            for name in stamps:
+                value = fields[name]
+                if value is not None:
+                    fields[name] = value.isoformat()
+        out[task_id] = fields
+    return json.dumps({"u": out}, allow_nan=False, separators=(",", ":")).encode()
+
+
 def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     for name in _TIMESTAMPS.intersection(fields):
         value = fields[name]
@@ -197,20 +212,20 @@ class JournaledWrites:
         not be stored, with the reason (those rows are recorded as failed instead).
         ``maintain=False`` touches only the journal and memory, never DuckDB (the event
         loop's direct writes leave :meth:`maintain` to the database thread)."""
-        parts: list[str] = []
         failed: dict[str, str] = {}
-        for task_id, fields in pending.items():
-            try:
-                encoded = _encode_fields(fields)
-            except (TypeError, ValueError, RecursionError) as exc:
-                reason = storable_text(f"the task's state could not be stored: {exc}") or ""
-                failed[task_id] = reason
-                log.error("task %s: %s", task_id, reason)
-                fields = _failed_fields(reason)
-                pending[task_id] = fields
-                encoded = _encode_fields(fields)
-            parts.append(f"{json.dumps(task_id)}:{encoded}")
-        self.journal.append(('{"u":{' + ",".join(parts) + "}}").encode())
+        try:
+            payload = _encode_changes(pending)  # the whole batch in one encoder call
+        except (TypeError, ValueError, RecursionError):  # find the rows no store holds
+            for task_id, fields in pending.items():
+                try:
+                    _encode_fields(fields)
+                except (TypeError, ValueError, RecursionError) as exc:
+                    reason = storable_text(f"the task's state could not be stored: {exc}") or ""
+                    failed[task_id] = reason
+                    log.error("task %s: %s", task_id, reason)
+                    pending[task_id] = _failed_fields(reason)
+            payload = _encode_changes(pending)
+        self.journal.append(payload)
         self.last_write = time.monotonic()
         overlay = self.overlay
         known = self.known
