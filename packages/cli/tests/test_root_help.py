@@ -186,3 +186,19 @@ def test_broken_pipe_exits_1_quietly(sandbox: Env) -> None:
         )
     assert proc.returncode == 1
     assert proc.stderr == ""
+
+
+def test_a_plugin_name_claimed_twice_is_left_to_typer(sandbox: Env, install_dist: Install) -> None:
+    for dist, module in (("twin_one", "twin_one_cli"), ("twin_two", "twin_two_cli")):
+        install_dist(
+            dist,
+            {"aipartnerupflow.cli": {"twin": f"{module}:app"}},
+            {module: "import typer\napp = typer.Typer()\n"},
+        )
+    env = sandbox.environ()
+    fast = subprocess.run([str(APFLOW), "--help"], capture_output=True, text=True, env=env)
+    slow = _typer_path(env, "--help")
+    assert fast.returncode == slow.returncode != 0
+    assert "claimed by more than one target" in fast.stderr
+    assert fast.stderr.splitlines()[-1] == slow.stderr.splitlines()[-1]
+    assert fast.stdout == slow.stdout

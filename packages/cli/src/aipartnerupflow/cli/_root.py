@@ -433,7 +433,10 @@ def fast_path(args: Sequence[str]) -> int | None:
         return None
     if not _plain_stream(stream):
         return None
-    text = root_help(prog, help_width())
+    try:
+        text = root_help(prog, help_width())
+    except Exception:  # e.g. two plugins claim a name: typer shows it its own way
+        return None
     if "\x1b" in text:
         return None  # typer's echo strips ANSI codes off pipes: let it
     return _echo(text, stream) or code
