@@ -59,8 +59,9 @@ def exit_quickly(code: object, entry: object) -> None:
         return
     atexit._run_exitfuncs()
     try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
+        for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
+            # the originals too (only teardown would flush them); closed ones as Python does
+            if stream is not None and not getattr(stream, "closed", False):
                 stream.flush()
     except Exception:  # Python reports it at exit (status 120)
         return
