@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -49,7 +49,7 @@ def typer_help(prog: str, width: int) -> str:
 
 
 @pytest.fixture
-def plugins(install_dist: Install, fake_cli_plugin: Path) -> None:
+def plugins(install_dist: Install, fake_cli_plugin: Path) -> Iterator[None]:
     """A working, a broken and a long-winded plugin sub-command besides ``hello``."""
     install_dist(
         "broken_apflow_cli",
