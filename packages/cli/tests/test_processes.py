@@ -120,6 +120,20 @@ def test_run_flow_process_json_and_logs(apflow: Run) -> None:
     assert json.loads(proc.stdout)["status"] == "completed"
 
 
+def test_run_flow_process_closes_the_database_before_exit(sandbox: Env, apflow: Run) -> None:
+    """The store is checkpointed and closed by the command itself, not by interpreter shutdown."""
+    tasks = json.dumps(
+        [{"name": "W", "schemas": {"method": "cli_echo"}, "inputs": {"text": "kept"}}]
+    )
+    proc = apflow("--plugin", PLUGIN, "run", "flow", "--json", "--tasks", tasks)
+    assert proc.returncode == 0, proc.stderr
+    assert sandbox.db_path.exists()
+    assert not sandbox.db_path.with_name(sandbox.db_path.name + ".wal").exists()
+    counted = apflow("tasks", "count", "--json")
+    assert counted.returncode == 0, counted.stderr
+    assert json.loads(counted.stdout)["completed"] == 1
+
+
 def test_seed_readme_examples(sandbox: Env, apflow: Run) -> None:
     """The README's CLI usage, with a real executor id; running it twice works too."""
     tasks = (

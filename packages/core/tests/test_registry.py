@@ -537,3 +537,111 @@ def test_local_registration_does_not_touch_other_registries(site: FakeSite) -> N
     assert LocalEcho.id not in second
     with pytest.raises(ExecutorNotFoundError):
         second.get(LocalEcho.id)
+
+
+# --- the core-range check without packaging (start-up cost), against packaging itself
+
+_NAMES = ("aipartnerupflow-core", "aipartnerupflow_core", "AipartnerupFlow-Core", "pytest", "x.y")
+_EXTRAS = ("", "[postgres]", "[a, b]", "[]")
+_SPECS = (
+    "",
+    ">=1.0",
+    ">=1.0,<2",
+    "<2, >=1.0",
+    "~=1.0",
+    "~=1.0.0",
+    "~=0.9",
+    "~=1",
+    "==1",
+    "==1.0.0",
+    "!=1.0",
+    ">1",
+    ">1.0.0",
+    "<=1.0",
+    "<1.0.1",
+    ">= 1.0",
+    "==1.*",
+    ">=1.0rc1",
+    "===1.0",
+    "(>=1)",
+)
+_MARKERS = (
+    "",
+    '; extra == "x"',
+    "; python_version >= '3.11'",
+    '; sys_platform == "linux" and extra == "y"',
+    "; extra == ''",
+    ";",
+    "; extra == 'x' or (python_version < '3')",
+)
+_VERSIONS = ("1.0.0", "1", "1.0", "0.9.9", "1.0.1", "1.1", "2.0", "1.0.0rc1", "1.0.0.post1")
+
+
+def _packaging_verdict(line: str, version: str) -> bool | None:
+    """What ``_check_core_range``'s packaging loop decides: passes, refuses, or None (error)."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        req = Requirement(line)
+    except InvalidRequirement:
+        return None
+    if req.name.replace("_", "-").lower() != "aipartnerupflow-core" or req.marker is not None:
+        return True
+    return not req.specifier or req.specifier.contains(version, prereleases=True)
+
+
+def test_plain_range_check_never_passes_what_packaging_refuses() -> None:
+    from aipartnerupflow.core.registry import _plainly_in_range
+
+    decided = 0
+    for name in _NAMES:
+        for extra in _EXTRAS:
+            for spec in _SPECS:
+                for marker in _MARKERS:
+                    line = f"{name}{extra}{spec}{marker}"
+                    for version in _VERSIONS:
+                        if _plainly_in_range([line], version):
+                            decided += 1
+                            assert _packaging_verdict(line, version) is True, (line, version)
+    assert decided > 1000  # the common lines are decided without packaging
+
+
+def test_plain_specifiers_agree_with_packaging() -> None:
+    from packaging.specifiers import SpecifierSet
+
+    from aipartnerupflow.core.registry import _plain_spec_met
+
+    specs = [
+        f"{op}{v}"
+        for op in ("~=", "==", "!=", "<=", ">=", "<", ">")
+        for v in ("0.9", "1", "1.0", "1.0.0", "1.0.1", "1.1", "2", "1.0.0.0", "10.2.3")
+        if not (op == "~=" and "." not in v)
+    ]
+    for spec in specs:
+        for version in (
+            "0.9",
+            "1",
+            "1.0",
+            "1.0.0",
+            "1.0.1",
+            "1.0.0.1",
+            "1.1",
+            "1.9",
+            "2",
+            "10.2.4",
+        ):
+            ours = _plain_spec_met(spec, tuple(int(p) for p in version.split(".")))
+            assert ours == SpecifierSet(spec).contains(version, prereleases=True), (spec, version)
+
+
+@pytest.mark.usefixtures("core_0_1_5")
+def test_plugin_refused_by_a_plain_range_still_gets_packagings_words(site: FakeSite) -> None:
+    module = site.executor_module("old", "old_executor")
+    site.dist(
+        "acme-old",
+        "1.0",
+        entry_points={"old_executor": f"{module}:Echo"},
+        requires=("aipartnerupflow-core~=0.1.6", 'pytest>=8; extra == "test"'),
+    )
+    with pytest.raises(PluginVersionError, match=r"requires aipartnerupflow-core~=0\.1\.6, but"):
+        site.registry().get("old_executor")

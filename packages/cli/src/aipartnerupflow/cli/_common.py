@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from aipartnerupflow.cli._root import DATABASE_ENV
+
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -25,6 +27,7 @@ if TYPE_CHECKING:
     from aipartnerupflow.core.settings import CoreSettings
 
 __all__ = [
+    "DATABASE_ENV",
     "PLUGINS_ENV",
     "CliError",
     "CliState",
@@ -48,7 +51,6 @@ T = TypeVar("T")
 
 #: Names of core settings the CLI's help mentions (declared in CoreSettings; a test checks).
 PLUGINS_ENV = "AIPARTNERUPFLOW_PLUGINS"
-DATABASE_ENV = "AIPARTNERUPFLOW_DATABASE_URL"
 LOG_HANDLER_NAME = "aipartnerupflow-cli"
 
 

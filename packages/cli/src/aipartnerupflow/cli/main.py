@@ -9,7 +9,6 @@ alone costs more than the whole start-up budget.
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 import traceback
 from difflib import get_close_matches
@@ -18,19 +17,29 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from aipartnerupflow.cli import __version__, _fastparams
+from aipartnerupflow.cli import _fastparams
 from aipartnerupflow.cli._common import (
-    DATABASE_ENV,
-    CliError,
     CliState,
     check_log_level,
     describe_error,
     get_state,
     load_env_file,
 )
+from aipartnerupflow.cli._root import (
+    APP_HELP,
+    BUILTIN_COMMANDS,
+    OPTION_HELP,
+    PLUGIN_CLI_GROUP,
+    PluginCommands,
+    command_rows,
+    scan_entry_point_names,
+    to_click,
+    version_text,
+)
 
 __all__ = [
     "BUILTIN_COMMANDS",
+    "PLUGIN_CLI_GROUP",
     "ApflowGroup",
     "app",
     "main",
@@ -39,58 +48,6 @@ __all__ = [
 ]
 
 _fastparams.install()
-
-_PKG = "aipartnerupflow.cli.commands"
-
-#: Built-in sub-commands: name -> (module, attribute, one-line help shown by ``apflow --help``).
-BUILTIN_COMMANDS: dict[str, tuple[str, str, str]] = {
-    "run": (f"{_PKG}.run", "app", "Run a task tree and follow it live (run flow)."),
-    "tasks": (f"{_PKG}.tasks", "app", "Inspect and manage stored tasks."),
-    "executors": (f"{_PKG}.executors", "app", "List installed executors and their inputs."),
-    "serve": (f"{_PKG}.serve", "app", "Run an API server (a2a, mcp) in the foreground."),
-    "daemon": (f"{_PKG}.daemon", "app", "Run the API server in the background."),
-    "worker": (f"{_PKG}.worker", "app", "Execute tasks from a shared PostgreSQL database."),
-    "db": (f"{_PKG}.db", "app", "Database maintenance (upgrade, import-legacy)."),
-    "info": (f"{_PKG}.info", "info_app", "Versions, database location, executors, plugins."),
-    "version": (f"{_PKG}.info", "version_app", "Show the version."),
-}
-
-PLUGIN_CLI_GROUP = "aipartnerupflow.cli"
-
-
-def scan_entry_point_names(group: str) -> list[str]:
-    """Entry-point names of ``group`` in the installed distributions on ``sys.path``.
-
-    A quick text scan of ``*.dist-info/entry_points.txt`` (what ``importlib.metadata`` reads),
-    without importing ``importlib.metadata`` and its dependencies: root help must stay fast.
-    Loading a plugin still goes through the core registry.
-    """
-    header = f"[{group}]"
-    names: set[str] = set()
-    for entry in sys.path or ["."]:
-        try:
-            listing = os.scandir(entry or ".")
-        except OSError:
-            continue
-        with listing:
-            for item in listing:
-                if not item.name.endswith((".dist-info", ".egg-info")):
-                    continue
-                try:
-                    with open(os.path.join(item.path, "entry_points.txt"), encoding="utf-8") as fh:
-                        text = fh.read()
-                except OSError:
-                    continue
-                if header not in text:
-                    continue
-                section = False
-                for line in text.splitlines():
-                    line = line.strip()
-                    if line.startswith("["):
-                        section = line == header
-                    elif section and "=" in line and not line.startswith(("#", ";")):
-                        names.add(line.split("=", 1)[0].strip())
-    return sorted(names)
 
 
 def _debug(ctx: Any) -> bool:
@@ -103,47 +60,20 @@ def _debug(ctx: Any) -> bool:
         return False
 
 
-def _to_click(obj: Any, name: str) -> Any:
-    """A click command for a Typer app, a click command or a plain function."""
-    import typer.main
-    from typer._click.core import Command
-
-    if isinstance(obj, typer.Typer):
-        cmd = typer.main.get_command(obj)
-    elif isinstance(obj, Command):
-        cmd = obj
-    elif callable(obj):
-        single = typer.Typer()
-        single.command(name=name)(obj)
-        cmd = typer.main.get_command(single)
-    else:
-        raise CliError(
-            f"CLI plugin {name!r} points at {obj!r}: expected a typer.Typer, a click command "
-            "or a function"
-        )
-    cmd.name = name
-    return cmd
-
-
 class ApflowGroup(TyperGroup):
     """The root group: built-in commands load on demand, plugin commands from entry points."""
 
-    _plugins: Any = None
+    _plugins: PluginCommands | None = None
 
-    def _plugin_group(self) -> Any:
+    def _plugin_commands(self) -> PluginCommands:
         if self._plugins is None:
-            from aipartnerupflow.core.registry import PluginGroup
-
-            self._plugins = PluginGroup(PLUGIN_CLI_GROUP)
+            self._plugins = PluginCommands()
         return self._plugins
-
-    def _plugin_names(self) -> list[str]:
-        names = scan_entry_point_names(PLUGIN_CLI_GROUP)
-        return [n for n in names if n not in BUILTIN_COMMANDS and n not in self.commands]
 
     def list_commands(self, ctx: Any) -> list[str]:
         own = [n for n in self.commands if n not in BUILTIN_COMMANDS]
-        return [*BUILTIN_COMMANDS, *own, *self._plugin_names()]
+        plugins = [n for n in self._plugin_commands().names() if n not in self.commands]
+        return [*BUILTIN_COMMANDS, *own, *plugins]
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         cmd = self.commands.get(cmd_name)
@@ -152,36 +82,16 @@ class ApflowGroup(TyperGroup):
         builtin = BUILTIN_COMMANDS.get(cmd_name)
         if builtin is not None:
             module, attr, _ = builtin
-            cmd = _to_click(getattr(importlib.import_module(module), attr), cmd_name)
+            cmd = to_click(getattr(importlib.import_module(module), attr), cmd_name)
         else:
-            if cmd_name not in scan_entry_point_names(PLUGIN_CLI_GROUP):
+            cmd = self._plugin_commands().get(cmd_name)
+            if cmd is None:
                 return None
-            group = self._plugin_group()
-            if group.entry(cmd_name) is None:
-                return None
-            try:
-                cmd = _to_click(group.load(cmd_name), cmd_name)
-            except CliError:
-                raise
-            except Exception as exc:
-                raise CliError(f"CLI plugin {cmd_name!r} cannot be used: {exc}") from exc
         self.commands[cmd_name] = cmd
         return cmd
 
     def format_commands(self, ctx: Any, formatter: Any) -> None:
-        rows: list[tuple[str, str]] = []
-        for name in self.list_commands(ctx):
-            builtin = BUILTIN_COMMANDS.get(name)
-            if builtin is not None:
-                rows.append((name, builtin[2]))
-                continue
-            try:
-                cmd = self.get_command(ctx, name)
-            except CliError as exc:
-                rows.append((name, f"(plugin unavailable: {exc.message})"))
-                continue
-            if cmd is not None and not cmd.hidden:
-                rows.append((name, cmd.get_short_help_str(80)))
+        rows = command_rows(self.list_commands(ctx), lambda name: self.get_command(ctx, name))
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
@@ -243,14 +153,6 @@ class ApflowGroup(TyperGroup):
             raise typer.Exit(code) from None
 
 
-def version_text() -> str:
-    """``aipartnerupflow X (cli Y)``."""
-    import aipartnerupflow
-
-    core = getattr(aipartnerupflow, "__version__", "unknown")
-    return f"aipartnerupflow {core} (cli {__version__})"
-
-
 def _version_callback(value: bool) -> None:
     if value:
         typer.echo(version_text())
@@ -260,11 +162,7 @@ def _version_callback(value: bool) -> None:
 app = typer.Typer(
     name="apflow",
     cls=ApflowGroup,
-    help=(
-        "aipartnerupflow: run task trees, inspect tasks, serve the API.\n\n"
-        "Configuration comes from the environment and an optional .env file in the current "
-        f"directory; {DATABASE_ENV} (or --database-url) selects the database."
-    ),
+    help=APP_HELP,
     no_args_is_help=True,
     rich_markup_mode=None,
     pretty_exceptions_enable=False,
@@ -281,10 +179,7 @@ def root(
         typer.Option(
             "--database-url",
             metavar="URL",
-            help=(
-                "Database to use: duckdb:///path/file.duckdb or postgresql://user:pw@host/db "
-                f"[env: {DATABASE_ENV}; default: ~/.aipartnerup/data/aipartnerupflow.duckdb]"
-            ),
+            help=OPTION_HELP["--database-url"],
             show_default=False,
         ),
     ] = None,
@@ -293,10 +188,7 @@ def root(
         typer.Option(
             "--plugin",
             metavar="MODULE",
-            help=(
-                "Import a module (or .py file) that registers executors with "
-                "@executor_register(); repeatable [env: AIPARTNERUPFLOW_PLUGINS]"
-            ),
+            help=OPTION_HELP["--plugin"],
             show_default=False,
         ),
     ] = None,
@@ -305,7 +197,7 @@ def root(
         typer.Option(
             "--env-file",
             metavar="FILE",
-            help="Load this file instead of ./.env",
+            help=OPTION_HELP["--env-file"],
             show_default=False,
         ),
     ] = None,
@@ -314,11 +206,11 @@ def root(
         typer.Option(
             "--log-level",
             metavar="LEVEL",
-            help="Log level on stderr [env: AIPARTNERUPFLOW_LOG_LEVEL; default: WARNING]",
+            help=OPTION_HELP["--log-level"],
             show_default=False,
         ),
     ] = None,
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help=OPTION_HELP["--debug"])] = False,
     version: Annotated[
         bool,
         typer.Option(
@@ -326,7 +218,7 @@ def root(
             "-V",
             callback=_version_callback,
             is_eager=True,
-            help="Show the version and exit",
+            help=OPTION_HELP["--version"],
         ),
     ] = False,
 ) -> None:

@@ -20,6 +20,7 @@ import importlib
 import importlib.util
 import logging
 import os
+import re
 import sys
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -162,6 +163,8 @@ def _check_core_range(entry: PluginEntry) -> None:
         core_version = metadata.version(CORE_DISTRIBUTION)
     except metadata.PackageNotFoundError:
         return
+    if _plainly_in_range(requires, core_version):
+        return  # the usual case, decided without importing packaging (a start-up cost)
     from packaging.requirements import Requirement
 
     for line in requires:
@@ -175,6 +178,67 @@ def _check_core_range(entry: PluginEntry) -> None:
                 f"installed. Install a version of {entry.distribution} built for core "
                 f"{core_version}, or a core version that matches."
             )
+
+
+_NAME = r"[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?"
+_RELEASE = r"[0-9]+(?:\.[0-9]+)*"
+_OPERATORS = ("~=", "==", "!=", "<=", ">=", "<", ">")
+_SPEC = rf"(?:~=|==|!=|<=|>=|<|>)\s*{_RELEASE}"
+_VARIABLE = (
+    r"(?:extra|python_version|python_full_version|os_name|sys_platform|platform_system"
+    r"|platform_machine|platform_python_implementation|implementation_name)"
+)
+_CLAUSE = rf"{_VARIABLE}\s*(?:==|!=|<=|>=|<|>)\s*(?:\"[\w.+-]+\"|'[\w.+-]+')"
+#: A strict subset of PEP 508 (plain release versions, simple markers), what build backends
+#: write for ordinary dependencies; anything else is left to ``packaging``.
+_PLAIN_REQUIREMENT = re.compile(
+    rf"\s*(?P<name>{_NAME})\s*(?:\[\s*{_NAME}(?:\s*,\s*{_NAME})*\s*\])?"
+    rf"\s*(?P<specs>{_SPEC}(?:\s*,\s*{_SPEC})*)?"
+    rf"\s*(?P<marker>;\s*{_CLAUSE}(?:\s+(?:and|or)\s+{_CLAUSE})*)?\s*",
+    re.ASCII,
+)
+
+
+def _plain_spec_met(spec: str, version: tuple[int, ...]) -> bool:
+    """PEP 440: plain release ``version`` meets ``spec`` (one specifier, a plain release)."""
+    op = next(o for o in _OPERATORS if spec.startswith(o))
+    target = tuple(int(part) for part in spec[len(op) :].strip().split("."))
+    width = max(len(version), len(target))
+    left = version + (0,) * (width - len(version))
+    right = target + (0,) * (width - len(target))
+    if op == "~=":  # >= target, and the same release up to target's last part
+        prefix = target[:-1]
+        return left >= right and (version + (0,) * len(prefix))[: len(prefix)] == prefix
+    return {
+        "==": left == right,
+        "!=": left != right,
+        "<=": left <= right,
+        ">=": left >= right,
+        "<": left < right,
+        ">": left > right,
+    }[op]
+
+
+def _plainly_in_range(requires: list[str], core_version: str) -> bool:
+    """True when every line is a plain requirement and ``core_version`` meets the core's.
+
+    False means undecided: ``packaging`` then parses the lines and words any refusal.
+    """
+    if not re.fullmatch(_RELEASE, core_version):
+        return False
+    version = tuple(int(part) for part in core_version.split("."))
+    for line in requires:
+        match = _PLAIN_REQUIREMENT.fullmatch(line)
+        if match is None:
+            return False
+        specs = [part.strip() for part in (match["specs"] or "").split(",") if part.strip()]
+        if any(spec.startswith("~=") and "." not in spec for spec in specs):
+            return False  # "~=1" is invalid: packaging says so
+        if match["name"].replace("_", "-").lower() != CORE_DISTRIBUTION or match["marker"]:
+            continue
+        if not all(_plain_spec_met(spec, version) for spec in specs):
+            return False
+    return True
 
 
 class ExecutorRegistry:
