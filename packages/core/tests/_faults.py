@@ -216,19 +216,20 @@ def kill_at_random(
     """SIGKILL ``proc`` at a random point; False when it ended first (no crash point).
 
     One kill in five comes at a random moment of the first 0.8 s (start-up, creating the tree,
-    resuming); the others after a random number (1 to ``total``) of further executor calls.
+    resuming) or after ``total`` further executor calls, whichever is first; the others after
+    a random number (1 to ``total``) of further executor calls.
     """
     before = _lines(log)
     deadline = time.monotonic() + timeout
     if rng.random() < 0.2:
         deadline = time.monotonic() + rng.uniform(0.0, 0.8)
-        target = None
+        target = before + max(1, total)
     else:
         target = before + rng.randint(1, max(1, total))
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             return False
-        if target is not None and _lines(log) >= target:
+        if _lines(log) >= target:
             break
         time.sleep(0.001)
     if proc.poll() is not None:

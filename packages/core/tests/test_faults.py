@@ -332,7 +332,14 @@ async def test_kill_minus_9_workers_at_random_points(
             while await _queued_open(tm, root):
                 assert time.monotonic() < deadline, "the queued tree did not finish"
                 if report.crash_points < crashes:
-                    await asyncio.sleep(rng.uniform(0.3, 1.2))
+                    # after a random number of further executor calls, spread so that the
+                    # crashes fall before the tree ends however fast the workers are
+                    left = crashes - report.crash_points
+                    done_lines = _faults._lines(effects)
+                    span = max(1, (len(tasks) - done_lines) // (2 * left))
+                    target = done_lines + rng.randint(1, span)
+                    while _faults._lines(effects) < target and time.monotonic() < deadline:
+                        await asyncio.sleep(0.005)
                     if not await _queued_open(tm, root):
                         break
                     workers.kill_one(rng)

@@ -576,3 +576,54 @@ async def test_processes_opening_a_fresh_database_at_once_do_not_collide(pg_url:
     finally:
         for store in stores:
             await store.close()
+
+
+async def test_every_tree_finished_by_two_workers_is_announced_exactly_once(
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
+    """The last end batches of a tree, committed by two workers at once, must not each count
+    the other's tasks as open (then nobody announces the end, and waiters fall back to
+    polling)."""
+    from aipartnerupflow.core.pgqueue import EVENTS_CHANNEL
+
+    workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
+    workers.start(2, concurrency=4)
+    listener = await connect(pg_url)
+    finished: list[str] = []
+
+    async def listen() -> None:
+        await listener.execute(f"LISTEN {EVENTS_CHANNEL}")
+        async for note in listener.notifies():
+            data = json.loads(note.payload)
+            if data.get("k") == "tree_finished":
+                finished.append(data["r"])
+
+    watcher = asyncio.create_task(listen())
+    roots: list[str] = []
+    try:
+        await workers.ready()
+        for t in range(12):
+            tasks = [{"id": f"r{t}", "name": "root", "schemas": {"method": "w_count"}}] + [
+                {
+                    "id": f"r{t}c{i}",
+                    "name": f"c{i}",
+                    "parent_id": f"r{t}",
+                    "dependencies": [f"r{t}"],
+                    "schemas": {"method": "w_count"},
+                    "inputs": {"sleep": 0.002},
+                }
+                for i in range(24)
+            ]
+            roots.append((await manager.submit(tasks)).task.id)
+        for root in roots:
+            result = await manager.wait(root, timeout=120)
+            assert result.status == "completed"
+        deadline = time.monotonic() + 5
+        while len(finished) < len(roots) and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+    finally:
+        watcher.cancel()
+        await asyncio.gather(watcher, return_exceptions=True)
+        await listener.close()
+        workers.stop()
+    assert sorted(finished) == sorted(roots)  # each tree once: none missed, none twice

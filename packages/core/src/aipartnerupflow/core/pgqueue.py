@@ -196,10 +196,10 @@ def release_dependents_sql(table: str) -> str:
 
 
 def open_counts_sql(table: str) -> str:
-    """Unfinished tasks per root, for the given roots."""
+    """Unfinished (and running) tasks per root, for the given roots."""
     terminal = ", ".join(f"'{s}'" for s in TERMINAL)
     return f"""
         SELECT coalesce(root_id, id) AS root, count(*) FILTER (WHERE status NOT IN ({terminal}))
-               AS open
+               AS open, count(*) FILTER (WHERE status = 'in_progress') AS running
           FROM {table} WHERE root_id = ANY(%(roots)s) OR id = ANY(%(roots)s)
          GROUP BY coalesce(root_id, id)"""

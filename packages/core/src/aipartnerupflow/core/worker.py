@@ -63,6 +63,8 @@ from aipartnerupflow.core.validation import resolve_method
 __all__ = ["Worker", "WorkerStats", "parse_limits", "run_worker"]
 
 log = logging.getLogger("aipartnerupflow.worker")
+#: Seed of the advisory-lock key that serialises the last end batches of one tree.
+_TAIL_SEED = 0x61706674
 R = TypeVar("R")
 
 
@@ -545,6 +547,17 @@ class Worker:
         if not roots:
             return []
         rows = await _fetch(conn, open_counts_sql(self.table), {"roots": roots})
+        # Ends other workers are committing are invisible here: once a tree has only running
+        # tasks left, the last two end batches could each count the other's tasks as open,
+        # and neither would announce the end. So the tail of a tree counts one batch at a
+        # time: after the lock, this statement sees what the batch before committed.
+        tail = sorted(r["root"] for r in rows if 0 < r["open"] == r["running"])
+        if tail:
+            for root in tail:
+                await conn.execute(
+                    "SELECT pg_advisory_xact_lock(hashtextextended(%s, %s))", (root, _TAIL_SEED)
+                )
+            rows = await _fetch(conn, open_counts_sql(self.table), {"roots": roots})
         return [
             event_payload("tree_finished", r["root"], r["root"], "", "")
             for r in rows
