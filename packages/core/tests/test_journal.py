@@ -467,3 +467,26 @@ async def test_direct_writes_are_checkpointed_once_the_store_is_idle(tmp_path: P
     got = await again.get_task("a")
     assert got is not None and got.attempts == 5
     await again.close()
+
+
+async def test_a_large_insert_is_one_record_and_reaches_the_file_in_chunks(tmp_path: Path) -> None:
+    from aipartnerupflow.core.storage import deferred
+
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    n = deferred._APPLY_ROWS * 2 + 7  # three chunks
+    out = _run_writer(tmp_path, url, n, "kill")
+    assert out.startswith(f"{-signal.SIGKILL}|durable"), out[-2000:]
+    rows = await _rows(url)  # replayed after kill -9
+    assert len(rows) == n
+    assert all(t.status == "completed" and t.attempts == 1 for t in rows.values())
+    assert rows[f"t{n - 1}"].result == {"i": n - 1}
+    store = create_session(url)
+    more = [TaskModel(name=f"m{i}", id=f"m{i}") for i in range(n)]
+    await store.insert_tasks(more)
+    store.write_behind(f"m{n - 1}", {"status": "completed", "result": {"last": True}})
+    with pytest.raises(TaskAlreadyExistsError, match="m0"):  # pending rows are taken ids
+        await store.insert_tasks([TaskModel(name="again", id="m0")])
+    got = await _all(store)  # applied chunk by chunk, the later change merged in
+    assert len(got) == 2 * n and got[f"m{n - 1}"].result == {"last": True}
+    await store.close()

@@ -42,6 +42,8 @@ CHECKPOINT_BYTES = 32 << 20
 IDLE_CHECKPOINT_SECONDS = 0.25
 #: Apply the changes kept in memory to DuckDB once this many rows are waiting.
 _OVERLAY_ROWS = 20_000
+#: Journaled rows are inserted into DuckDB this many at a time.
+_APPLY_ROWS = 1_000
 #: How many rows' ``(root_id, has_children)`` :meth:`JournaledWrites.add` keeps in memory.
 _KNOWN_ROWS = 10_000
 
@@ -83,14 +85,28 @@ def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
 
 
 def _encode_rows(rows: Sequence[TaskModel]) -> bytes:
-    values = []
-    for row in rows:
-        line = [getattr(row, name) for name in TASK_COLUMNS]
-        for i in _TIMESTAMP_AT:
-            if line[i] is not None:
-                line[i] = line[i].isoformat()
-        values.append(line)
-    return json.dumps({"i": values}, allow_nan=False, separators=(",", ":")).encode()
+    """An insert record: ``{"i": [row values, ...]}`` (timestamps as ISO text)."""
+    return _insert_record(_encode_row_chunks(rows))
+
+
+def _encode_row_chunks(rows: Sequence[TaskModel]) -> list[bytes]:
+    """Rows as JSON arrays of row values, :data:`_APPLY_ROWS` rows to an array."""
+    chunks = []
+    for at in range(0, len(rows), _APPLY_ROWS):
+        values = []
+        for row in rows[at : at + _APPLY_ROWS]:
+            line = [getattr(row, name) for name in TASK_COLUMNS]
+            for i in _TIMESTAMP_AT:
+                if line[i] is not None:
+                    line[i] = line[i].isoformat()
+            values.append(line)
+        chunks.append(json.dumps(values, allow_nan=False, separators=(",", ":")).encode())
+    return chunks
+
+
+def _insert_record(chunks: Sequence[bytes]) -> bytes:
+    """One record holding every chunk's rows (so they are durable, or not, together)."""
+    return b'{"i":[' + b",".join(chunk[1:-1] for chunk in chunks) + b"]}"
 
 
 def _decode_rows(values: list[list[Any]]) -> list[TaskModel]:
@@ -124,7 +140,8 @@ class JournaledWrites:
         self.sql = sql
         self.journal = journal
         self.overlay: dict[str, dict[str, Any]] = {}
-        #: Journaled insert records not yet applied to DuckDB, and the ids they hold.
+        #: Rows journaled but not yet inserted into DuckDB (JSON arrays of row values, in
+        #: order), and their ids.
         self.pending: list[bytes] = []
         self.pending_ids: set[str] = set()
         #: ``(root_id, has_children)`` of rows this store added or looked up as parents;
@@ -265,7 +282,7 @@ class JournaledWrites:
         taken = self._taken(ids)
         if taken:
             return taken
-        self._journal_rows(_encode_rows(rows), ids)
+        self._journal_rows(_encode_row_chunks(rows), ids)
         if self.shared or self.journal.size >= CHECKPOINT_BYTES:
             self.checkpoint()
         return []
@@ -285,9 +302,16 @@ class JournaledWrites:
             taken.update(self._existing(stored))
         return sorted(taken)
 
-    def _journal_rows(self, payload: bytes, ids: Sequence[str]) -> None:
-        self.journal.append(payload)
-        self.pending.append(payload)
+    def _journal_rows(
+        self, chunks: list[bytes], ids: Sequence[str], changes: bytes | None = None
+    ) -> None:
+        """Append one insert record (with ``changes``, a ``u`` part, if given) and keep its
+        row chunks for :meth:`apply`."""
+        record = _insert_record(chunks)
+        if changes is not None:
+            record = record[:-1] + b',"u":' + changes + b"}"
+        self.journal.append(record)
+        self.pending.extend(chunks)
         self.pending_ids.update(ids)
         if self.overlay:  # changes to ids no row had yet changed nothing: drop them
             for task_id in ids:
@@ -327,11 +351,10 @@ class JournaledWrites:
             row.root_id = parent[0] or parent_id
             if not parent[1]:
                 flag_parent = parent_id
-        record = _encode_rows([row])
+        flag = None
         if flag_parent is not None:
             flag = json.dumps({flag_parent: {"has_children": True}}).encode()
-            record = record[:-1] + b',"u":' + flag + b"}"
-        self._journal_rows(record, [row.id])
+        self._journal_rows(_encode_row_chunks([row]), [row.id], flag)
         self._remember(row.id, (row.root_id, False))
         if flag_parent is not None and parent is not None:
             self.overlay.setdefault(flag_parent, {})["has_children"] = True
@@ -357,18 +380,19 @@ class JournaledWrites:
         driver = self.driver
         if not driver.deferred:
             driver.begin_deferred()
-        payloads, self.pending, self.pending_ids = self.pending, [], set()
+        chunks, self.pending, self.pending_ids = self.pending, [], set()
         changes, self.overlay = self.overlay, {}
         try:
-            rows = [r for payload in payloads for r in _decode_rows(json.loads(payload)["i"])]
-            if changes:
-                for r in rows:
-                    fields = changes.pop(r.id, None)
-                    if fields is not None:
-                        for name, value in fields.items():
-                            setattr(r, name, value)
-            if rows:
+            for chunk in chunks:  # one statement per chunk: bounded memory
+                rows = _decode_rows(json.loads(chunk))
+                if changes:
+                    for r in rows:
+                        fields = changes.pop(r.id, None)
+                        if fields is not None:
+                            for name, value in fields.items():
+                                setattr(r, name, value)
                 self.sql.insert(driver, rows)
+                del rows
             if changes:
                 self.sql.update_many(driver, changes)
         except Exception as exc:  # a value the file refuses: the replay isolates its row
