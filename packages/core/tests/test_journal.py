@@ -490,3 +490,23 @@ async def test_a_large_insert_is_one_record_and_reaches_the_file_in_chunks(tmp_p
     got = await _all(store)  # applied chunk by chunk, the later change merged in
     assert len(got) == 2 * n and got[f"m{n - 1}"].result == {"last": True}
     await store.close()
+
+
+async def test_timestamps_survive_the_journal_exactly_in_either_encoding(tmp_path: Path) -> None:
+    from datetime import timedelta
+
+    db = tmp_path / "t.duckdb"
+    url = f"duckdb:///{db}"
+    store = create_session(url)
+    await store.insert_tasks([TaskModel(name=n, id=n) for n in ("new", "old")])
+    await store.close()
+    stamp = datetime(2026, 12, 7, 23, 59, 58, 123457, tzinfo=UTC)
+    journal = Journal(journal_path(str(db)))
+    journal.open()
+    # microseconds since the epoch (this release), ISO text (the release before)
+    micros = (stamp - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+    journal.append(json.dumps({"u": {"new": {"started_at": micros}}}).encode())
+    journal.append(json.dumps({"u": {"old": {"started_at": stamp.isoformat()}}}).encode())
+    journal.close()
+    rows = await _rows(url)  # replayed on open
+    assert rows["new"].started_at == stamp and rows["old"].started_at == stamp
