@@ -340,3 +340,20 @@ def test_json_problems_names_every_hostile_value_with_its_path() -> None:
     assert json_problems({"ok": [1.5, "text", None, True]}, "task") == []
     huge = json_problems({"x": "y" * 2_000_000}, "task")
     assert huge and "larger than" in huge[0]
+
+
+def test_the_size_check_is_exact_near_the_limit_and_skips_repr_far_below() -> None:
+    from aipartnerupflow.core.limits import TaskLimits, json_problems, json_problems_sized
+
+    limits = TaskLimits(max_task_bytes=1_000)
+    value = {"x": "y" * 991}
+    assert len(repr(value)) == 1_000 and json_problems(value, "t", limits) == []
+    value = {"x": "y" * 992}  # one character over
+    assert "larger than 1000" in json_problems(value, "t", limits)[0]
+    escaped = {"x": "\U000e0001\x01" * 60}  # repr shows 14 characters for every 2
+    assert len(repr(escaped)) > 800
+    problems, bound = json_problems_sized(escaped, "t", TaskLimits(max_task_bytes=800))
+    assert problems and bound * 10 >= len(repr(escaped))
+    for sample in ({"a": [1, 2.5, None, True, "s", {"k": -(10**30)}]}, {1: "x", "n": 0.1}):
+        found, bound = json_problems_sized(sample, "t")
+        assert found == [] and bound * 10 >= len(repr(sample))

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_LIMITS", "TaskLimits", "json_problems"]
+__all__ = ["DEFAULT_LIMITS", "TaskLimits", "json_problems", "json_problems_sized"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,33 +52,59 @@ def _walk(value: Any, max_depth: int) -> Iterator[tuple[str, Any, int]]:
                 stack.append((f"{path}[{index}]", sub, depth + 1))
 
 
-def _clean(value: Any, max_depth: int) -> bool:
-    """True when nothing in ``value`` is non-finite, holds NUL or nests too deeply (fast)."""
+#: ``len(repr(value))`` is at most this many times the bound :func:`_scan` returns (an escaped
+#: character takes at most 10 characters, a number at most the 24 counted for it).
+_REPR_FACTOR = 10
+
+
+def _scan(value: Any, max_depth: int) -> int:
+    """-1 when something in ``value`` is non-finite, holds NUL or nests too deeply; else a
+    size bound, with ``len(repr(value)) <= _REPR_FACTOR * bound`` (fast: no repr)."""
     stack: list[tuple[Any, int]] = [(value, 0)]
     isfinite = math.isfinite
+    size = 0
     while stack:
         item, depth = stack.pop()
         kind = type(item)
         if kind is str:
             if "\x00" in item:
-                return False
+                return -1
+            size += len(item) + 2
         elif kind is dict:
             if depth > max_depth:
-                return False
+                return -1
+            size += 2
             for key, sub in item.items():
-                if type(key) is str and "\x00" in key:
-                    return False
+                if type(key) is str:
+                    if "\x00" in key:
+                        return -1
+                    size += len(key) + 4
+                else:
+                    size += len(repr(key)) + 2
                 stack.append((sub, depth + 1))
         elif kind is list or kind is tuple:
             if depth > max_depth:
-                return False
+                return -1
+            size += 2 + 2 * len(item)
             stack.extend((sub, depth + 1) for sub in item)
         elif kind is float:
             if not isfinite(item):
-                return False
+                return -1
+            size += 24
+        elif kind is int:
+            size += 24 if -(1 << 63) <= item < (1 << 63) else item.bit_length() // 3 + 2
+        elif item is None or kind is bool:
+            size += 5
         elif isinstance(item, str | dict | list | tuple | float):  # subclasses: slow path
-            return False
-    return True
+            return -1
+        else:  # not JSON at all: the store refuses it later; count what repr shows
+            size += len(repr(item))
+    return size
+
+
+def _clean(value: Any, max_depth: int) -> bool:
+    """True when nothing in ``value`` is non-finite, holds NUL or nests too deeply (fast)."""
+    return _scan(value, max_depth) >= 0
 
 
 def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -> list[str]:
@@ -87,8 +113,18 @@ def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -
     Refuses NaN and infinities, NUL characters, nesting deeper than ``max_json_depth`` and
     more than ``max_task_bytes`` characters.
     """
-    if _clean(value, limits.max_json_depth):
-        return _size_problems(value, where, limits)
+    return json_problems_sized(value, where, limits)[0]
+
+
+def json_problems_sized(
+    value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS
+) -> tuple[list[str], int]:
+    """:func:`json_problems`, and a bound on the value's size (see :func:`_scan`)."""
+    bound = _scan(value, limits.max_json_depth)
+    if bound >= 0:
+        if bound * _REPR_FACTOR <= limits.max_task_bytes:
+            return [], bound
+        return _size_problems(value, where, limits), bound
     problems: list[str] = []
     for path, item, depth in _walk(value, limits.max_json_depth + 1):
         at = f"{where}.{path}" if path else where
@@ -96,14 +132,14 @@ def json_problems(value: Any, where: str, limits: TaskLimits = DEFAULT_LIMITS) -
             problems.append(
                 f"{at}: nested more than {limits.max_json_depth} levels deep; flatten the structure"
             )
-            return problems
+            return problems, bound
         if isinstance(item, float) and not math.isfinite(item):
             problems.append(
                 f"{at}: {item!r} is not a JSON number; use a finite number, null or a string"
             )
         elif isinstance(item, str) and "\x00" in item:
             problems.append(f"{at}: contains a NUL character (\\u0000); remove it")
-    return problems or _size_problems(value, where, limits)
+    return problems or _size_problems(value, where, limits), bound
 
 
 def _size_problems(value: Any, where: str, limits: TaskLimits) -> list[str]:

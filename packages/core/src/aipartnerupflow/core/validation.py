@@ -8,7 +8,12 @@ from typing import Any
 from aipartnerupflow.core.errors import PluginError, TaskTreeValidationError
 from aipartnerupflow.core.executors.metadata import gate_problem, params_problem
 from aipartnerupflow.core.inputs import check_inputs
-from aipartnerupflow.core.limits import DEFAULT_LIMITS, TaskLimits, json_problems
+from aipartnerupflow.core.limits import (
+    _REPR_FACTOR,
+    DEFAULT_LIMITS,
+    TaskLimits,
+    json_problems_sized,
+)
 from aipartnerupflow.core.models import TaskModel, new_task_id
 from aipartnerupflow.core.registry import ExecutorRegistry
 
@@ -72,18 +77,21 @@ def check_raw_tasks(raw: Any, limits: TaskLimits = DEFAULT_LIMITS) -> list[dict[
             [f"too many tasks: {len(raw)}; a tree holds at most {limits.max_tasks} tasks"]
         )
     problems: list[str] = []
-    total = 0
+    bound = 0
     for index, item in enumerate(raw):
         if not isinstance(item, dict):
             problems.append(
                 f"{_label(index, item)}: expected a JSON object, got {type(item).__name__}"
             )
             continue
-        found = json_problems(item, _label(index, item), limits)
+        found, size = json_problems_sized(item, _label(index, item), limits)
         problems.extend(found)
-        if not found:
-            total += len(repr(item))
-    if not problems and total > limits.max_tree_bytes:
+        bound += size
+    if (
+        not problems
+        and bound * _REPR_FACTOR > limits.max_tree_bytes  # else certainly small enough
+        and sum(len(repr(item)) for item in raw) > limits.max_tree_bytes
+    ):
         problems.append(
             f"the tree is larger than {limits.max_tree_bytes} characters; split it or pass "
             "big data by reference"
