@@ -627,3 +627,40 @@ async def test_every_tree_finished_by_two_workers_is_announced_exactly_once(
         await listener.close()
         workers.stop()
     assert sorted(finished) == sorted(roots)  # each tree once: none missed, none twice
+
+
+async def test_a_stream_misses_no_event_while_it_polls(
+    manager: TaskManager, pg_url: str, plugin_dir: Path, tmp_path: Path
+) -> None:
+    """Notifications that arrive while the stream counts the open tasks on its listening
+    connection are kept for it (psycopg lost them before 3.2.4, psycopg#962)."""
+    from aipartnerupflow.core.queued import stream_tree
+
+    tasks = [{"id": "root", "name": "root", "schemas": {"method": "w_count"}}] + [
+        {
+            "id": f"c{i}",
+            "name": f"c{i}",
+            "parent_id": "root",
+            "dependencies": ["root"],
+            "schemas": {"method": "w_count"},
+            "inputs": {"sleep": 0.001},
+        }
+        for i in range(150)
+    ]
+    tree = await manager.submit(tasks)
+    seen: set[str] = set()
+
+    async def watch() -> None:  # polls every 2 ms: counts run while events arrive
+        async for event in stream_tree(manager, tree.task.id, poll_seconds=0.002):
+            if event.kind == "task_status" and event.status == "completed":
+                seen.add(event.task_id)
+
+    watcher = asyncio.create_task(watch())
+    await asyncio.sleep(0.2)
+    workers = Workers(pg_url, plugin_dir, tmp_path / "effects.log")
+    workers.start(2, concurrency=4)
+    try:
+        await asyncio.wait_for(watcher, 120)
+    finally:
+        workers.stop()
+    assert seen == {t["id"] for t in tasks}
