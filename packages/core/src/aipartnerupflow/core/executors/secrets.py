@@ -64,7 +64,8 @@ class SecretScrubber:
         self.secrets: tuple[str, ...] = ()
         #: Query-parameter names whose values are masked in URLs (besides credential-like ones).
         self.params: set[str] = set()
-        self.add(*secrets)
+        if secrets:  # every task's context makes one, almost always empty
+            self.add(*secrets)
 
     def __bool__(self) -> bool:
         return bool(self.secrets)
