@@ -100,11 +100,6 @@ def _decode_fields(fields: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-def _encode_rows(rows: Sequence[TaskModel]) -> bytes:
-    """An insert record: ``{"i": [row values, ...]}`` (timestamps as ISO text)."""
-    return _insert_record(_encode_row_chunks(rows))
-
-
 def _encode_row_chunks(rows: Sequence[TaskModel]) -> list[bytes]:
     """Rows as JSON arrays of row values, :data:`_APPLY_ROWS` rows to an array."""
     chunks = []
@@ -298,8 +293,7 @@ class JournaledWrites:
         if taken:
             return taken
         self._journal_rows(_encode_row_chunks(rows), ids)
-        if self.shared or self.journal.size >= CHECKPOINT_BYTES:
-            self.checkpoint()
+        self.maintain()
         return []
 
     def _taken(self, ids: Sequence[str]) -> list[str]:
@@ -350,34 +344,24 @@ class JournaledWrites:
             if parent_id in self.pending_ids:
                 self.apply()  # the parent is in memory only: put it where SELECT finds it
         if wanted:
-            sql = (
-                f"SELECT id, root_id, has_children FROM {self.sql.table} "
-                f"WHERE id IN ({', '.join('?' * len(wanted))})"
-            )
-            for task_id, root_id, has_children in self.driver.fetch(sql, wanted):
+            for task_id, fact in self.sql.tree_facts(self.driver, wanted).items():
                 if task_id == row.id:
                     raise taken_ids_error([row.id])
-                parent = (root_id, bool(has_children))
+                parent = fact
                 self._remember(task_id, parent)
-        flag_parent: str | None = None
+        flag = None  # the parent's has_children, set in the same record
         if parent_id is not None:
             if parent is None:
                 return False
             row.root_id = parent[0] or parent_id
             if not parent[1]:
-                flag_parent = parent_id
-        flag = None
-        if flag_parent is not None:
-            flag = json.dumps({flag_parent: {"has_children": True}}).encode()
+                flag = json.dumps({parent_id: {"has_children": True}}).encode()
         self._journal_rows(_encode_row_chunks([row]), [row.id], flag)
         self._remember(row.id, (row.root_id, False))
-        if flag_parent is not None and parent is not None:
-            self.overlay.setdefault(flag_parent, {})["has_children"] = True
-            self._remember(flag_parent, (parent[0], True))
-        if len(self.overlay) >= _OVERLAY_ROWS:
-            self.apply()
-        if self.shared or self.journal.size >= CHECKPOINT_BYTES:
-            self.checkpoint()
+        if flag is not None and parent_id is not None and parent is not None:
+            self.overlay.setdefault(parent_id, {})["has_children"] = True
+            self._remember(parent_id, (parent[0], True))
+        self.maintain()
         return True
 
     def _remember(self, task_id: str, fact: tuple[str | None, bool]) -> None:
@@ -416,8 +400,7 @@ class JournaledWrites:
 
     def checkpoint(self) -> None:
         """Commit everything to the file and empty the journal."""
-        if self.overlay or self.pending:
-            self.apply()
+        self.apply()
         if self.driver.deferred:
             try:
                 self.driver.commit_deferred()

@@ -139,6 +139,14 @@ class _Sql:
             params = [ids] + [self.column(n, [changes[i][n] for i in ids]) for n in names]
             driver.fetch(sql, params)
 
+    def tree_facts(self, driver: Driver, ids: Sequence[str]) -> dict[str, tuple[str | None, bool]]:
+        """``(root_id, has_children)`` of those of a few tasks that exist (one statement)."""
+        sql = (
+            f"SELECT id, root_id, has_children FROM {self.table} "
+            f"WHERE id IN ({', '.join('?' * len(ids))})"
+        )
+        return {r[0]: (r[1], bool(r[2])) for r in driver.fetch(sql, list(ids))}
+
     def update_one(self, driver: Driver, task_id: str, fields: dict[str, Any]) -> bool:
         sets = ", ".join(f"{n} = {self._param(n)}" for n in fields)
         sql = f"UPDATE {self.table} SET {sets} WHERE id = ? RETURNING id"
@@ -213,6 +221,18 @@ def _disconnect_error(exc: BaseException) -> bool:
     return name in ("ResourceClosedError", "PendingRollbackError")
 
 
+def _with_times(tasks: Sequence[TaskModel]) -> list[TaskModel]:
+    """The new rows, with ``created_at``/``updated_at`` set where they are not."""
+    rows = list(tasks)
+    now = datetime.now(UTC)
+    for row in rows:
+        if row.created_at is None:
+            row.created_at = now
+        if row.updated_at is None:
+            row.updated_at = now
+    return rows
+
+
 class _Waiter:
     """One write-ahead caller: its loop, its future, the ids it waits for."""
 
@@ -233,6 +253,13 @@ class _Ahead:
     def __init__(self) -> None:
         self.changes: dict[str, dict[str, Any]] = {}
         self.waiters: list[_Waiter] = []
+
+    def wait(self, changes: dict[str, dict[str, Any]]) -> _Waiter:
+        """Add changes whose caller waits until they are durable; returns its waiter."""
+        self.add(changes)
+        waiter = _Waiter(list(changes))
+        self.waiters.append(waiter)
+        return waiter
 
     def add(self, changes: dict[str, dict[str, Any]]) -> None:
         mine = self.changes
@@ -294,7 +321,7 @@ class _DbThread(threading.Thread):
         #: Held while this thread works on the store; an event loop that gets it while the
         #: queue is empty journals a batch itself (:meth:`flush_gathered`).
         self.lock = threading.Lock()
-        #: Guards the job counts and ``behind``, so jobs and direct writes keep their order.
+        #: Guards the job counts and ``gathered``, so jobs and direct writes keep their order.
         self.gate = threading.Lock()
         self.submitted = 0
         self.processed = 0
@@ -328,11 +355,11 @@ class _DbThread(threading.Thread):
             first = gathered is None
             if gathered is None:
                 gathered = self.gathered = _Ahead()
-            gathered.add(changes)
             waiter = None
             if wait:
-                waiter = _Waiter(list(changes))
-                gathered.waiters.append(waiter)
+                waiter = gathered.wait(changes)
+            else:
+                gathered.add(changes)
         if first:
             loop.call_soon(self.flush_gathered)
         return waiter if waiter is not None else True
@@ -402,9 +429,10 @@ class _DbThread(threading.Thread):
                     continue  # an event loop is still writing directly
                 try:
                     writes.checkpoint()
+                    continue
                 except Exception:  # the journal still holds the changes: replayed on open
                     log.exception("checkpoint of %s failed", self.store.label)
-                    return self.jobs.get()
+            return self.jobs.get()  # after a failed checkpoint: wait for work, not the clock
 
     def run(self) -> None:
         while True:
@@ -783,13 +811,7 @@ class SqlTaskStorage(TaskStorage):
     async def insert_tasks(self, tasks: Sequence[TaskModel]) -> None:
         if not tasks:
             return
-        rows = list(tasks)
-        now = datetime.now(UTC)
-        for row in rows:
-            if row.created_at is None:
-                row.created_at = now
-            if row.updated_at is None:
-                row.updated_at = now
+        rows = _with_times(tasks)
 
         def insert(driver: Driver) -> list[str]:
             writes = self._thread.writes if self._thread is not None else None
@@ -817,11 +839,7 @@ class SqlTaskStorage(TaskStorage):
         """One round trip: on a DuckDB file the row is durable by the journal (one
         ``fdatasync``) and reaches the file with the next read; elsewhere parent lookup,
         insert and the parent's flag are one transaction."""
-        now = datetime.now(UTC)
-        if task.created_at is None:
-            task.created_at = now
-        if task.updated_at is None:
-            task.updated_at = now
+        _with_times([task])
 
         def add(driver: Driver) -> str:
             writes = self._thread.writes if self._thread is not None else None
@@ -847,11 +865,7 @@ class SqlTaskStorage(TaskStorage):
 
     def _add_in_transaction(self, driver: Driver, task: TaskModel) -> str:
         wanted = [task.id] if task.parent_id is None else [task.id, task.parent_id]
-        sql = (
-            f"SELECT id, root_id, has_children FROM {self._table_name} "
-            f"WHERE id IN ({', '.join('?' * len(wanted))})"
-        )
-        known = {r[0]: (r[1], bool(r[2])) for r in driver.fetch(sql, wanted)}
+        known = self._sql.tree_facts(driver, wanted)
         if task.id in known:
             return "taken"
         if task.parent_id is not None:
@@ -930,9 +944,7 @@ class SqlTaskStorage(TaskStorage):
         waiter = thread.gather(asyncio.get_running_loop(), changes, wait=True)
         if not isinstance(waiter, _Waiter):
             ahead = _Ahead()
-            ahead.add(changes)
-            waiter = _Waiter(list(changes))
-            ahead.waiters.append(waiter)
+            waiter = ahead.wait(changes)
             thread.put(ahead)
         return waiter.future
 
