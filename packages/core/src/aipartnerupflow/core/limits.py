@@ -8,11 +8,11 @@ refused with a clear reason and nothing is stored.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["DEFAULT_LIMITS", "TaskLimits", "json_problems", "json_problems_sized"]
+__all__ = ["DEFAULT_LIMITS", "TaskLimits", "json_problems", "json_problems_sized", "reprs_exceed"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,9 +122,7 @@ def json_problems_sized(
     """:func:`json_problems`, and a bound on the value's size (see :func:`_scan`)."""
     bound = _scan(value, limits.max_json_depth)
     if bound >= 0:
-        if bound * _REPR_FACTOR <= limits.max_task_bytes:
-            return [], bound
-        return _size_problems(value, where, limits), bound
+        return _size_problems(value, where, limits, bound), bound
     problems: list[str] = []
     for path, item, depth in _walk(value, limits.max_json_depth + 1):
         at = f"{where}.{path}" if path else where
@@ -142,8 +140,19 @@ def json_problems_sized(
     return problems or _size_problems(value, where, limits), bound
 
 
-def _size_problems(value: Any, where: str, limits: TaskLimits) -> list[str]:
-    if len(repr(value)) > limits.max_task_bytes:
+def reprs_exceed(values: Sequence[Any], bound: int, limit: int) -> bool:
+    """Whether the values' ``repr`` together is longer than ``limit`` characters, given
+    the sum of their :func:`json_problems_sized` bounds: ``repr`` only when the bound cannot
+    rule it out."""
+    return bound * _REPR_FACTOR > limit and sum(len(repr(v)) for v in values) > limit
+
+
+def _size_problems(
+    value: Any, where: str, limits: TaskLimits, bound: int | None = None
+) -> list[str]:
+    """Too large; ``bound`` (from :func:`_scan`, when known) spares the ``repr``."""
+    limit = limits.max_task_bytes
+    if reprs_exceed([value], bound, limit) if bound is not None else len(repr(value)) > limit:
         return [
             f"{where}: larger than {limits.max_task_bytes} characters; pass big data "
             "by reference (a URL or a path) instead of inline"

@@ -9,10 +9,10 @@ from aipartnerupflow.core.errors import PluginError, TaskTreeValidationError
 from aipartnerupflow.core.executors.metadata import gate_problem, params_problem
 from aipartnerupflow.core.inputs import check_inputs
 from aipartnerupflow.core.limits import (
-    _REPR_FACTOR,
     DEFAULT_LIMITS,
     TaskLimits,
     json_problems_sized,
+    reprs_exceed,
 )
 from aipartnerupflow.core.models import TaskModel, new_task_id
 from aipartnerupflow.core.registry import ExecutorRegistry
@@ -87,11 +87,7 @@ def check_raw_tasks(raw: Any, limits: TaskLimits = DEFAULT_LIMITS) -> list[dict[
         found, size = json_problems_sized(item, _label(index, item), limits)
         problems.extend(found)
         bound += size
-    if (
-        not problems
-        and bound * _REPR_FACTOR > limits.max_tree_bytes  # else certainly small enough
-        and sum(len(repr(item)) for item in raw) > limits.max_tree_bytes
-    ):
+    if not problems and reprs_exceed(raw, bound, limits.max_tree_bytes):
         problems.append(
             f"the tree is larger than {limits.max_tree_bytes} characters; split it or pass "
             "big data by reference"
