@@ -645,3 +645,17 @@ def test_plugin_refused_by_a_plain_range_still_gets_packagings_words(site: FakeS
     )
     with pytest.raises(PluginVersionError, match=r"requires aipartnerupflow-core~=0\.1\.6, but"):
         site.registry().get("old_executor")
+
+
+@pytest.mark.usefixtures("core_0_1_5")
+@pytest.mark.parametrize("spelling", ["aipartnerupflow.core", "Aipartnerupflow__Core"])
+def test_the_core_is_found_under_any_spelling_of_its_name(site: FakeSite, spelling: str) -> None:
+    module = site.executor_module("spelled", "spelled_executor")
+    site.dist(
+        "acme-spelled",
+        "1.0",
+        entry_points={"spelled_executor": f"{module}:Echo"},
+        requires=(f"{spelling}>=0.2",),  # PEP 503: the same distribution as aipartnerupflow-core
+    )
+    with pytest.raises(PluginVersionError, match=r"requires aipartnerupflow-core>=0\.2, but"):
+        site.registry().get("spelled_executor")

@@ -169,7 +169,7 @@ def _check_core_range(entry: PluginEntry) -> None:
 
     for line in requires:
         req = Requirement(line)
-        if req.name.replace("_", "-").lower() != CORE_DISTRIBUTION or req.marker is not None:
+        if _canonical(req.name) != CORE_DISTRIBUTION or req.marker is not None:
             continue
         if req.specifier and not req.specifier.contains(core_version, prereleases=True):
             raise PluginVersionError(
@@ -197,6 +197,11 @@ _PLAIN_REQUIREMENT = re.compile(
     rf"\s*(?P<marker>;\s*{_CLAUSE}(?:\s+(?:and|or)\s+{_CLAUSE})*)?\s*",
     re.ASCII,
 )
+
+
+def _canonical(name: str) -> str:
+    """A distribution name as PEP 503 compares them (``Aipartnerupflow.Core`` is the core)."""
+    return re.sub(r"[-_.]+", "-", name).lower()
 
 
 def _plain_spec_met(spec: str, version: tuple[int, ...]) -> bool:
@@ -234,7 +239,7 @@ def _plainly_in_range(requires: list[str], core_version: str) -> bool:
         specs = [part.strip() for part in (match["specs"] or "").split(",") if part.strip()]
         if any(spec.startswith("~=") and "." not in spec for spec in specs):
             return False  # "~=1" is invalid: packaging says so
-        if match["name"].replace("_", "-").lower() != CORE_DISTRIBUTION or match["marker"]:
+        if _canonical(match["name"]) != CORE_DISTRIBUTION or match["marker"]:
             continue
         if not all(_plain_spec_met(spec, version) for spec in specs):
             return False
