@@ -58,6 +58,16 @@ class Env:
         env.update(extra)
         return env
 
+    def python(self, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
+        """Run this interpreter with ``args`` in the sandbox's environment, output captured."""
+        return subprocess.run(
+            [sys.executable, *args],
+            capture_output=True,
+            text=True,
+            env=self.environ(**extra),
+            timeout=60,
+        )
+
 
 def make_dist(
     site: Path, name: str, entry_points: dict[str, dict[str, str]], modules: dict[str, str]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import textwrap
 from collections.abc import Callable
 
@@ -82,13 +81,7 @@ def test_not_the_console_script_leaves_the_exit_to_python(sandbox: Env) -> None:
         "_exit.exit_quickly(5, run)\n"
         "print('still here')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        env=sandbox.environ(),
-        timeout=60,
-    )
+    proc = sandbox.python(str(script))
     assert (proc.returncode, proc.stdout) == (0, "still here\n")
 
 
@@ -102,13 +95,7 @@ def test_an_exit_message_is_printed_by_python(sandbox: Env) -> None:
         "_exit.exit_quickly(4, run)\n"
         "print('not reached')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, str(script)],
-        capture_output=True,
-        text=True,
-        env=sandbox.environ(),
-        timeout=60,
-    )
+    proc = sandbox.python(str(script))
     assert (proc.returncode, proc.stdout) == (4, "still here\n")
 
 
@@ -123,11 +110,5 @@ def test_the_console_script_skips_module_teardown(sandbox: Env, apflow: Run) -> 
     proc = apflow("--plugin", "finalized_plugin", "executors", "list")
     assert proc.returncode == 0, proc.stderr
     assert "finalized" not in proc.stderr
-    through_python = subprocess.run(
-        [sys.executable, "-c", "import finalized_plugin"],
-        capture_output=True,
-        text=True,
-        env=sandbox.environ(),
-        timeout=60,
-    )
+    through_python = sandbox.python("-c", "import finalized_plugin")
     assert through_python.stderr == "finalized"  # the probe works: Python's own exit does it

@@ -7,7 +7,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Callable
@@ -73,26 +72,14 @@ def test_help_imports_nothing_heavy(sandbox: Env, args: list[str]) -> None:
         f"heavy = [m for m in {HEAVY!r} if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=sandbox.environ(),
-        timeout=60,
-    )
+    proc = sandbox.python("-c", probe)
     assert "HEAVY=" in proc.stderr, proc.stderr
     loaded = proc.stderr.split("HEAVY=", 1)[1].strip()
     assert loaded == "", f"{args} imported {loaded}"
 
 
 def test_python_dash_m(sandbox: Env) -> None:
-    proc = subprocess.run(
-        [sys.executable, "-m", "aipartnerupflow.cli", "--version"],
-        capture_output=True,
-        text=True,
-        env=sandbox.environ(),
-        timeout=60,
-    )
+    proc = sandbox.python("-m", "aipartnerupflow.cli", "--version")
     assert proc.returncode == 0
     assert proc.stdout.startswith("aipartnerupflow ")
 

@@ -160,13 +160,7 @@ def test_help_without_plugins_and_version_import_no_typer(sandbox: Env) -> None:
         "loaded = sorted(m for m in sys.modules if m.split('.')[0] in ('typer', 'rich'))\n"
         "sys.stderr.write('LOADED=' + ','.join(loaded) + '\\n')\n"
     )
-    proc = subprocess.run(
-        [sys.executable, "-c", probe],
-        capture_output=True,
-        text=True,
-        env=sandbox.environ(),
-        timeout=60,
-    )
+    proc = sandbox.python("-c", probe)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.startswith("Usage: apflow [OPTIONS] COMMAND [ARGS]...")
     assert "LOADED=\n" in proc.stderr, proc.stderr
